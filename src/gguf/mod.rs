@@ -1,0 +1,1 @@
+//! GGUF reader (strict, bounded, mmap) and writer (atomic).

@@ -1,0 +1,16 @@
+//! vramplan: plan, price and prove LLM inference on real hardware.
+//!
+//! Every question reduces to a tensor inventory (see [`arch`] and [`gguf`]), which the estimator,
+//! the planner and the reference engine all consume with the same per-type facts ([`ggml`]).
+//! Imports go downward only: `app` (in the binary) -> `plan`, `measure`, `engine`, `hw`, `report`
+//! -> `estimate`, `gguf`, `quant`, `kernels` -> `arch`, `ggml`, `catalog`, `units`, `error`.
+
+pub mod arch;
+pub mod catalog;
+pub mod error;
+pub mod ggml;
+pub mod units;
+pub mod gguf;
+pub mod hf;
+pub mod kernels;
+pub mod quant;

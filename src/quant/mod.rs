@@ -1,0 +1,1 @@
+//! Per-type codecs: quantize (llama.cpp reference algorithms) and dequantize.
