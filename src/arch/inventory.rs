@@ -15,12 +15,18 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     pub fn new(name: impl Into<String>, shape: &[u64], ty: GgmlType) -> Self {
-        TensorSpec { name: name.into(), shape: shape.to_vec(), ty }
+        TensorSpec {
+            name: name.into(),
+            shape: shape.to_vec(),
+            ty,
+        }
     }
 
     /// Number of elements (saturating: a hostile shape never wraps).
     pub fn n_elements(&self) -> u64 {
-        self.shape.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+        self.shape
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d))
     }
 
     /// Bytes the tensor occupies in its type, or `None` when the row length is not a multiple of
@@ -56,7 +62,9 @@ impl Inventory {
 
     /// Total bytes; tensors whose shape does not fit their type count as `None` overall.
     pub fn total_bytes(&self) -> Option<u64> {
-        self.tensors.iter().try_fold(0u64, |acc, t| acc.checked_add(t.bytes()?))
+        self.tensors
+            .iter()
+            .try_fold(0u64, |acc, t| acc.checked_add(t.bytes()?))
     }
 
     /// Bytes of the tensors in layer `layer`.

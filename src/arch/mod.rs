@@ -1,5 +1,7 @@
-//! Architecture -> tensor inventory (dense, MoE, MLA, sliding window); parameter counts.
+//! Architecture -> inventory (dense, MoE, MLA, sliding window); parameter counts.
 
+mod build;
 pub mod inventory;
 
+pub use build::{inventory, param_counts, recipe_context, source_inventory};
 pub use inventory::{layer_of, Inventory, TensorSpec};

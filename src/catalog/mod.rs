@@ -1,1 +1,472 @@
-//! Catalogue loading.
+//! The catalogue: model architectures, API prices and devices. The embedded models.toml and
+//! hardware.toml load first; a user's files (any `*.toml` in `--catalog DIR` or the vramplan
+//! folder of the config directory) add entries or override them by id. Loading is strict:
+//! unknown keys and impossible values are errors naming file, line, column and entry id.
+
+mod api;
+mod device;
+mod model;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use api::ApiEntry;
+pub use device::{CloudPrice, DeviceEntry, DeviceKind};
+pub use model::{Mla, ModelEntry, Moe, SlidingWindow, KNOWN_GGUF_ARCHS};
+
+/// The embedded default catalogue files.
+pub const EMBEDDED_MODELS: &str = include_str!("../../models.toml");
+pub const EMBEDDED_HARDWARE: &str = include_str!("../../hardware.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{file}:{line}:{col}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{file}:{line}:{col}: {kind} `{id}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        kind: &'static str,
+        id: String,
+        message: String,
+    },
+    #[error("{file}:{line}:{col}: {kind} id `{id}` appears twice in the same file")]
+    Duplicate {
+        file: String,
+        line: usize,
+        col: usize,
+        kind: &'static str,
+        id: String,
+    },
+    #[error("cannot read catalogue {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Reference(String),
+}
+
+/// A lookup that found nothing: carries the nearest ids.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {kind} `{query}`{}", suggest(.suggestions))]
+pub struct NotFound {
+    pub kind: &'static str,
+    pub query: String,
+    pub suggestions: Vec<String>,
+}
+
+fn suggest(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; did you mean {}?",
+            s.iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default)]
+    model: Vec<toml::Spanned<ModelEntry>>,
+    #[serde(default)]
+    api: Vec<toml::Spanned<ApiEntry>>,
+    #[serde(default)]
+    device: Vec<toml::Spanned<DeviceEntry>>,
+}
+
+/// Where an entry came from (file name and line), shown by `show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+}
+
+/// The loaded, validated catalogue.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    models: BTreeMap<String, (ModelEntry, Origin)>,
+    apis: BTreeMap<String, (ApiEntry, Origin)>,
+    devices: BTreeMap<String, (DeviceEntry, Origin)>,
+}
+
+/// Lower-case kebab-case: `[a-z0-9]+(-[a-z0-9.]+)*` (dots allowed for versions like `qwen2.5-7b`).
+pub fn is_kebab_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, col)
+}
+
+impl Catalog {
+    /// The embedded catalogue only.
+    pub fn embedded() -> Result<Catalog, CatalogError> {
+        let mut c = Catalog::default();
+        c.add_text("models.toml", EMBEDDED_MODELS)?;
+        c.add_text("hardware.toml", EMBEDDED_HARDWARE)?;
+        c.check_references()?;
+        Ok(c)
+    }
+
+    /// The embedded catalogue plus the user's files: those in the config directory's `vramplan`
+    /// folder, then those in `extra_dir`.
+    pub fn load(extra_dir: Option<&Path>) -> Result<Catalog, CatalogError> {
+        let mut c = Catalog::default();
+        c.add_text("models.toml", EMBEDDED_MODELS)?;
+        c.add_text("hardware.toml", EMBEDDED_HARDWARE)?;
+        if let Some(cfg) = dirs::config_dir().map(|d| d.join("vramplan")) {
+            if cfg.is_dir() {
+                c.add_dir(&cfg)?;
+            }
+        }
+        if let Some(dir) = extra_dir {
+            if !dir.is_dir() {
+                return Err(CatalogError::Io {
+                    path: dir.display().to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+                });
+            }
+            c.add_dir(dir)?;
+        }
+        c.check_references()?;
+        Ok(c)
+    }
+
+    /// Adds every `*.toml` file of a directory, in name order.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), CatalogError> {
+        let io = |source| CatalogError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            self.add_text(&path.display().to_string(), &text)?;
+        }
+        Ok(())
+    }
+
+    /// Parses one catalogue file and merges it: entries override earlier ones with the same id.
+    pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), CatalogError> {
+        let parsed: CatalogFile = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            CatalogError::Parse {
+                file: file.to_string(),
+                line,
+                col,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let at = |start: usize| {
+            let (line, col) = line_col(text, start);
+            (file.to_string(), line, col)
+        };
+        merge(&mut self.models, parsed.model, "model", &at, |m| {
+            (&m.id, m.problems())
+        })?;
+        merge(&mut self.apis, parsed.api, "api", &at, |a| {
+            (&a.id, a.problems())
+        })?;
+        merge(&mut self.devices, parsed.device, "device", &at, |d| {
+            (&d.id, d.problems())
+        })?;
+        Ok(())
+    }
+
+    /// Cross-entry checks: an API's `model` must be a catalogue model.
+    fn check_references(&self) -> Result<(), CatalogError> {
+        for (api, origin) in self.apis.values() {
+            if let Some(m) = &api.model {
+                if !self.models.contains_key(m) {
+                    return Err(CatalogError::Reference(format!(
+                        "{}:{}: api `{}` names model `{m}`, which is not in the catalogue",
+                        origin.file, origin.line, api.id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn models(&self) -> impl Iterator<Item = &ModelEntry> {
+        self.models.values().map(|(m, _)| m)
+    }
+    pub fn apis(&self) -> impl Iterator<Item = &ApiEntry> {
+        self.apis.values().map(|(a, _)| a)
+    }
+    pub fn devices(&self) -> impl Iterator<Item = &DeviceEntry> {
+        self.devices.values().map(|(d, _)| d)
+    }
+    pub fn model_origin(&self, id: &str) -> Option<&Origin> {
+        self.models.get(id).map(|(_, o)| o)
+    }
+    pub fn device_origin(&self, id: &str) -> Option<&Origin> {
+        self.devices.get(id).map(|(_, o)| o)
+    }
+    pub fn api_origin(&self, id: &str) -> Option<&Origin> {
+        self.apis.get(id).map(|(_, o)| o)
+    }
+
+    /// Finds a model by id, name or alias as people write them ("Mixtral 8x7B").
+    pub fn model(&self, query: &str) -> Result<&ModelEntry, NotFound> {
+        find(&self.models, query, "model", |m| {
+            (&m.id, &m.name, &m.aliases)
+        })
+    }
+
+    pub fn api(&self, query: &str) -> Result<&ApiEntry, NotFound> {
+        find(&self.apis, query, "api", |a| {
+            (&a.id, &a.name, &[] as &[String])
+        })
+    }
+
+    /// Finds a device by id, name or alias; for chips with memory options, a `-<N>gb` suffix
+    /// ("m4-max-128gb") picks the option.
+    pub fn device(&self, query: &str) -> Result<Device, NotFound> {
+        let lookup = |q: &str| find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases));
+        if let Ok(d) = lookup(query) {
+            return Ok(Device::from_entry(d.clone(), None));
+        }
+        let norm = normalize(query);
+        if let Some((base, gb)) = split_memory_suffix(&norm) {
+            if let Ok(d) = lookup(base) {
+                if d.memory_options_gb.contains(&gb) {
+                    return Ok(Device::from_entry(d.clone(), Some(gb)));
+                }
+                let opts: Vec<String> = d
+                    .memory_options_gb
+                    .iter()
+                    .map(|g| format!("{}-{g}gb", d.id))
+                    .collect();
+                return Err(NotFound {
+                    kind: "device memory option",
+                    query: query.to_string(),
+                    suggestions: opts,
+                });
+            }
+        }
+        lookup(query).map(|d| Device::from_entry(d.clone(), None))
+    }
+}
+
+fn split_memory_suffix(norm: &str) -> Option<(&str, u32)> {
+    let (base, last) = norm.rsplit_once('-')?;
+    let gb = last.strip_suffix("gb")?.parse().ok()?;
+    Some((base, gb))
+}
+
+type At<'a> = dyn Fn(usize) -> (String, usize, usize) + 'a;
+
+fn merge<T>(
+    into: &mut BTreeMap<String, (T, Origin)>,
+    entries: Vec<toml::Spanned<T>>,
+    kind: &'static str,
+    at: &At<'_>,
+    facts: impl Fn(&T) -> (&String, Vec<String>),
+) -> Result<(), CatalogError> {
+    let mut seen = std::collections::HashSet::new();
+    for spanned in entries {
+        let (file, line, col) = at(spanned.span().start);
+        let entry = spanned.into_inner();
+        let (id, problems) = facts(&entry);
+        if let Some(message) = problems.into_iter().next() {
+            return Err(CatalogError::Invalid {
+                file,
+                line,
+                col,
+                kind,
+                id: id.clone(),
+                message,
+            });
+        }
+        if !seen.insert(id.clone()) {
+            return Err(CatalogError::Duplicate {
+                file,
+                line,
+                col,
+                kind,
+                id: id.clone(),
+            });
+        }
+        let id = id.clone();
+        into.insert(id, (entry, Origin { file, line }));
+    }
+    Ok(())
+}
+
+/// Folds how people write names onto id spelling: "RTX 4090" -> "rtx-4090".
+pub fn normalize(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// Vendor words people add or drop ("NVIDIA GeForce RTX 4090" vs "rtx-4090").
+fn strip_vendor(s: &str) -> String {
+    let mut s = s.to_string();
+    for prefix in [
+        "nvidia-",
+        "geforce-",
+        "amd-",
+        "radeon-",
+        "apple-",
+        "instinct-",
+    ] {
+        while let Some(rest) = s.strip_prefix(prefix) {
+            s = rest.to_string();
+        }
+    }
+    s
+}
+
+fn find<'a, T>(
+    map: &'a BTreeMap<String, (T, Origin)>,
+    query: &str,
+    kind: &'static str,
+    names: impl Fn(&T) -> (&String, &String, &[String]),
+) -> Result<&'a T, NotFound> {
+    if let Some((e, _)) = map.get(query) {
+        return Ok(e);
+    }
+    let q = strip_vendor(&normalize(query));
+    for (e, _) in map.values() {
+        let (id, name, aliases) = names(e);
+        let hit = strip_vendor(id) == q
+            || strip_vendor(&normalize(name)) == q
+            || aliases.iter().any(|a| strip_vendor(&normalize(a)) == q);
+        if hit {
+            return Ok(e);
+        }
+    }
+    let mut scored: Vec<(f64, &String)> = map
+        .keys()
+        .map(|id| (strsim::jaro_winkler(&q, id), id))
+        .filter(|(s, _)| *s > 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Err(NotFound {
+        kind,
+        query: query.to_string(),
+        suggestions: scored
+            .into_iter()
+            .take(3)
+            .map(|(_, id)| id.clone())
+            .collect(),
+    })
+}
+
+/// A concrete device: a catalogue entry with one memory configuration chosen.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Device {
+    /// Id including the memory option where one was chosen (`m4-max-128gb`).
+    pub id: String,
+    pub name: String,
+    pub memory_bytes: u64,
+    /// Bytes the accelerator may use: all of a GPU's memory, a share of Apple unified memory,
+    /// the host RAM for CPU hosts.
+    pub usable_bytes: u64,
+    #[serde(skip)]
+    pub entry: DeviceEntry,
+}
+
+impl Device {
+    pub fn from_entry(entry: DeviceEntry, option_gb: Option<u32>) -> Device {
+        let (id, memory_bytes) = match option_gb {
+            Some(gb) => (format!("{}-{gb}gb", entry.id), gb as u64 * (1 << 30)),
+            None => (entry.id.clone(), entry.memory_bytes),
+        };
+        let usable_bytes = match entry.kind {
+            DeviceKind::Apple => {
+                (memory_bytes as f64 * entry.gpu_memory_share.unwrap_or(0.75)) as u64
+            }
+            _ => memory_bytes,
+        };
+        let name = match option_gb {
+            Some(gb) => format!("{} {gb} GB", entry.name),
+            None => entry.name.clone(),
+        };
+        Device {
+            id,
+            name,
+            memory_bytes,
+            usable_bytes,
+            entry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_names() {
+        assert_eq!(normalize("Mixtral 8x7B"), "mixtral-8x7b");
+        assert_eq!(normalize("  RTX_4090 "), "rtx-4090");
+        assert_eq!(
+            strip_vendor(&normalize("NVIDIA GeForce RTX 4090")),
+            "rtx-4090"
+        );
+        assert_eq!(normalize("Qwen2.5 7B"), "qwen2.5-7b");
+    }
+
+    #[test]
+    fn kebab_ids() {
+        assert!(is_kebab_id("qwen2.5-7b"));
+        assert!(is_kebab_id("rtx-4090"));
+        assert!(!is_kebab_id("RTX-4090"));
+        assert!(!is_kebab_id("a--b"));
+        assert!(!is_kebab_id(""));
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncd\nef", 4), (2, 2));
+        assert_eq!(line_col("ab", 0), (1, 1));
+    }
+}

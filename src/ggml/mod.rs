@@ -4,5 +4,5 @@
 pub mod recipe;
 mod types;
 
-pub use recipe::FileType;
+pub use recipe::{FileType, RecipeContext};
 pub use types::{GgmlType, TypeInfo, QK_K};

@@ -99,3 +99,375 @@ impl serde::Serialize for FileType {
         s.serialize_str(self.name())
     }
 }
+
+/// The hyperparameters the recipe looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeContext {
+    /// `general.architecture`.
+    pub arch: String,
+    pub n_layer: u32,
+    pub n_head: u32,
+    pub n_head_kv: u32,
+    pub n_expert: u32,
+}
+
+impl RecipeContext {
+    fn gqa(&self) -> u32 {
+        self.n_head / self.n_head_kv.max(1)
+    }
+    fn is_falcon(&self) -> bool {
+        self.arch == "falcon"
+    }
+    /// llama.cpp's `LLM_TYPE_70B` (`llama-model.cpp`): 80-layer llama with GQA, 80-layer qwen2.
+    fn is_70b(&self) -> bool {
+        self.n_layer == 80
+            && ((self.arch == "llama" && self.n_head != self.n_head_kv) || self.arch == "qwen2")
+    }
+}
+
+/// `use_more_bits` of llama-quant.cpp: the first and last eighth and every third layer between.
+pub fn use_more_bits(i: i64, n: i64) -> bool {
+    i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
+}
+
+/// `tensor_allows_quantization`, restricted to the tensors of the architectures vramplan knows.
+pub fn allows_quantization(t: &crate::arch::TensorSpec) -> bool {
+    t.shape.len() >= 2
+        && t.name.ends_with("weight")
+        && !t.name.ends_with("_norm.weight")
+        && !t.name.contains("ffn_gate_inp.weight")
+        && !t.name.contains("position_embd")
+        && !t.name.contains("token_types")
+}
+
+/// The type llama-quantize (no imatrix, no overrides) gives each tensor of `inv` for `ftype`,
+/// applied in place. Tensors it does not quantize keep their type.
+pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Inventory) {
+    let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
+    let n_attention_wv = inv
+        .tensors
+        .iter()
+        .filter(|t| is_attention_wv(&t.name))
+        .count() as i64;
+    // Counters follow the visiting order: by layer, non-blk tensors first (weight_name_comparer).
+    let mut order: Vec<usize> = (0..inv.tensors.len()).collect();
+    order.sort_by_key(|&i| {
+        let t = &inv.tensors[i];
+        (t.layer().map_or(-1, |l| l as i64), t.name.clone())
+    });
+    let mut i_attention_wv = 0i64;
+    let mut i_ffn_down = 0i64;
+    for idx in order {
+        let t = &inv.tensors[idx];
+        if !allows_quantization(t) {
+            continue;
+        }
+        let default = ftype.default_type();
+        let mut ty = default;
+        if default.is_quantized() {
+            let state = Counters {
+                i_attention_wv,
+                n_attention_wv,
+                i_ffn_down,
+            };
+            ty = tensor_type(ftype, ctx, t, has_output, &state);
+            if is_attention_wv(&t.name) {
+                i_attention_wv += 1;
+            }
+            if t.name.contains("ffn_down") {
+                i_ffn_down += 1;
+            }
+            ty = fallback_for_shape(ty, t.shape[0]);
+        }
+        inv.tensors[idx].ty = ty;
+    }
+}
+
+fn is_attention_wv(name: &str) -> bool {
+    name.contains("attn_v.weight")
+        || name.contains("attn_qkv.weight")
+        || name.contains("attn_kv_b.weight")
+}
+
+struct Counters {
+    i_attention_wv: i64,
+    n_attention_wv: i64,
+    i_ffn_down: i64,
+}
+
+/// `tensor_type_fallback`: a row length that is not a multiple of the block size.
+pub fn fallback_for_shape(ty: GgmlType, ne0: u64) -> GgmlType {
+    use GgmlType::*;
+    if ne0 % ty.block_size() as u64 == 0 {
+        return ty;
+    }
+    let fb = match ty {
+        IQ1_S | IQ1_M | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S | IQ4_XS => IQ4_NL,
+        Q2_K | Q3_K | TQ1_0 | TQ2_0 => Q4_0,
+        Q4_K => Q5_0,
+        Q5_K => Q5_1,
+        Q6_K => Q8_0,
+        other => other,
+    };
+    if ne0 % fb.block_size() as u64 == 0 {
+        fb
+    } else {
+        F16
+    }
+}
+
+/// `llama_tensor_get_type_impl` for one tensor (before the shape fallback).
+fn tensor_type(
+    ftype: FileType,
+    ctx: &RecipeContext,
+    t: &crate::arch::TensorSpec,
+    has_output: bool,
+    c: &Counters,
+) -> GgmlType {
+    use FileType as F;
+    use GgmlType as G;
+    let name = t.name.as_str();
+    let default = ftype.default_type();
+    let mut ty = default;
+    let n_expert = ctx.n_expert;
+    let gqa = ctx.gqa();
+    let falcon = ctx.is_falcon();
+    let n_layer = ctx.n_layer as i64;
+    let iq_low = matches!(
+        ftype,
+        F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ2_S | F::IQ2_M | F::IQ1_M
+    );
+    // For MoE the layer comes from the name; for dense models the counter equals it.
+    let layer_of = |counter: i64| -> i64 {
+        if n_expert > 1 {
+            t.layer().map_or(counter, |l| l as i64)
+        } else {
+            counter
+        }
+    };
+
+    if name == "output.weight" || (!has_output && name == "token_embd.weight") {
+        let nx = t.shape[0];
+        return if ftype == F::MXFP4_MOE || falcon || nx % ty.block_size() as u64 != 0 {
+            G::Q8_0
+        } else if iq_low || ftype == F::IQ3_XXS {
+            G::Q5_K
+        } else if ty != G::Q8_0 {
+            G::Q6_K
+        } else {
+            ty
+        };
+    }
+    if ftype == F::MXFP4_MOE {
+        return if t.shape.len() >= 3 && t.shape[2] > 1 {
+            G::MXFP4
+        } else {
+            G::Q8_0
+        };
+    }
+    if name == "token_embd.weight" {
+        return match ftype {
+            F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ1_M => G::Q2_K,
+            F::IQ2_S | F::IQ2_M | F::IQ3_XXS => G::IQ3_S,
+            F::TQ1_0 | F::TQ2_0 => G::Q4_K,
+            _ => ty,
+        };
+    }
+    if iq_low {
+        if is_attention_wv(name) {
+            ty = if gqa >= 4 || n_expert >= 4 {
+                G::Q4_K
+            } else if matches!(ftype, F::IQ2_S | F::IQ2_M) {
+                G::IQ3_S
+            } else {
+                G::Q2_K
+            };
+        } else if name.contains("attn_k.weight") && n_expert == 8 {
+            ty = G::Q4_K;
+        } else if name.contains("ffn_down") {
+            if c.i_ffn_down < n_layer / 8 {
+                ty = if matches!(ftype, F::IQ2_S | F::IQ2_M) {
+                    G::IQ3_S
+                } else {
+                    G::Q2_K
+                };
+            }
+        } else if name.contains("attn_output.weight") {
+            if n_expert == 8 {
+                ty = G::Q5_K;
+            } else if matches!(ftype, F::IQ1_S | F::IQ1_M) {
+                ty = G::IQ2_XXS;
+            } else if matches!(ftype, F::IQ2_S | F::IQ2_M) {
+                ty = G::IQ3_S;
+            }
+        }
+        return ty;
+    }
+    if is_attention_wv(name) {
+        let i = c.i_attention_wv;
+        let n = c.n_attention_wv;
+        match ftype {
+            F::Q2_K => ty = if gqa >= 4 { G::Q4_K } else { G::Q3_K },
+            F::Q2_K_S if gqa >= 4 => ty = G::Q4_K,
+            F::IQ3_XXS => ty = if gqa >= 4 { G::Q4_K } else { G::IQ3_S },
+            F::IQ3_XS | F::IQ3_S if gqa >= 4 => ty = G::Q4_K,
+            F::IQ3_M => ty = G::Q4_K,
+            F::Q3_K_M => ty = if i < 2 { G::Q5_K } else { G::Q4_K },
+            F::Q3_K_L => ty = G::Q5_K,
+            F::IQ4_NL | F::IQ4_XS if gqa >= 4 => ty = G::Q5_K,
+            F::Q4_K_M | F::Q5_K_M if use_more_bits(i, n) => ty = G::Q6_K,
+            F::Q4_K_S if i < 4 => ty = G::Q5_K,
+            _ => {}
+        }
+        if ctx.is_70b() && matches!(ty, G::Q3_K | G::Q4_K) {
+            ty = G::Q5_K;
+        }
+        if n_expert == 8 {
+            ty = G::Q8_0;
+        }
+        return ty;
+    }
+    if name.contains("attn_k.weight") {
+        if n_expert == 8 {
+            ty = G::Q8_0;
+        } else if ftype == F::IQ3_XS {
+            ty = G::IQ3_XXS;
+        } else if ftype == F::IQ3_XXS {
+            ty = G::IQ2_S;
+        }
+        return ty;
+    }
+    if name.contains("attn_q.weight") {
+        if ftype == F::IQ3_XS {
+            ty = G::IQ3_XXS;
+        } else if ftype == F::IQ3_XXS {
+            ty = G::IQ2_S;
+        }
+        return ty;
+    }
+    if name.contains("ffn_down") {
+        let i = layer_of(c.i_ffn_down);
+        let n = n_layer;
+        let umb = use_more_bits(i, n);
+        match ftype {
+            F::Q2_K => ty = G::Q3_K,
+            F::Q2_K_S if i < n / 8 => ty = G::Q4_K,
+            F::IQ3_XXS => ty = if i < n / 8 { G::Q4_K } else { G::Q3_K },
+            F::Q3_K_M => {
+                ty = if i < n / 16 {
+                    G::Q5_K
+                } else if !falcon || umb {
+                    G::Q4_K
+                } else {
+                    G::Q3_K
+                }
+            }
+            F::IQ3_M if i < n / 8 || (n_expert == 8 && umb) => ty = G::Q4_K,
+            F::Q3_K_L => ty = if falcon { G::Q4_K } else { G::Q5_K },
+            F::Q4_K_M => {
+                ty = if falcon {
+                    if i < n / 16 {
+                        G::Q6_K
+                    } else if umb {
+                        G::Q5_K
+                    } else {
+                        G::Q4_K
+                    }
+                } else if umb {
+                    G::Q6_K
+                } else {
+                    G::Q4_K
+                }
+            }
+            F::IQ4_NL | F::IQ4_XS if i < n / 8 => ty = G::Q5_K,
+            F::Q5_K_M if umb => ty = G::Q6_K,
+            F::Q4_K_S if !falcon && i < n / 8 => ty = G::Q5_K,
+            _ => {}
+        }
+        return ty;
+    }
+    if name.contains("attn_output.weight") {
+        if !falcon {
+            if n_expert == 8
+                && matches!(
+                    ftype,
+                    F::Q2_K
+                        | F::IQ3_XS
+                        | F::IQ3_XXS
+                        | F::Q3_K_S
+                        | F::Q3_K_M
+                        | F::IQ4_NL
+                        | F::Q4_K_S
+                        | F::Q4_K_M
+                        | F::IQ3_S
+                        | F::IQ3_M
+                        | F::IQ4_XS
+                )
+            {
+                ty = G::Q5_K;
+            } else {
+                match ftype {
+                    F::Q2_K => ty = G::Q3_K,
+                    F::IQ3_XXS => ty = G::IQ3_S,
+                    F::Q3_K_M => ty = G::Q4_K,
+                    F::Q3_K_L => ty = G::Q5_K,
+                    F::IQ3_M => ty = G::Q4_K,
+                    _ => {}
+                }
+            }
+        } else if ftype == F::Q3_K_L {
+            ty = G::Q4_K;
+        }
+        return ty;
+    }
+    if name.contains("attn_qkv.weight") {
+        match ftype {
+            F::Q3_K_M | F::Q3_K_L | F::IQ3_M => ty = G::Q4_K,
+            F::Q4_K_M => ty = G::Q5_K,
+            F::Q5_K_M => ty = G::Q6_K,
+            _ => {}
+        }
+        return ty;
+    }
+    if name.contains("ffn_gate") || name.contains("ffn_up") {
+        let i = t.layer().map_or(0, |l| l as i64);
+        if ftype == F::IQ3_XS && i >= n_layer / 8 && i < 7 * n_layer / 8 {
+            ty = G::IQ3_XXS;
+        }
+    }
+    ty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_type_ids_round_trip() {
+        for &f in FileType::ALL {
+            assert_eq!(FileType::from_id(f.id()), Some(f));
+            assert_eq!(f.name().parse::<FileType>().unwrap(), f);
+        }
+        assert_eq!("q4_k_m".parse::<FileType>().unwrap(), FileType::Q4_K_M);
+        assert!("Q4_K_X".parse::<FileType>().is_err());
+    }
+
+    #[test]
+    fn use_more_bits_matches_llama_cpp_pattern() {
+        // 32 layers: first 4, last 4, and every third from layer 6.
+        let picked: Vec<i64> = (0..32).filter(|&i| use_more_bits(i, 32)).collect();
+        assert_eq!(
+            picked,
+            vec![0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+        );
+    }
+
+    #[test]
+    fn shape_fallbacks() {
+        assert_eq!(fallback_for_shape(GgmlType::Q4_K, 576), GgmlType::Q5_0);
+        assert_eq!(fallback_for_shape(GgmlType::Q6_K, 576), GgmlType::Q8_0);
+        assert_eq!(fallback_for_shape(GgmlType::Q5_K, 576), GgmlType::Q5_1);
+        assert_eq!(fallback_for_shape(GgmlType::Q4_K, 4096), GgmlType::Q4_K);
+        assert_eq!(fallback_for_shape(GgmlType::Q4_0, 100), GgmlType::F16);
+    }
+}

@@ -1,0 +1,150 @@
+//! `vramplan list models|hardware|apis`.
+
+use anyhow::Result;
+use serde::Serialize;
+use vramplan::arch::param_counts;
+use vramplan::catalog::{ApiEntry, DeviceEntry, ModelEntry};
+use vramplan::report::{sig, table};
+use vramplan::units::{format_params, Bytes};
+
+use crate::cli::{Global, ListArgs, ListWhat};
+
+#[derive(Serialize)]
+struct ModelRow<'a> {
+    #[serde(flatten)]
+    entry: &'a ModelEntry,
+    params_total: u64,
+    params_active: u64,
+}
+
+#[derive(Serialize)]
+struct ListReport<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<Vec<ModelRow<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hardware: Option<Vec<&'a DeviceEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apis: Option<Vec<&'a ApiEntry>>,
+}
+
+pub fn run(global: &Global, args: ListArgs) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let mut report = ListReport {
+        kind: "",
+        models: None,
+        hardware: None,
+        apis: None,
+    };
+    match args.what {
+        ListWhat::Models => {
+            report.kind = "models";
+            report.models = Some(
+                catalog
+                    .models()
+                    .map(|m| {
+                        let (params_total, params_active) = param_counts(m);
+                        ModelRow {
+                            entry: m,
+                            params_total,
+                            params_active,
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        ListWhat::Hardware => {
+            report.kind = "hardware";
+            report.hardware = Some(catalog.devices().collect());
+        }
+        ListWhat::Apis => {
+            report.kind = "apis";
+            report.apis = Some(catalog.apis().collect());
+        }
+    }
+    if global.json {
+        return super::print_json(&report);
+    }
+    if let Some(models) = &report.models {
+        let mut t = table(&[
+            "id",
+            "name",
+            "params",
+            "active",
+            "layers",
+            "ctx",
+            "attention",
+            "arch",
+        ]);
+        for r in models {
+            let m = r.entry;
+            let attention = if m.mla.is_some() {
+                "MLA".to_string()
+            } else if let Some(sw) = m.sliding_window {
+                format!("SWA {} (1:{})", sw.window, sw.pattern)
+            } else {
+                format!("GQA {}:{}", m.heads, m.kv_heads)
+            };
+            let active = if m.is_moe() {
+                format_params(r.params_active)
+            } else {
+                "dense".into()
+            };
+            t.add_row(vec![
+                m.id.clone(),
+                m.name.clone(),
+                format_params(r.params_total),
+                active,
+                m.layers.to_string(),
+                m.max_context.to_string(),
+                attention,
+                m.gguf_arch.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if let Some(devices) = &report.hardware {
+        let mut t = table(&[
+            "id",
+            "name",
+            "kind",
+            "memory",
+            "GB/s",
+            "FP16 TFLOPS (dense)",
+            "W",
+            "price USD",
+        ]);
+        for d in devices {
+            let price = d.price_usd().map_or("-".into(), |p| format!("{p:.0}"));
+            t.add_row(vec![
+                d.id.clone(),
+                d.name.clone(),
+                format!("{:?}", d.kind).to_lowercase(),
+                format!("{} ({})", d.memory, Bytes(d.memory_bytes).display_gb()),
+                sig(d.bandwidth_gb_s, 4),
+                sig(d.fp16_tensor_tflops_dense, 3),
+                format!("{:.0}", d.tdp_watts),
+                price,
+            ]);
+        }
+        println!("{t}");
+    }
+    if let Some(apis) = &report.apis {
+        let mut t = table(&[
+            "id", "provider", "name", "model", "in /1M", "out /1M", "date",
+        ]);
+        for a in apis {
+            t.add_row(vec![
+                a.id.clone(),
+                a.provider.clone(),
+                a.name.clone(),
+                a.model.clone().unwrap_or_else(|| "-".into()),
+                format!("{} {}", a.currency, a.input_per_million),
+                format!("{} {}", a.currency, a.output_per_million),
+                a.date.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}

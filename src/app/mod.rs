@@ -1,0 +1,51 @@
+//! One file per subcommand: arguments -> request -> library call -> report -> render.
+
+mod list;
+mod show;
+
+use anyhow::Result;
+use vramplan::catalog::Catalog;
+
+use crate::cli::{Cli, Command, Global};
+
+/// Marks an error as bad input (exit code 2) rather than a failure of the work (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+#[allow(dead_code)] // used by commands that validate their own arguments
+pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
+    BadInput(msg.into()).into()
+}
+
+/// Exit code for an error: 2 when any link of the chain is bad input, else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    let bad = err.chain().any(|e| {
+        e.is::<BadInput>()
+            || e.is::<vramplan::catalog::NotFound>()
+            || e.is::<vramplan::catalog::CatalogError>()
+            || e.is::<vramplan::ggml::recipe::UnknownFileType>()
+    });
+    if bad {
+        2
+    } else {
+        1
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::List(args) => list::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
+    }
+}
+
+pub fn load_catalog(global: &Global) -> Result<Catalog> {
+    Ok(Catalog::load(global.catalog.as_deref())?)
+}
+
+/// Prints a serializable report as one pretty JSON object.
+pub fn print_json<T: serde::Serialize>(report: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Expands a catalogue architecture into its GGUF tensor inventory, tensor by tensor, with the
+//! names and shapes llama.cpp's converter (`convert_hf_to_gguf.py`) produces for each
+//! `general.architecture`, then assigns types with the file-type recipe.
+
+use crate::catalog::ModelEntry;
+use crate::ggml::recipe::{self, RecipeContext};
+use crate::ggml::{FileType, GgmlType};
+
+use super::{Inventory, TensorSpec};
+
+/// Tensors of `model` as a converter writes them in full precision: 1-D tensors (norms, biases)
+/// and the MoE router in F32, the rest in `weight_type`.
+pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory {
+    let mut b = Builder {
+        tensors: Vec::new(),
+        weight_type,
+    };
+    let h = model.hidden_size;
+    let hd = model.head_dim();
+    let n_head = model.heads as u64;
+    let n_kv = model.kv_heads as u64;
+    let arch = model.gguf_arch.as_str();
+    let is_gemma = matches!(arch, "gemma2" | "gemma3");
+
+    b.weight("token_embd.weight", &[h, model.vocab_size]);
+    for il in 0..model.layers {
+        let p = |s: &str| format!("blk.{il}.{s}");
+        b.norm(&p("attn_norm.weight"), h);
+        if let Some(mla) = model.mla {
+            let qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+            match mla.q_lora_rank {
+                Some(q_lora) => {
+                    b.weight(&p("attn_q_a.weight"), &[h, q_lora]);
+                    b.norm(&p("attn_q_a_norm.weight"), q_lora);
+                    b.weight(&p("attn_q_b.weight"), &[q_lora, n_head * qk_head]);
+                }
+                None => b.weight(&p("attn_q.weight"), &[h, n_head * qk_head]),
+            }
+            b.weight(
+                &p("attn_kv_a_mqa.weight"),
+                &[h, mla.kv_lora_rank + mla.qk_rope_head_dim],
+            );
+            b.norm(&p("attn_kv_a_norm.weight"), mla.kv_lora_rank);
+            b.weight(
+                &p("attn_kv_b.weight"),
+                &[
+                    mla.kv_lora_rank,
+                    n_head * (mla.qk_nope_head_dim + mla.v_head_dim),
+                ],
+            );
+            b.weight(&p("attn_output.weight"), &[n_head * mla.v_head_dim, h]);
+        } else if arch == "phi3" {
+            b.weight(&p("attn_qkv.weight"), &[h, (n_head + 2 * n_kv) * hd]);
+            b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
+        } else {
+            b.weight(&p("attn_q.weight"), &[h, n_head * hd]);
+            b.weight(&p("attn_k.weight"), &[h, n_kv * hd]);
+            b.weight(&p("attn_v.weight"), &[h, n_kv * hd]);
+            if model.qkv_bias {
+                b.norm(&p("attn_q.bias"), n_head * hd);
+                b.norm(&p("attn_k.bias"), n_kv * hd);
+                b.norm(&p("attn_v.bias"), n_kv * hd);
+            }
+            if model.qk_norm {
+                b.norm(&p("attn_q_norm.weight"), hd);
+                b.norm(&p("attn_k_norm.weight"), hd);
+            }
+            b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
+        }
+        if is_gemma {
+            b.norm(&p("post_attention_norm.weight"), h);
+        }
+        b.norm(&p("ffn_norm.weight"), h);
+        match model.moe {
+            Some(moe) if moe.experts > 1 && il >= moe.dense_layers => {
+                let n_exp = moe.experts as u64;
+                let ef = moe.expert_ffn_size;
+                b.f32(&p("ffn_gate_inp.weight"), &[h, n_exp]);
+                if moe.router_bias {
+                    b.norm(&p("exp_probs_b.bias"), n_exp);
+                }
+                b.weight(&p("ffn_gate_exps.weight"), &[h, ef, n_exp]);
+                b.weight(&p("ffn_up_exps.weight"), &[h, ef, n_exp]);
+                b.weight(&p("ffn_down_exps.weight"), &[ef, h, n_exp]);
+                let sf = moe.shared_ffn();
+                if sf > 0 {
+                    b.weight(&p("ffn_gate_shexp.weight"), &[h, sf]);
+                    b.weight(&p("ffn_up_shexp.weight"), &[h, sf]);
+                    b.weight(&p("ffn_down_shexp.weight"), &[sf, h]);
+                }
+            }
+            _ if arch == "phi3" => {
+                b.weight(&p("ffn_up.weight"), &[h, 2 * model.ffn_size]);
+                b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
+            }
+            _ => {
+                b.weight(&p("ffn_gate.weight"), &[h, model.ffn_size]);
+                b.weight(&p("ffn_up.weight"), &[h, model.ffn_size]);
+                b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
+            }
+        }
+        if is_gemma {
+            b.norm(&p("post_ffw_norm.weight"), h);
+        }
+    }
+    b.norm("output_norm.weight", h);
+    if !model.tied_embeddings {
+        b.weight("output.weight", &[h, model.vocab_size]);
+    }
+    Inventory { tensors: b.tensors }
+}
+
+struct Builder {
+    tensors: Vec<TensorSpec>,
+    weight_type: GgmlType,
+}
+
+impl Builder {
+    fn weight(&mut self, name: &str, shape: &[u64]) {
+        self.tensors
+            .push(TensorSpec::new(name, shape, self.weight_type));
+    }
+    fn norm(&mut self, name: &str, n: u64) {
+        self.tensors
+            .push(TensorSpec::new(name, &[n], GgmlType::F32));
+    }
+    fn f32(&mut self, name: &str, shape: &[u64]) {
+        self.tensors
+            .push(TensorSpec::new(name, shape, GgmlType::F32));
+    }
+}
+
+/// The recipe context llama.cpp derives from a model's hyperparameters.
+pub fn recipe_context(model: &ModelEntry) -> RecipeContext {
+    RecipeContext {
+        arch: model.gguf_arch.clone(),
+        n_layer: model.layers,
+        n_head: model.heads,
+        n_head_kv: model.kv_heads,
+        n_expert: model.moe.map_or(0, |m| m.experts),
+    }
+}
+
+/// The inventory of `model` quantized as `ftype` by llama-quantize (from a BF16 conversion).
+pub fn inventory(model: &ModelEntry, ftype: FileType) -> Inventory {
+    let mut inv = source_inventory(model, GgmlType::BF16);
+    recipe::apply(ftype, &recipe_context(model), &mut inv);
+    inv
+}
+
+/// Total and active parameter counts, from the inventory tensor by tensor. Active counts the
+/// routed experts in use per token (`experts_per_token` of `experts`), shared experts and all
+/// dense tensors including the embeddings.
+pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
+    let inv = source_inventory(model, GgmlType::F16);
+    let total = inv.total_elements();
+    let inactive: u64 = match model.moe {
+        Some(moe) if moe.experts > 1 => inv
+            .tensors
+            .iter()
+            .filter(|t| t.name.contains("_exps."))
+            .map(|t| {
+                t.n_elements() / moe.experts as u64 * (moe.experts - moe.experts_per_token) as u64
+            })
+            .sum(),
+        _ => 0,
+    };
+    (total, total - inactive)
+}

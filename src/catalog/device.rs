@@ -1,0 +1,180 @@
+//! Device entries of the catalogue (`[[device]]` in hardware.toml): GPUs, Apple chips, CPU hosts.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Gpu,
+    Apple,
+    Cpu,
+}
+
+/// One device as the catalogue file states it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub kind: DeviceKind,
+    pub vendor: String,
+    pub segment: String,
+    #[serde(default)]
+    pub released: Option<String>,
+    /// Memory as the vendor states it ("24 GB GDDR6X").
+    pub memory: String,
+    /// Real capacity in bytes (of the largest option where there are several).
+    pub memory_bytes: u64,
+    #[serde(default)]
+    pub memory_type: Option<String>,
+    pub bandwidth_gb_s: f64,
+    /// Dense FP16 tensor throughput (never the sparse headline).
+    pub fp16_tensor_tflops_dense: f64,
+    #[serde(default)]
+    pub bf16_tensor_tflops_dense: Option<f64>,
+    #[serde(default)]
+    pub fp8_tensor_tflops_dense: Option<f64>,
+    #[serde(default)]
+    pub int8_tensor_tops_dense: Option<f64>,
+    pub tdp_watts: f64,
+    #[serde(default)]
+    pub pcie_gen: Option<u32>,
+    #[serde(default)]
+    pub pcie_lanes: Option<u32>,
+    #[serde(default)]
+    pub nvlink_gb_s: Option<f64>,
+    #[serde(default)]
+    pub launch_price_usd: Option<f64>,
+    #[serde(default)]
+    pub launch_price_source: Option<String>,
+    #[serde(default)]
+    pub street_price_usd: Option<f64>,
+    #[serde(default)]
+    pub street_price_kind: Option<String>,
+    #[serde(default)]
+    pub street_price_date: Option<String>,
+    #[serde(default)]
+    pub street_price_source: Option<String>,
+    /// Unified/system memory configurations in vendor GB (Apple chips and CPU hosts).
+    #[serde(default)]
+    pub memory_options_gb: Vec<u32>,
+    /// Share of unified memory the GPU may use (Apple).
+    #[serde(default)]
+    pub gpu_memory_share: Option<f64>,
+    pub source: String,
+    #[serde(default)]
+    pub cloud: Vec<CloudPrice>,
+}
+
+/// An on-demand cloud rental price.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CloudPrice {
+    pub provider: String,
+    pub usd_per_gpu_hour: f64,
+    pub date: String,
+    pub source: String,
+}
+
+impl DeviceEntry {
+    /// Best known purchase price: street price if known, else launch price.
+    pub fn price_usd(&self) -> Option<f64> {
+        self.street_price_usd.or(self.launch_price_usd)
+    }
+
+    /// Cheapest on-demand $/GPU-hour in the catalogue.
+    pub fn cheapest_cloud(&self) -> Option<&CloudPrice> {
+        self.cloud
+            .iter()
+            .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour))
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !super::is_kebab_id(&self.id) {
+            p.push(format!("id `{}` is not lower-case kebab-case", self.id));
+        }
+        if self.memory_bytes == 0 {
+            p.push("memory_bytes must be > 0".into());
+        }
+        if !(self.bandwidth_gb_s.is_finite() && self.bandwidth_gb_s > 0.0) {
+            p.push(format!(
+                "bandwidth_gb_s must be positive, got {}",
+                self.bandwidth_gb_s
+            ));
+        }
+        if !(self.fp16_tensor_tflops_dense.is_finite() && self.fp16_tensor_tflops_dense > 0.0) {
+            p.push("fp16_tensor_tflops_dense must be positive".into());
+        }
+        if !(self.tdp_watts.is_finite() && self.tdp_watts > 0.0) {
+            p.push("tdp_watts must be positive".into());
+        }
+        for (name, v) in [
+            ("bf16_tensor_tflops_dense", self.bf16_tensor_tflops_dense),
+            ("fp8_tensor_tflops_dense", self.fp8_tensor_tflops_dense),
+            ("int8_tensor_tops_dense", self.int8_tensor_tops_dense),
+            ("nvlink_gb_s", self.nvlink_gb_s),
+            ("launch_price_usd", self.launch_price_usd),
+            ("street_price_usd", self.street_price_usd),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v >= 0.0) {
+                    p.push(format!("{name} must be a non-negative number, got {v}"));
+                }
+            }
+        }
+        let street = [
+            self.street_price_usd.is_some(),
+            self.street_price_kind.is_some(),
+            self.street_price_date.is_some(),
+            self.street_price_source.is_some(),
+        ];
+        if street.iter().any(|&b| b) && !street.iter().all(|&b| b) {
+            p.push("street_price_usd, _kind, _date and _source must come together".into());
+        }
+        match self.kind {
+            DeviceKind::Apple => {
+                if self.memory_options_gb.is_empty() {
+                    p.push("an Apple chip needs memory_options_gb".into());
+                }
+                match self.gpu_memory_share {
+                    Some(s) if s > 0.0 && s <= 1.0 => {}
+                    _ => p.push("an Apple chip needs gpu_memory_share in (0, 1]".into()),
+                }
+            }
+            DeviceKind::Cpu => {
+                if self.memory_options_gb.is_empty() {
+                    p.push("a CPU host needs memory_options_gb".into());
+                }
+            }
+            DeviceKind::Gpu => {
+                if !self.memory_options_gb.is_empty() || self.gpu_memory_share.is_some() {
+                    p.push(
+                        "memory_options_gb and gpu_memory_share are for apple and cpu kinds only"
+                            .into(),
+                    );
+                }
+            }
+        }
+        if let Some(&largest) = self.memory_options_gb.iter().max() {
+            let expected = largest as u64 * (1 << 30);
+            if self.memory_bytes != expected {
+                p.push(format!(
+                    "memory_bytes {} is not the largest memory option ({largest} GB = {expected} bytes)",
+                    self.memory_bytes
+                ));
+            }
+        }
+        for c in &self.cloud {
+            if !(c.usd_per_gpu_hour.is_finite() && c.usd_per_gpu_hour > 0.0) {
+                p.push(format!("cloud price of {} must be positive", c.provider));
+            }
+        }
+        if self.source.trim().is_empty() {
+            p.push("source must name where the figures come from".into());
+        }
+        p
+    }
+}

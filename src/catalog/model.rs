@@ -1,0 +1,207 @@
+//! Model architecture entries of the catalogue (`[[model]]` in models.toml) and their invariants.
+
+use serde::{Deserialize, Serialize};
+
+/// One model architecture: every field needed to derive each weight tensor's shape.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub family: String,
+    /// llama.cpp `general.architecture` of the converted model (`llama`, `qwen2`, `deepseek2`, ...).
+    pub gguf_arch: String,
+    #[serde(default)]
+    pub released: Option<String>,
+    pub source: String,
+    pub layers: u32,
+    pub hidden_size: u64,
+    /// Dense FFN width (`intermediate_size`).
+    pub ffn_size: u64,
+    pub heads: u32,
+    pub kv_heads: u32,
+    /// Per-head dimension where it is not `hidden_size / heads`.
+    #[serde(default)]
+    pub head_dim: Option<u64>,
+    pub vocab_size: u64,
+    pub tied_embeddings: bool,
+    pub max_context: u64,
+    #[serde(default)]
+    pub qkv_bias: bool,
+    #[serde(default)]
+    pub qk_norm: bool,
+    pub params_total_official: f64,
+    #[serde(default)]
+    pub params_active_official: Option<f64>,
+    #[serde(default)]
+    pub params_source: Option<String>,
+    #[serde(default)]
+    pub sliding_window: Option<SlidingWindow>,
+    #[serde(default)]
+    pub mla: Option<Mla>,
+    #[serde(default)]
+    pub moe: Option<Moe>,
+}
+
+/// Sliding-window attention as llama.cpp models it (`hparams.set_swa_pattern`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlidingWindow {
+    pub window: u64,
+    /// In every group of `pattern` layers the first `pattern - 1` slide and the last is full;
+    /// 1 means every layer slides.
+    pub pattern: u32,
+}
+
+/// DeepSeek multi-head latent attention.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mla {
+    pub kv_lora_rank: u64,
+    #[serde(default)]
+    pub q_lora_rank: Option<u64>,
+    pub qk_rope_head_dim: u64,
+    pub qk_nope_head_dim: u64,
+    pub v_head_dim: u64,
+}
+
+/// Mixture of experts.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Moe {
+    pub experts: u32,
+    pub experts_per_token: u32,
+    pub expert_ffn_size: u64,
+    #[serde(default)]
+    pub shared_experts: u32,
+    #[serde(default)]
+    pub shared_expert_ffn_size: Option<u64>,
+    /// Leading layers with a dense FFN of `ffn_size` (`first_k_dense_replace`).
+    #[serde(default)]
+    pub dense_layers: u32,
+    /// Per-layer expert score correction bias (DeepSeek-V3 `e_score_correction_bias`).
+    #[serde(default)]
+    pub router_bias: bool,
+}
+
+impl Moe {
+    /// FFN width of the shared-expert block (0 without shared experts).
+    pub fn shared_ffn(&self) -> u64 {
+        if self.shared_experts == 0 {
+            0
+        } else {
+            self.shared_expert_ffn_size
+                .unwrap_or(self.expert_ffn_size * self.shared_experts as u64)
+        }
+    }
+}
+
+/// `general.architecture` values whose tensor layout the inventory builder knows.
+pub const KNOWN_GGUF_ARCHS: &[&str] = &[
+    "llama",
+    "qwen2",
+    "qwen3",
+    "qwen3moe",
+    "gemma2",
+    "gemma3",
+    "deepseek2",
+    "phi3",
+];
+
+impl ModelEntry {
+    /// Per-head dimension of queries and keys (and values outside MLA).
+    pub fn head_dim(&self) -> u64 {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.heads.max(1) as u64)
+    }
+
+    pub fn is_moe(&self) -> bool {
+        self.moe.is_some_and(|m| m.experts > 1)
+    }
+
+    /// Whether layer `il` uses sliding-window attention (llama.cpp's `is_swa(il)`).
+    pub fn layer_is_sliding(&self, il: u32) -> bool {
+        match self.sliding_window {
+            Some(sw) if sw.pattern <= 1 => true,
+            Some(sw) => il % sw.pattern < sw.pattern - 1,
+            None => false,
+        }
+    }
+
+    /// Every broken invariant, as human-readable messages (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !super::is_kebab_id(&self.id) {
+            p.push(format!("id `{}` is not lower-case kebab-case", self.id));
+        }
+        if self.layers == 0 {
+            p.push("layers must be > 0".into());
+        }
+        if self.hidden_size == 0 || self.ffn_size == 0 || self.vocab_size == 0 {
+            p.push("hidden_size, ffn_size and vocab_size must be > 0".into());
+        }
+        if self.heads == 0 || self.kv_heads == 0 {
+            p.push("heads and kv_heads must be > 0".into());
+        } else if self.heads % self.kv_heads != 0 {
+            p.push(format!(
+                "kv_heads {} does not divide heads {}",
+                self.kv_heads, self.heads
+            ));
+        }
+        if self.head_dim.is_none() && self.heads > 0 && self.hidden_size % self.heads as u64 != 0 {
+            p.push("hidden_size is not a multiple of heads and no head_dim is given".into());
+        }
+        if self.head_dim == Some(0) {
+            p.push("head_dim must be > 0".into());
+        }
+        if self.max_context == 0 {
+            p.push("max_context must be > 0".into());
+        }
+        if !KNOWN_GGUF_ARCHS.contains(&self.gguf_arch.as_str()) {
+            p.push(format!(
+                "gguf_arch `{}` is not one of {}",
+                self.gguf_arch,
+                KNOWN_GGUF_ARCHS.join(", ")
+            ));
+        }
+        if !(self.params_total_official.is_finite() && self.params_total_official > 0.0) {
+            p.push("params_total_official must be a positive number".into());
+        }
+        if self.source.trim().is_empty() {
+            p.push("source must name where the figures come from".into());
+        }
+        if let Some(sw) = self.sliding_window {
+            if sw.window == 0 || sw.pattern == 0 {
+                p.push("sliding_window.window and .pattern must be > 0".into());
+            }
+        }
+        if let Some(mla) = self.mla {
+            if mla.kv_lora_rank == 0 || mla.qk_rope_head_dim == 0 || mla.v_head_dim == 0 {
+                p.push("mla ranks and head dims must be > 0".into());
+            }
+            if self.gguf_arch != "deepseek2" {
+                p.push("mla is only modelled for gguf_arch deepseek2".into());
+            }
+        }
+        if let Some(moe) = self.moe {
+            if moe.experts == 0 || moe.experts_per_token == 0 || moe.expert_ffn_size == 0 {
+                p.push("moe.experts, experts_per_token and expert_ffn_size must be > 0".into());
+            } else if moe.experts_per_token > moe.experts {
+                p.push("moe.experts_per_token exceeds moe.experts".into());
+            }
+            if moe.dense_layers >= self.layers {
+                p.push("moe.dense_layers must be fewer than layers".into());
+            }
+            match self.params_active_official {
+                Some(a) if a > 0.0 && a <= self.params_total_official => {}
+                Some(_) => {
+                    p.push("params_active_official must be in (0, params_total_official]".into())
+                }
+                None => p.push("a MoE model needs params_active_official".into()),
+            }
+        }
+        p
+    }
+}
