@@ -13,5 +13,6 @@ pub mod gguf;
 pub mod hf;
 pub mod kernels;
 pub mod quant;
+pub mod estimate;
 pub mod report;
 pub mod units;

@@ -101,7 +101,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 m.gguf_arch.clone(),
             ]);
         }
-        println!("{t}");
+        super::out(&t.to_string());
     }
     if let Some(devices) = &report.hardware {
         let mut t = table(&[
@@ -127,7 +127,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 price,
             ]);
         }
-        println!("{t}");
+        super::out(&t.to_string());
     }
     if let Some(apis) = &report.apis {
         let mut t = table(&[
@@ -144,7 +144,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 a.date.clone(),
             ]);
         }
-        println!("{t}");
+        super::out(&t.to_string());
     }
     Ok(())
 }

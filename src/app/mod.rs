@@ -46,6 +46,20 @@ pub fn load_catalog(global: &Global) -> Result<Catalog> {
 
 /// Prints a serializable report as one pretty JSON object.
 pub fn print_json<T: serde::Serialize>(report: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(report)?);
+    out(&serde_json::to_string_pretty(report)?);
     Ok(())
+}
+
+/// Writes a line to stdout. A closed pipe (`vramplan list models | head`) ends the process
+/// quietly with success instead of panicking as `println!` would.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }

@@ -203,7 +203,7 @@ fn show_model(global: &Global, catalog: &Catalog, m: &ModelEntry) -> Result<()> 
         ));
     }
     rows.push(("source".into(), m.source.clone()));
-    println!("{}", kv_table(&rows));
+    super::out(&kv_table(&rows).to_string());
     Ok(())
 }
 
@@ -265,7 +265,7 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         ));
     }
     rows.push(("source".into(), e.source.clone()));
-    println!("{}", kv_table(&rows));
+    super::out(&kv_table(&rows).to_string());
     Ok(())
 }
 
@@ -297,6 +297,6 @@ fn show_api(global: &Global, catalog: &Catalog, a: &ApiEntry) -> Result<()> {
         ("date".into(), a.date.clone()),
         ("source".into(), a.source.clone()),
     ];
-    println!("{}", kv_table(&rows));
+    super::out(&kv_table(&rows).to_string());
     Ok(())
 }

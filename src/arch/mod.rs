@@ -1,7 +1,9 @@
 //! Architecture -> inventory (dense, MoE, MLA, sliding window); parameter counts.
 
 mod build;
+mod shape;
 pub mod inventory;
 
 pub use build::{inventory, param_counts, recipe_context, source_inventory};
 pub use inventory::{layer_of, Inventory, TensorSpec};
+pub use shape::{ModelShape, MoeShape};
