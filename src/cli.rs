@@ -33,6 +33,49 @@ pub enum Command {
     List(ListArgs),
     /// Every field of one model, device or API price, plus derived figures.
     Show(ShowArgs),
+    /// Will MODEL at this quantization and context fit these devices? Per-device memory, verdict,
+    /// largest context, launch command.
+    Fit(FitArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FitArgs {
+    /// Catalogue model id or name ("Mixtral 8x7B").
+    pub model: String,
+    /// Weight format: a llama.cpp file type (Q4_K_M, Q8_0, IQ4_XS, BF16, ...) or, for vLLM,
+    /// awq, gptq, fp8, nf4, int8, bf16.
+    #[arg(long, short = 'q', default_value = "Q4_K_M")]
+    pub quant: String,
+    /// Context per sequence in tokens: 8192, 32k (= 32768), 128k.
+    #[arg(long, short = 'c', default_value = "8192")]
+    pub ctx: String,
+    /// Devices: ID[xCOUNT],... e.g. rtx-4090, rtx-3060-12gbx2, rtx-3090,rtx-3060-12gb, m4-max-64gb.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// KV cache type: f16, bf16, q8_0, q4_0 (llama.cpp), fp8 (vLLM).
+    #[arg(long, default_value = "f16")]
+    pub kv_type: String,
+    /// Inference engine: llama.cpp or vllm.
+    #[arg(long, default_value = "llama.cpp")]
+    pub engine: String,
+    /// Sequences served at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u64,
+    /// llama.cpp -ngl: layers on the GPUs (the output head counts as one); default: as many as fit.
+    #[arg(long)]
+    pub ngl: Option<u32>,
+    /// Keep MoE expert tensors in host RAM (llama.cpp --cpu-moe).
+    #[arg(long)]
+    pub cpu_moe: bool,
+    /// Disable flash attention (llama.cpp then materializes the attention scores).
+    #[arg(long)]
+    pub no_flash_attn: bool,
+    /// llama.cpp physical batch size (-ub).
+    #[arg(long, default_value_t = 512)]
+    pub ubatch: u64,
+    /// vLLM --gpu-memory-utilization.
+    #[arg(long, default_value_t = 0.9)]
+    pub gpu_util: f64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

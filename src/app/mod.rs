@@ -1,6 +1,9 @@
 //! One file per subcommand: arguments -> request -> library call -> report -> render.
 
+mod args;
+mod fit;
 mod list;
+mod model_input;
 mod show;
 
 use anyhow::Result;
@@ -13,7 +16,6 @@ use crate::cli::{Cli, Command, Global};
 #[error("{0}")]
 pub struct BadInput(pub String);
 
-#[allow(dead_code)] // used by commands that validate their own arguments
 pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::List(args) => list::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
+        Command::Fit(args) => fit::run(&cli.global, args),
     }
 }
 

@@ -440,6 +440,16 @@ impl Device {
     }
 }
 
+/// macOS lets the GPU wire about 2/3 of unified memory on machines up to 36 GB and 3/4 above
+/// (`recommendedMaxWorkingSetSize`); the entry's `gpu_memory_share` states the larger machines'.
+fn apple_gpu_share(entry: &DeviceEntry, memory_bytes: u64) -> f64 {
+    if memory_bytes <= 36 * (1 << 30) {
+        2.0 / 3.0
+    } else {
+        entry.gpu_memory_share.unwrap_or(0.75).max(2.0 / 3.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

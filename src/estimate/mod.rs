@@ -1,3 +1,10 @@
 //! Pure estimates: weights, KV cache, compute buffers, overheads, placement on devices.
 
+pub mod compute;
+pub mod fit;
 pub mod kv;
+pub mod weights;
+
+pub use fit::{max_context, place, DeviceUse, Engine, FitError, FitRequest, HostUse, ModelView, Placement};
+pub use kv::KvType;
+pub use weights::WeightFormat;

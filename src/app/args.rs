@@ -1,0 +1,88 @@
+//! Parsing of the values people type: contexts ("32k"), device lists ("rtx-3060-12gbx2,rtx-3090").
+
+use vramplan::catalog::{Catalog, Device};
+
+use super::bad_input;
+
+/// A token count: "8192", "32k" (= 32768: contexts count in powers of two), "1M" (= 1048576).
+pub fn parse_tokens(s: &str, flag: &str) -> anyhow::Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = t.strip_suffix('k') {
+        (n, 1024u64)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 1024 * 1024)
+    } else {
+        (t.as_str(), 1)
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| bad_input(format!("{flag} `{s}` is not a token count (e.g. 8192, 32k)")))?;
+    let n = n.checked_mul(mult).ok_or_else(|| bad_input(format!("{flag} `{s}` is too large")))?;
+    if n == 0 {
+        return Err(bad_input(format!("{flag} must be at least 1 token, got `{s}`")));
+    }
+    if n > 1 << 30 {
+        return Err(bad_input(format!("{flag} `{s}` is absurd (more than 2^30 tokens)")));
+    }
+    Ok(n)
+}
+
+/// "ID[xCOUNT],..." -> devices, each repeated COUNT times.
+pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(bad_input(format!("--gpu `{s}` has an empty entry")));
+        }
+        let (id, count) = split_count(part).map_err(|m| bad_input(format!("--gpu `{part}`: {m}")))?;
+        let device = catalog.device(id)?;
+        if out.len() + count as usize > 4096 {
+            return Err(bad_input(format!("--gpu `{s}` names more than 4096 devices")));
+        }
+        for _ in 0..count {
+            out.push(device.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn split_count(part: &str) -> Result<(&str, u32), String> {
+    if let Some(pos) = part.rfind(['x', 'X', '*']) {
+        let (id, rest) = (&part[..pos], &part[pos + 1..]);
+        if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
+            let count: u32 = rest.parse().map_err(|_| format!("count `{rest}` is too large"))?;
+            if count == 0 {
+                return Err("count must be at least 1".into());
+            }
+            if id.trim().is_empty() {
+                return Err("missing device id before the count".into());
+            }
+            return Ok((id.trim(), count));
+        }
+    }
+    Ok((part, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert_eq!(parse_tokens("32k", "--ctx").unwrap(), 32768);
+        assert_eq!(parse_tokens("8192", "--ctx").unwrap(), 8192);
+        assert!(parse_tokens("0", "--ctx").is_err());
+        assert!(parse_tokens("-5", "--ctx").is_err());
+        assert!(parse_tokens("1000000000000", "--ctx").is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(split_count("rtx-4090x2").unwrap(), ("rtx-4090", 2));
+        assert_eq!(split_count("rx-7900-xtx").unwrap(), ("rx-7900-xtx", 1));
+        assert_eq!(split_count("rx-7900-xtxx2").unwrap(), ("rx-7900-xtx", 2));
+        assert!(split_count("rtx-4090x0").is_err());
+        assert!(split_count("x2").is_err());
+    }
+}

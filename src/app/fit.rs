@@ -1,0 +1,266 @@
+//! `vramplan fit MODEL --quant Q --ctx N [--gpu ID[xN],...]`: per-device memory, verdict, the
+//! largest context that fits and the launch command.
+
+use anyhow::Result;
+use serde::Serialize;
+use vramplan::estimate::{self, Engine, FitRequest, KvType, ModelView, Placement, WeightFormat};
+use vramplan::report::table;
+use vramplan::units::Bytes;
+
+use super::args::{parse_devices, parse_tokens};
+use super::{bad_input, model_input};
+use crate::cli::{FitArgs, Global};
+
+#[derive(Serialize)]
+struct FitReport {
+    model: String,
+    quant: String,
+    engine: Engine,
+    ctx: u64,
+    parallel: u64,
+    kv_type: KvType,
+    weights_bytes: u64,
+    kv_cache_bytes: u64,
+    compute_bytes: u64,
+    overhead_bytes: u64,
+    total_bytes: u64,
+    fits: bool,
+    note: Option<String>,
+    max_context: Option<u64>,
+    devices: Vec<estimate::DeviceUse>,
+    host: estimate::HostUse,
+    n_gpu_layers: u32,
+    tensor_parallel: u32,
+    pipeline_parallel: u32,
+    max_concurrency: Option<u64>,
+    launch_command: Option<String>,
+}
+
+pub fn build_request(args: &FitArgs) -> Result<FitRequest> {
+    let format = WeightFormat::parse(&args.quant).ok_or_else(|| {
+        bad_input(format!(
+            "unknown quantization `{}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)",
+            args.quant
+        ))
+    })?;
+    let mut req = FitRequest::new(format, parse_tokens(&args.ctx, "--ctx")?);
+    req.engine = match args.engine.as_str() {
+        "llama.cpp" | "llama-cpp" | "llamacpp" | "llama" => Engine::LlamaCpp,
+        "vllm" => Engine::Vllm,
+        other => return Err(bad_input(format!("unknown --engine `{other}` (llama.cpp or vllm)"))),
+    };
+    req.kv_type = KvType::parse(&args.kv_type)
+        .ok_or_else(|| bad_input(format!("unknown --kv-type `{}` (f16, bf16, q8_0, q4_0, fp8)", args.kv_type)))?;
+    if req.engine == Engine::LlamaCpp && req.kv_type == KvType::Fp8 {
+        return Err(bad_input("--kv-type fp8 is a vLLM cache type; llama.cpp offers f16, bf16, q8_0, q4_0"));
+    }
+    if req.engine == Engine::Vllm && matches!(req.kv_type, KvType::Q8_0 | KvType::Q4_0) {
+        return Err(bad_input("vLLM caches in f16/bf16 or fp8, not q8_0/q4_0"));
+    }
+    if req.engine == Engine::Vllm && format.is_gguf() && !matches!(format, WeightFormat::Gguf(vramplan::ggml::FileType::BF16 | vramplan::ggml::FileType::F16)) {
+        return Err(bad_input("for --engine vllm give --quant bf16, awq, gptq, fp8, nf4 or int8"));
+    }
+    if args.parallel == 0 || args.parallel > 4096 {
+        return Err(bad_input(format!("--parallel must be 1..4096, got {}", args.parallel)));
+    }
+    req.parallel = args.parallel;
+    if !(16..=65536).contains(&args.ubatch) {
+        return Err(bad_input(format!("--ubatch must be 16..65536, got {}", args.ubatch)));
+    }
+    req.n_ubatch = args.ubatch;
+    req.flash_attn = !args.no_flash_attn;
+    req.n_gpu_layers = args.ngl;
+    req.cpu_moe = args.cpu_moe;
+    if !(args.gpu_util > 0.05 && args.gpu_util <= 1.0) {
+        return Err(bad_input(format!("--gpu-util must be in (0.05, 1], got {}", args.gpu_util)));
+    }
+    req.gpu_memory_utilization = args.gpu_util;
+    Ok(req)
+}
+
+pub fn run(global: &Global, args: FitArgs) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let model = model_input::resolve(&catalog, &args.model)?;
+    let req = build_request(&args)?;
+    let devices = match &args.gpu {
+        Some(s) => parse_devices(&catalog, s)?,
+        None => Vec::new(),
+    };
+    let inv = model.inventory(req.format);
+    let view = ModelView { inventory: &inv, shape: &model.shape };
+    let p = estimate::place(&view, &devices, &req).map_err(|e| bad_input(e.to_string()))?;
+    let max_context = if devices.is_empty() { None } else { estimate::max_context(&view, &devices, &req) };
+    let launch_command = launch_command(&model, &req, &p, &devices);
+    let report = FitReport {
+        model: model.id.clone(),
+        quant: req.format.name(),
+        engine: req.engine,
+        ctx: req.ctx,
+        parallel: req.parallel,
+        kv_type: req.kv_type,
+        weights_bytes: p.weights_bytes,
+        kv_cache_bytes: p.kv_cache_bytes,
+        compute_bytes: p.compute_bytes,
+        overhead_bytes: p.overhead_bytes,
+        total_bytes: p.total_bytes,
+        fits: p.fits,
+        note: p.note.clone(),
+        max_context,
+        devices: p.devices.clone(),
+        host: p.host.clone(),
+        n_gpu_layers: p.n_gpu_layers,
+        tensor_parallel: p.tensor_parallel,
+        pipeline_parallel: p.pipeline_parallel,
+        max_concurrency: p.max_concurrency,
+        launch_command,
+    };
+    if global.json {
+        return super::print_json(&report);
+    }
+    render(&model.name, &report, &p);
+    Ok(())
+}
+
+fn render(name: &str, r: &FitReport, p: &Placement) {
+    super::out(&format!(
+        "{name} · {} · {} tokens x {} sequence(s) · KV {} · {}",
+        r.quant,
+        r.ctx,
+        r.parallel,
+        r.kv_type.name(),
+        match r.engine {
+            Engine::LlamaCpp => "llama.cpp",
+            Engine::Vllm => "vLLM",
+        }
+    ));
+    let mut t = table(&["device", "layers", "weights", "KV cache", "compute", "overhead", "used / usable", "free"]);
+    for d in &p.devices {
+        let layers = match d.layer_range {
+            Some((a, b)) => format!("{} ({a}-{b}){}", d.layers, if d.holds_output { " +out" } else { "" }),
+            None => if d.holds_output { "out".into() } else { "0".into() },
+        };
+        t.add_row(vec![
+            d.id.clone(),
+            layers,
+            Bytes(d.weights_bytes).display_gb(),
+            Bytes(d.kv_cache_bytes).display_gb(),
+            Bytes(d.compute_bytes).display_gb(),
+            Bytes(d.overhead_bytes).display_gb(),
+            format!("{} / {}", Bytes(d.used_bytes).display_gb(), Bytes(d.usable_bytes).display_gb()),
+            if d.free_bytes >= 0 {
+                Bytes(d.free_bytes as u64).display_gb()
+            } else {
+                format!("-{}", Bytes((-d.free_bytes) as u64).display_gb())
+            },
+        ]);
+    }
+    if p.host.total_bytes > 0 && !p.devices.is_empty() {
+        t.add_row(vec![
+            "host RAM".into(),
+            p.host.layers.to_string(),
+            Bytes(p.host.weights_bytes).display_gb(),
+            Bytes(p.host.kv_cache_bytes).display_gb(),
+            Bytes(p.host.compute_bytes).display_gb(),
+            "-".into(),
+            Bytes(p.host.total_bytes).display_gb(),
+            "".into(),
+        ]);
+    }
+    t.add_row(vec![
+        "total".into(),
+        "".into(),
+        Bytes(r.weights_bytes).display_gb(),
+        Bytes(r.kv_cache_bytes).display_gb(),
+        Bytes(r.compute_bytes).display_gb(),
+        Bytes(r.overhead_bytes).display_gb(),
+        Bytes(r.total_bytes).display_both(),
+        "".into(),
+    ]);
+    super::out(&t.to_string());
+    let verdict = if p.devices.is_empty() {
+        format!("needs {} in all (no --gpu given)", Bytes(r.total_bytes).display_both())
+    } else if r.fits {
+        "FITS".to_string()
+    } else {
+        "DOES NOT FIT".to_string()
+    };
+    super::out(&format!("verdict: {verdict}{}", r.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))));
+    if let Some(mc) = r.max_context {
+        super::out(&format!("largest context fully on the devices: {mc} tokens per sequence"));
+    } else if !p.devices.is_empty() {
+        super::out("largest context fully on the devices: none (the weights alone do not fit)");
+    }
+    if let Some(c) = r.max_concurrency {
+        super::out(&format!("vLLM KV pool holds {c} sequences of {} tokens", r.ctx));
+    }
+    if let Some(cmd) = &r.launch_command {
+        super::out(&format!("launch: {cmd}"));
+    }
+}
+
+fn launch_command(
+    model: &model_input::ModelInput,
+    req: &FitRequest,
+    p: &Placement,
+    devices: &[vramplan::catalog::Device],
+) -> Option<String> {
+    match req.engine {
+        Engine::LlamaCpp => {
+            let mut cmd = format!(
+                "llama-server -m {}-{}.gguf -c {} -np {}",
+                model.id,
+                req.format.name(),
+                req.ctx * req.parallel,
+                req.parallel
+            );
+            if !devices.is_empty() {
+                cmd += &format!(" -ngl {}", p.n_gpu_layers);
+            }
+            let gpus: Vec<_> = p.devices.iter().filter(|d| d.layers > 0 || d.holds_output).collect();
+            if p.devices.len() > 1 {
+                let split: Vec<String> = p
+                    .devices
+                    .iter()
+                    .map(|d| (d.layers + u32::from(d.holds_output)).to_string())
+                    .collect();
+                cmd += &format!(" --tensor-split {}", split.join(","));
+            }
+            let _ = gpus;
+            if req.kv_type != KvType::F16 {
+                cmd += &format!(" -ctk {0} -ctv {0}", req.kv_type.name());
+            }
+            cmd += if req.flash_attn { " -fa on" } else { " -fa off" };
+            if req.cpu_moe {
+                cmd += " --cpu-moe";
+            }
+            if req.n_ubatch != 512 {
+                cmd += &format!(" -ub {}", req.n_ubatch);
+            }
+            Some(cmd)
+        }
+        Engine::Vllm => {
+            let repo = model.hf_repo().unwrap_or_else(|| model.id.clone());
+            let mut cmd = format!(
+                "vllm serve {repo} --tensor-parallel-size {} --max-model-len {} --gpu-memory-utilization {}",
+                p.tensor_parallel, req.ctx, req.gpu_memory_utilization
+            );
+            if p.pipeline_parallel > 1 {
+                cmd += &format!(" --pipeline-parallel-size {}", p.pipeline_parallel);
+            }
+            if req.kv_type == KvType::Fp8 {
+                cmd += " --kv-cache-dtype fp8";
+            }
+            match req.format {
+                WeightFormat::AwqInt4 => cmd += " --quantization awq",
+                WeightFormat::GptqInt4 => cmd += " --quantization gptq",
+                WeightFormat::Fp8 => cmd += " --quantization fp8",
+                WeightFormat::BnbNf4 | WeightFormat::BnbInt8 => cmd += " --quantization bitsandbytes",
+                _ => {}
+            }
+            if req.parallel > 1 {
+                cmd += &format!(" --max-num-seqs {}", req.parallel);
+            }
+            Some(cmd)
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! Placement of a model on devices and the verdict: per-device accounting for llama.cpp's layer
+//! split (mixed cards, partial CPU offload, MoE experts in host RAM), vLLM tensor/pipeline
+//! parallelism, Apple unified memory and CPU-only hosts. Memory is never pooled across cards:
+//! every device must hold what is placed on it.
+
+use serde::Serialize;
+
+use super::compute::{self, GPU_CONTEXT_OVERHEAD};
+use super::kv::{self, KvType};
+use super::weights::{self, WeightFormat};
+use crate::arch::{Inventory, ModelShape};
+use crate::catalog::{Device, DeviceKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    LlamaCpp,
+    Vllm,
+}
+
+/// What to fit.
+#[derive(Debug, Clone)]
+pub struct FitRequest {
+    pub format: WeightFormat,
+    /// Tokens per sequence.
+    pub ctx: u64,
+    /// Sequences served at once (llama-server `-np`, vLLM concurrent requests).
+    pub parallel: u64,
+    pub kv_type: KvType,
+    pub engine: Engine,
+    pub n_ubatch: u64,
+    pub flash_attn: bool,
+    /// llama.cpp `-ngl`; `None` offloads as many layers as fit.
+    pub n_gpu_layers: Option<u32>,
+    /// Keep MoE expert tensors in host RAM (`--cpu-moe`).
+    pub cpu_moe: bool,
+    pub swa_full: bool,
+    pub gpu_memory_utilization: f64,
+    pub max_num_batched_tokens: u64,
+}
+
+impl FitRequest {
+    pub fn new(format: WeightFormat, ctx: u64) -> FitRequest {
+        FitRequest {
+            format,
+            ctx,
+            parallel: 1,
+            kv_type: KvType::F16,
+            engine: Engine::LlamaCpp,
+            n_ubatch: 512,
+            flash_attn: true,
+            n_gpu_layers: None,
+            cpu_moe: false,
+            swa_full: false,
+            gpu_memory_utilization: 0.9,
+            max_num_batched_tokens: 8192,
+        }
+    }
+}
+
+/// Memory use of one device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceUse {
+    pub id: String,
+    pub name: String,
+    pub memory_bytes: u64,
+    /// What the accelerator may use (Apple: the GPU share; vLLM: gpu_memory_utilization).
+    pub usable_bytes: u64,
+    pub weights_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub compute_bytes: u64,
+    pub overhead_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: i64,
+    /// Number of repeating layers placed here.
+    pub layers: u32,
+    /// First and last layer index, when any.
+    pub layer_range: Option<(u32, u32)>,
+    pub holds_output: bool,
+}
+
+/// Host RAM needed beside the accelerators.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostUse {
+    pub weights_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub compute_bytes: u64,
+    pub total_bytes: u64,
+    /// Layers left on the CPU.
+    pub layers: u32,
+}
+
+/// The result of placing a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    pub fits: bool,
+    /// Why it does not fit, or what it costs to fit (offload).
+    pub note: Option<String>,
+    pub weights_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub compute_bytes: u64,
+    pub overhead_bytes: u64,
+    pub total_bytes: u64,
+    pub devices: Vec<DeviceUse>,
+    pub host: HostUse,
+    /// llama.cpp: layers on accelerators (`-ngl`), counting the output head as one.
+    pub n_gpu_layers: u32,
+    /// vLLM tensor- and pipeline-parallel sizes.
+    pub tensor_parallel: u32,
+    pub pipeline_parallel: u32,
+    /// vLLM: sequences of `ctx` tokens the KV pool holds.
+    pub max_concurrency: Option<u64>,
+}
+
+/// The model as the estimator sees it.
+pub struct ModelView<'a> {
+    pub inventory: &'a Inventory,
+    pub shape: &'a ModelShape,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum FitError {
+    #[error("vLLM tensor parallelism needs identical GPUs, got {0}")]
+    MixedDevicesForVllm(String),
+    #[error("vLLM runs on GPUs; `{0}` is not one")]
+    NotAGpu(String),
+    #[error("{0} attention heads cannot be split over {1} tensor-parallel GPUs")]
+    HeadsNotDivisible(u32, u32),
+    #[error("KV cache type {0} needs row lengths that are a multiple of 32 (got {1})")]
+    KvRow(&'static str, u64),
+    #[error("llama.cpp cannot use a quantized KV cache type (q8_0/q4_0) without flash attention")]
+    QuantizedKvNeedsFlashAttention,
+    #[error("context of {0} tokens is too large to size")]
+    Overflow(u64),
+}
+
+/// Places the model on `devices` (empty: report what it needs, everything in one pool).
+pub fn place(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+    if req.ctx.checked_mul(req.parallel.max(1)).is_none_or(|c| c > 1 << 40) {
+        return Err(FitError::Overflow(req.ctx));
+    }
+    match req.engine {
+        Engine::LlamaCpp => place_llama_cpp(model, devices, req),
+        Engine::Vllm => place_vllm(model, devices, req),
+    }
+}
+
+struct LayerCost {
+    weights: u64,
+    kv: u64,
+    /// Largest single weight tensor of the layer.
+    largest: u64,
+}
+
+fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+    let shape = model.shape;
+    if matches!(req.kv_type, KvType::Q8_0 | KvType::Q4_0) && !req.flash_attn {
+        return Err(FitError::QuantizedKvNeedsFlashAttention);
+    }
+    let kv_type = match req.kv_type {
+        KvType::Fp8 => KvType::Q8_0,
+        other => other,
+    };
+    let kv_layers = kv::llama_cpp_layers(shape, kv_type, req.ctx, req.parallel, req.n_ubatch, req.swa_full)
+        .ok_or(FitError::KvRow(kv_type.name(), shape.n_head_kv as u64 * shape.head_dim_k))?;
+    let kv_cells = kv_layers.iter().map(|l| l.cells).max().unwrap_or(0);
+
+    // Weights by place: per layer, the output head, the input embeddings (always host memory in
+    // llama.cpp; a tied output head is a second copy on the output device), experts kept on host.
+    let n_layer = shape.n_layer as usize;
+    let mut layers: Vec<LayerCost> = (0..n_layer).map(|il| LayerCost { weights: 0, kv: kv_layers[il].bytes, largest: 0 }).collect();
+    let mut output_bytes = 0u64;
+    let mut embd_bytes = 0u64;
+    let mut host_experts = 0u64;
+    let has_output = model.inventory.tensors.iter().any(|t| t.name == "output.weight");
+    for t in &model.inventory.tensors {
+        let b = weights::tensor_bytes(req.format, t);
+        match t.layer() {
+            Some(il) if il < n_layer => {
+                if req.cpu_moe && t.name.contains("_exps.") {
+                    host_experts += b;
+                } else {
+                    layers[il].weights += b;
+                    layers[il].largest = layers[il].largest.max(b);
+                }
+            }
+            Some(_) => output_bytes += b,
+            None if t.name == "token_embd.weight" => {
+                embd_bytes += b;
+                if !has_output {
+                    output_bytes += b;
+                }
+            }
+            None => output_bytes += b,
+        }
+    }
+    let host_buffers = compute::llama_cpp_host_buffers(shape, req.parallel, req.n_ubatch);
+    let all_layers: Vec<u32> = (0..shape.n_layer).collect();
+
+    // No devices: the memory needed, as if on one device.
+    if devices.is_empty() {
+        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts;
+        let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
+        let compute = compute::llama_cpp_compute_bytes(shape, &all_layers, true, req.n_ubatch, kv_cells, req.flash_attn)
+            + host_buffers;
+        return Ok(Placement {
+            fits: true,
+            note: Some("no device given: memory needed".into()),
+            weights_bytes: weights,
+            kv_cache_bytes: kv_bytes,
+            compute_bytes: compute,
+            overhead_bytes: 0,
+            total_bytes: weights + kv_bytes + compute,
+            devices: vec![],
+            host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+            n_gpu_layers: 0,
+            tensor_parallel: 1,
+            pipeline_parallel: 1,
+            max_concurrency: None,
+        });
+    }
+
+    // CPU-only host: everything in RAM (weights through mmap's page cache).
+    if devices.len() == 1 && devices[0].entry.kind == DeviceKind::Cpu {
+        let d = &devices[0];
+        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts
+            - if has_output { 0 } else { embd_bytes };
+        let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
+        let compute = compute::llama_cpp_compute_bytes(shape, &all_layers, true, req.n_ubatch, kv_cells, false)
+            + host_buffers;
+        let overhead = compute::CPU_HOST_RESERVE;
+        let used = weights + kv_bytes + compute + overhead;
+        let fits = used <= d.memory_bytes;
+        return Ok(Placement {
+            fits,
+            note: (!fits).then(|| format!("needs {} of RAM", crate::units::Bytes(used).display_gb())),
+            weights_bytes: weights,
+            kv_cache_bytes: kv_bytes,
+            compute_bytes: compute,
+            overhead_bytes: overhead,
+            total_bytes: used,
+            devices: vec![device_use(d, d.memory_bytes, weights, kv_bytes, compute, overhead, &all_layers, true)],
+            host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+            n_gpu_layers: 0,
+            tensor_parallel: 1,
+            pipeline_parallel: 1,
+            max_concurrency: None,
+        });
+    }
+
+    // Accelerators: the last `ngl` layers go to the devices, filled in order; the output head
+    // lives on the last device. With no -ngl given, offload as many layers as fit.
+    let max_ngl = shape.n_layer + 1;
+    let candidates: Vec<u32> = match req.n_gpu_layers {
+        Some(n) => vec![n.min(max_ngl)],
+        None => (0..=max_ngl).rev().collect(),
+    };
+    let mut last = None;
+    for ngl in candidates {
+        let attempt = split_layers(model, devices, req, &layers, output_bytes, kv_cells, ngl);
+        let fits = attempt.fits;
+        last = Some((ngl, attempt));
+        if fits {
+            break;
+        }
+    }
+    let (ngl, split) = last.expect("at least one candidate -ngl");
+    let gpu_layer_start = shape.n_layer.saturating_sub(ngl.min(shape.n_layer));
+    let cpu_layers: Vec<usize> = (0..gpu_layer_start as usize).collect();
+    let host_weights = embd_bytes
+        + host_experts
+        + cpu_layers.iter().map(|&il| layers[il].weights).sum::<u64>()
+        + if ngl <= shape.n_layer { output_bytes } else { 0 };
+    let host_kv: u64 = cpu_layers.iter().map(|&il| layers[il].kv).sum();
+    let host_compute = host_buffers
+        + if cpu_layers.is_empty() && !(ngl <= shape.n_layer) {
+            0
+        } else {
+            let cpu: Vec<u32> = cpu_layers.iter().map(|&l| l as u32).collect();
+            compute::llama_cpp_compute_bytes(shape, &cpu, ngl <= shape.n_layer, req.n_ubatch, kv_cells, false)
+        };
+    let host = HostUse {
+        weights_bytes: host_weights,
+        kv_cache_bytes: host_kv,
+        compute_bytes: host_compute,
+        total_bytes: host_weights + host_kv + host_compute,
+        layers: cpu_layers.len() as u32,
+    };
+    let mut note = split.note;
+    if split.fits && (host.layers > 0 || host_experts > 0) {
+        note = Some(format!(
+            "{} of weights stay in host RAM ({} layers{}): slower decode",
+            crate::units::Bytes(host_weights - embd_bytes).display_gb(),
+            host.layers,
+            if host_experts > 0 { ", MoE experts" } else { "" }
+        ));
+    }
+    let devs = split.devices;
+    let weights_bytes = devs.iter().map(|d| d.weights_bytes).sum::<u64>() + host.weights_bytes;
+    let kv_cache_bytes = devs.iter().map(|d| d.kv_cache_bytes).sum::<u64>() + host.kv_cache_bytes;
+    let compute_bytes = devs.iter().map(|d| d.compute_bytes).sum::<u64>() + host.compute_bytes;
+    let overhead_bytes = devs.iter().map(|d| d.overhead_bytes).sum::<u64>();
+    // Apple: the CPU-side buffers live in the same unified memory as the GPU share.
+    let mut fits = split.fits;
+    if let Some(apple) = devices.iter().find(|d| d.entry.kind == DeviceKind::Apple) {
+        let gpu_used: u64 = devs.iter().map(|d| d.used_bytes).sum();
+        if gpu_used + host.total_bytes > apple.memory_bytes.saturating_sub(compute::GIB * 4) {
+            fits = false;
+            note = Some("GPU share and CPU-side buffers together exceed unified memory".into());
+        }
+    }
+    Ok(Placement {
+        fits,
+        note,
+        weights_bytes,
+        kv_cache_bytes,
+        compute_bytes,
+        overhead_bytes,
+        total_bytes: weights_bytes + kv_cache_bytes + compute_bytes + overhead_bytes,
+        devices: devs,
+        host,
+        n_gpu_layers: ngl,
+        tensor_parallel: 1,
+        pipeline_parallel: 1,
+        max_concurrency: None,
+    })
+}
+
+struct Split {
+    fits: bool,
+    note: Option<String>,
+    devices: Vec<DeviceUse>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn device_use(
+    d: &Device,
+    usable: u64,
+    weights: u64,
+    kv: u64,
+    compute: u64,
+    overhead: u64,
+    layers: &[u32],
+    holds_output: bool,
+) -> DeviceUse {
+    let used = weights + kv + compute + overhead;
+    DeviceUse {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        memory_bytes: d.memory_bytes,
+        usable_bytes: usable,
+        weights_bytes: weights,
+        kv_cache_bytes: kv,
+        compute_bytes: compute,
+        overhead_bytes: overhead,
+        used_bytes: used,
+        free_bytes: usable as i64 - used as i64,
+        layers: layers.len() as u32,
+        layer_range: layers.first().zip(layers.last()).map(|(a, b)| (*a, *b)),
+        holds_output,
+    }
+}
+
+fn overhead_of(d: &Device) -> u64 {
+    match d.entry.kind {
+        DeviceKind::Gpu => GPU_CONTEXT_OVERHEAD,
+        DeviceKind::Apple | DeviceKind::Cpu => 0,
+    }
+}
+
+/// Fills devices in order with the last `ngl` layers; the output head (counted as the
+/// `n_layer + 1`-th offloadable layer) goes to the last device.
+fn split_layers(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+    layers: &[LayerCost],
+    output_bytes: u64,
+    kv_cells: u64,
+    ngl: u32,
+) -> Split {
+    let shape = model.shape;
+    let n_layer = shape.n_layer;
+    let gpu_start = n_layer.saturating_sub(ngl.min(n_layer));
+    let output_on_gpu = ngl > n_layer;
+    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); devices.len()];
+    let mut dev = 0usize;
+    let mut ok = true;
+    let last = devices.len() - 1;
+    // llama.cpp runs big-batch matmuls of CPU-resident layers on the first GPU, copying one
+    // weight tensor at a time into its compute buffer (ggml-backend `op_offload`).
+    let staging = (0..gpu_start as usize).map(|il| layers[il].largest).max().unwrap_or(0);
+    let fixed = |i: usize, mine: &[u32], extra_layer: Option<u32>| -> u64 {
+        let mut ls: Vec<u32> = mine.to_vec();
+        ls.extend(extra_layer);
+        let holds_output = i == last && output_on_gpu;
+        let compute = compute::llama_cpp_compute_bytes(shape, &ls, holds_output, req.n_ubatch, kv_cells, req.flash_attn)
+            + if i == 0 { staging } else { 0 };
+        compute + overhead_of(&devices[i]) + if holds_output { output_bytes } else { 0 }
+    };
+    for il in gpu_start..n_layer {
+        let need = layers[il as usize].weights + layers[il as usize].kv;
+        loop {
+            let used: u64 = assigned[dev].iter().map(|&l| layers[l as usize].weights + layers[l as usize].kv).sum();
+            let budget = devices[dev].usable_bytes;
+            if used + need + fixed(dev, &assigned[dev], Some(il)) <= budget || dev == last {
+                assigned[dev].push(il);
+                break;
+            }
+            dev += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (i, d) in devices.iter().enumerate() {
+        let mine = &assigned[i];
+        let holds_output = i == last && output_on_gpu;
+        let weights: u64 = mine.iter().map(|&l| layers[l as usize].weights).sum::<u64>()
+            + if holds_output { output_bytes } else { 0 };
+        let kv: u64 = mine.iter().map(|&l| layers[l as usize].kv).sum();
+        let compute = compute::llama_cpp_compute_bytes(shape, mine, holds_output, req.n_ubatch, kv_cells, req.flash_attn)
+            + if i == 0 { staging } else { 0 };
+        let u = device_use(d, d.usable_bytes, weights, kv, compute, overhead_of(d), mine, holds_output);
+        if u.free_bytes < 0 {
+            ok = false;
+        }
+        out.push(u);
+    }
+    let note = (!ok).then(|| {
+        let worst = out.iter().min_by_key(|u| u.free_bytes).expect("devices is not empty");
+        format!("{} is short by {}", worst.id, crate::units::Bytes((-worst.free_bytes) as u64).display_gb())
+    });
+    Split { fits: ok, note, devices: out }
+}
+
+fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+    let shape = model.shape;
+    let first = match devices.first() {
+        Some(d) => d,
+        None => {
+            // Memory needed on one GPU at 100% utilization.
+            let w = weights::total_bytes(req.format, model.inventory);
+            let kv = kv::vllm_bytes_per_sequence(shape, req.kv_type, req.ctx, 1)
+                .ok_or(FitError::KvRow(req.kv_type.name(), shape.head_dim_k))?
+                * req.parallel.max(1);
+            let act = compute::vllm_activation_bytes(shape, req.max_num_batched_tokens, 1);
+            let ovh = compute::VLLM_CUDA_GRAPHS + compute::VLLM_NON_TORCH;
+            return Ok(Placement {
+                fits: true,
+                note: Some("no device given: memory needed".into()),
+                weights_bytes: w,
+                kv_cache_bytes: kv,
+                compute_bytes: act,
+                overhead_bytes: ovh,
+                total_bytes: w + kv + act + ovh,
+                devices: vec![],
+                host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+                n_gpu_layers: 0,
+                tensor_parallel: 1,
+                pipeline_parallel: 1,
+                max_concurrency: None,
+            });
+        }
+    };
+    if let Some(d) = devices.iter().find(|d| d.entry.kind != DeviceKind::Gpu) {
+        return Err(FitError::NotAGpu(d.id.clone()));
+    }
+    if devices.iter().any(|d| d.id != first.id) {
+        let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+        return Err(FitError::MixedDevicesForVllm(ids.join(", ")));
+    }
+    let n = devices.len() as u32;
+    // Tensor parallel within a node of up to 8 GPUs, pipeline parallel across nodes.
+    let tp = n.min(8);
+    let pp = n.div_ceil(tp);
+    if shape.n_head % tp != 0 {
+        return Err(FitError::HeadsNotDivisible(shape.n_head, tp));
+    }
+    let ranks = (tp * pp) as u64;
+    let weights_total = weights::total_bytes(req.format, model.inventory);
+    let w = weights_total.div_ceil(ranks);
+    let kv_seq_total = kv::vllm_bytes_per_sequence(shape, req.kv_type, req.ctx, tp)
+        .ok_or(FitError::KvRow(req.kv_type.name(), shape.head_dim_k))?;
+    let kv_seq = kv_seq_total.div_ceil(pp as u64);
+    let act = compute::vllm_activation_bytes(shape, req.max_num_batched_tokens, tp);
+    let ovh = compute::VLLM_CUDA_GRAPHS + compute::VLLM_NON_TORCH;
+    let budget = (first.memory_bytes as f64 * req.gpu_memory_utilization) as u64;
+    let pool = budget as i64 - (w + act + ovh) as i64;
+    let needed = kv_seq * req.parallel.max(1);
+    let fits = pool >= needed as i64;
+    let max_concurrency = if pool > 0 && kv_seq > 0 { Some(pool as u64 / kv_seq) } else { Some(0) };
+    let per_layer_share = shape.n_layer.div_ceil(pp);
+    let devs: Vec<DeviceUse> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let stage = i as u32 / tp;
+            let lo = stage * per_layer_share;
+            let hi = ((stage + 1) * per_layer_share).min(shape.n_layer);
+            let ls: Vec<u32> = (lo..hi).collect();
+            // vLLM pre-allocates the whole KV pool; report the part the request needs.
+            device_use(d, budget, w, needed, act, ovh, &ls, stage == pp - 1)
+        })
+        .collect();
+    let note = if fits {
+        None
+    } else if pool <= 0 {
+        Some(format!(
+            "weights and activations leave no KV pool (short by {} per GPU)",
+            crate::units::Bytes((-pool) as u64).display_gb()
+        ))
+    } else {
+        Some(format!("KV pool holds {} of the {} sequences", max_concurrency.unwrap_or(0), req.parallel))
+    };
+    Ok(Placement {
+        fits,
+        note,
+        weights_bytes: weights_total,
+        kv_cache_bytes: needed * ranks,
+        compute_bytes: act * ranks,
+        overhead_bytes: ovh * ranks,
+        total_bytes: weights_total + (needed + act + ovh) * ranks,
+        devices: devs,
+        host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+        n_gpu_layers: 0,
+        tensor_parallel: tp,
+        pipeline_parallel: pp,
+        max_concurrency,
+    })
+}
+
+/// The largest context per sequence (up to the model's maximum) at which the placement fits
+/// entirely on the accelerators, or `None` when even 256 tokens do not.
+pub fn max_context(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Option<u64> {
+    let fits_at = |ctx: u64| {
+        let mut r = req.clone();
+        r.ctx = ctx;
+        place(model, devices, &r).is_ok_and(|p| p.fits && (devices.is_empty() || p.host.layers == 0 || req.n_gpu_layers.is_some()))
+    };
+    let cap = model.shape.max_context.max(256);
+    if !fits_at(256) {
+        return None;
+    }
+    if fits_at(cap) {
+        return Some(cap);
+    }
+    let (mut lo, mut hi) = (256u64, cap);
+    while hi - lo > 256 {
+        let mid = (lo + hi) / 2 / 256 * 256;
+        let mid = mid.max(lo + 256);
+        if fits_at(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
