@@ -8,11 +8,11 @@
 pub mod arch;
 pub mod catalog;
 pub mod error;
+pub mod estimate;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;
 pub mod kernels;
 pub mod quant;
-pub mod estimate;
 pub mod report;
 pub mod units;

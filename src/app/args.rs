@@ -14,15 +14,23 @@ pub fn parse_tokens(s: &str, flag: &str) -> anyhow::Result<u64> {
     } else {
         (t.as_str(), 1)
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| bad_input(format!("{flag} `{s}` is not a token count (e.g. 8192, 32k)")))?;
-    let n = n.checked_mul(mult).ok_or_else(|| bad_input(format!("{flag} `{s}` is too large")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        bad_input(format!(
+            "{flag} `{s}` is not a token count (e.g. 8192, 32k)"
+        ))
+    })?;
+    let n = n
+        .checked_mul(mult)
+        .ok_or_else(|| bad_input(format!("{flag} `{s}` is too large")))?;
     if n == 0 {
-        return Err(bad_input(format!("{flag} must be at least 1 token, got `{s}`")));
+        return Err(bad_input(format!(
+            "{flag} must be at least 1 token, got `{s}`"
+        )));
     }
     if n > 1 << 30 {
-        return Err(bad_input(format!("{flag} `{s}` is absurd (more than 2^30 tokens)")));
+        return Err(bad_input(format!(
+            "{flag} `{s}` is absurd (more than 2^30 tokens)"
+        )));
     }
     Ok(n)
 }
@@ -35,10 +43,13 @@ pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> 
         if part.is_empty() {
             return Err(bad_input(format!("--gpu `{s}` has an empty entry")));
         }
-        let (id, count) = split_count(part).map_err(|m| bad_input(format!("--gpu `{part}`: {m}")))?;
+        let (id, count) =
+            split_count(part).map_err(|m| bad_input(format!("--gpu `{part}`: {m}")))?;
         let device = catalog.device(id)?;
         if out.len() + count as usize > 4096 {
-            return Err(bad_input(format!("--gpu `{s}` names more than 4096 devices")));
+            return Err(bad_input(format!(
+                "--gpu `{s}` names more than 4096 devices"
+            )));
         }
         for _ in 0..count {
             out.push(device.clone());
@@ -51,7 +62,9 @@ fn split_count(part: &str) -> Result<(&str, u32), String> {
     if let Some(pos) = part.rfind(['x', 'X', '*']) {
         let (id, rest) = (&part[..pos], &part[pos + 1..]);
         if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
-            let count: u32 = rest.parse().map_err(|_| format!("count `{rest}` is too large"))?;
+            let count: u32 = rest
+                .parse()
+                .map_err(|_| format!("count `{rest}` is too large"))?;
             if count == 0 {
                 return Err("count must be at least 1".into());
             }

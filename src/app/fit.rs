@@ -47,32 +47,59 @@ pub fn build_request(args: &FitArgs) -> Result<FitRequest> {
     req.engine = match args.engine.as_str() {
         "llama.cpp" | "llama-cpp" | "llamacpp" | "llama" => Engine::LlamaCpp,
         "vllm" => Engine::Vllm,
-        other => return Err(bad_input(format!("unknown --engine `{other}` (llama.cpp or vllm)"))),
+        other => {
+            return Err(bad_input(format!(
+                "unknown --engine `{other}` (llama.cpp or vllm)"
+            )))
+        }
     };
-    req.kv_type = KvType::parse(&args.kv_type)
-        .ok_or_else(|| bad_input(format!("unknown --kv-type `{}` (f16, bf16, q8_0, q4_0, fp8)", args.kv_type)))?;
+    req.kv_type = KvType::parse(&args.kv_type).ok_or_else(|| {
+        bad_input(format!(
+            "unknown --kv-type `{}` (f16, bf16, q8_0, q4_0, fp8)",
+            args.kv_type
+        ))
+    })?;
     if req.engine == Engine::LlamaCpp && req.kv_type == KvType::Fp8 {
-        return Err(bad_input("--kv-type fp8 is a vLLM cache type; llama.cpp offers f16, bf16, q8_0, q4_0"));
+        return Err(bad_input(
+            "--kv-type fp8 is a vLLM cache type; llama.cpp offers f16, bf16, q8_0, q4_0",
+        ));
     }
     if req.engine == Engine::Vllm && matches!(req.kv_type, KvType::Q8_0 | KvType::Q4_0) {
         return Err(bad_input("vLLM caches in f16/bf16 or fp8, not q8_0/q4_0"));
     }
-    if req.engine == Engine::Vllm && format.is_gguf() && !matches!(format, WeightFormat::Gguf(vramplan::ggml::FileType::BF16 | vramplan::ggml::FileType::F16)) {
-        return Err(bad_input("for --engine vllm give --quant bf16, awq, gptq, fp8, nf4 or int8"));
+    if req.engine == Engine::Vllm
+        && format.is_gguf()
+        && !matches!(
+            format,
+            WeightFormat::Gguf(vramplan::ggml::FileType::BF16 | vramplan::ggml::FileType::F16)
+        )
+    {
+        return Err(bad_input(
+            "for --engine vllm give --quant bf16, awq, gptq, fp8, nf4 or int8",
+        ));
     }
     if args.parallel == 0 || args.parallel > 4096 {
-        return Err(bad_input(format!("--parallel must be 1..4096, got {}", args.parallel)));
+        return Err(bad_input(format!(
+            "--parallel must be 1..4096, got {}",
+            args.parallel
+        )));
     }
     req.parallel = args.parallel;
     if !(16..=65536).contains(&args.ubatch) {
-        return Err(bad_input(format!("--ubatch must be 16..65536, got {}", args.ubatch)));
+        return Err(bad_input(format!(
+            "--ubatch must be 16..65536, got {}",
+            args.ubatch
+        )));
     }
     req.n_ubatch = args.ubatch;
     req.flash_attn = !args.no_flash_attn;
     req.n_gpu_layers = args.ngl;
     req.cpu_moe = args.cpu_moe;
     if !(args.gpu_util > 0.05 && args.gpu_util <= 1.0) {
-        return Err(bad_input(format!("--gpu-util must be in (0.05, 1], got {}", args.gpu_util)));
+        return Err(bad_input(format!(
+            "--gpu-util must be in (0.05, 1], got {}",
+            args.gpu_util
+        )));
     }
     req.gpu_memory_utilization = args.gpu_util;
     Ok(req)
@@ -87,9 +114,16 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         None => Vec::new(),
     };
     let inv = model.inventory(req.format);
-    let view = ModelView { inventory: &inv, shape: &model.shape };
+    let view = ModelView {
+        inventory: &inv,
+        shape: &model.shape,
+    };
     let p = estimate::place(&view, &devices, &req).map_err(|e| bad_input(e.to_string()))?;
-    let max_context = if devices.is_empty() { None } else { estimate::max_context(&view, &devices, &req) };
+    let max_context = if devices.is_empty() {
+        None
+    } else {
+        estimate::max_context(&view, &devices, &req)
+    };
     let launch_command = launch_command(&model, &req, &p, &devices);
     let report = FitReport {
         model: model.id.clone(),
@@ -133,11 +167,30 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             Engine::Vllm => "vLLM",
         }
     ));
-    let mut t = table(&["device", "layers", "weights", "KV cache", "compute", "overhead", "used / usable", "free"]);
+    let mut t = table(&[
+        "device",
+        "layers",
+        "weights",
+        "KV cache",
+        "compute",
+        "overhead",
+        "used / usable",
+        "free",
+    ]);
     for d in &p.devices {
         let layers = match d.layer_range {
-            Some((a, b)) => format!("{} ({a}-{b}){}", d.layers, if d.holds_output { " +out" } else { "" }),
-            None => if d.holds_output { "out".into() } else { "0".into() },
+            Some((a, b)) => format!(
+                "{} ({a}-{b}){}",
+                d.layers,
+                if d.holds_output { " +out" } else { "" }
+            ),
+            None => {
+                if d.holds_output {
+                    "out".into()
+                } else {
+                    "0".into()
+                }
+            }
         };
         t.add_row(vec![
             d.id.clone(),
@@ -146,7 +199,11 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             Bytes(d.kv_cache_bytes).display_gb(),
             Bytes(d.compute_bytes).display_gb(),
             Bytes(d.overhead_bytes).display_gb(),
-            format!("{} / {}", Bytes(d.used_bytes).display_gb(), Bytes(d.usable_bytes).display_gb()),
+            format!(
+                "{} / {}",
+                Bytes(d.used_bytes).display_gb(),
+                Bytes(d.usable_bytes).display_gb()
+            ),
             if d.free_bytes >= 0 {
                 Bytes(d.free_bytes as u64).display_gb()
             } else {
@@ -178,20 +235,31 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
     ]);
     super::out(&t.to_string());
     let verdict = if p.devices.is_empty() {
-        format!("needs {} in all (no --gpu given)", Bytes(r.total_bytes).display_both())
+        format!(
+            "needs {} in all (no --gpu given)",
+            Bytes(r.total_bytes).display_both()
+        )
     } else if r.fits {
         "FITS".to_string()
     } else {
         "DOES NOT FIT".to_string()
     };
-    super::out(&format!("verdict: {verdict}{}", r.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))));
+    super::out(&format!(
+        "verdict: {verdict}{}",
+        r.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
+    ));
     if let Some(mc) = r.max_context {
-        super::out(&format!("largest context fully on the devices: {mc} tokens per sequence"));
+        super::out(&format!(
+            "largest context fully on the devices: {mc} tokens per sequence"
+        ));
     } else if !p.devices.is_empty() {
         super::out("largest context fully on the devices: none (the weights alone do not fit)");
     }
     if let Some(c) = r.max_concurrency {
-        super::out(&format!("vLLM KV pool holds {c} sequences of {} tokens", r.ctx));
+        super::out(&format!(
+            "vLLM KV pool holds {c} sequences of {} tokens",
+            r.ctx
+        ));
     }
     if let Some(cmd) = &r.launch_command {
         super::out(&format!("launch: {cmd}"));
@@ -216,7 +284,11 @@ fn launch_command(
             if !devices.is_empty() {
                 cmd += &format!(" -ngl {}", p.n_gpu_layers);
             }
-            let gpus: Vec<_> = p.devices.iter().filter(|d| d.layers > 0 || d.holds_output).collect();
+            let gpus: Vec<_> = p
+                .devices
+                .iter()
+                .filter(|d| d.layers > 0 || d.holds_output)
+                .collect();
             if p.devices.len() > 1 {
                 let split: Vec<String> = p
                     .devices
@@ -229,7 +301,11 @@ fn launch_command(
             if req.kv_type != KvType::F16 {
                 cmd += &format!(" -ctk {0} -ctv {0}", req.kv_type.name());
             }
-            cmd += if req.flash_attn { " -fa on" } else { " -fa off" };
+            cmd += if req.flash_attn {
+                " -fa on"
+            } else {
+                " -fa off"
+            };
             if req.cpu_moe {
                 cmd += " --cpu-moe";
             }
@@ -254,7 +330,9 @@ fn launch_command(
                 WeightFormat::AwqInt4 => cmd += " --quantization awq",
                 WeightFormat::GptqInt4 => cmd += " --quantization gptq",
                 WeightFormat::Fp8 => cmd += " --quantization fp8",
-                WeightFormat::BnbNf4 | WeightFormat::BnbInt8 => cmd += " --quantization bitsandbytes",
+                WeightFormat::BnbNf4 | WeightFormat::BnbInt8 => {
+                    cmd += " --quantization bitsandbytes"
+                }
                 _ => {}
             }
             if req.parallel > 1 {

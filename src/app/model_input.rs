@@ -18,7 +18,10 @@ pub struct ModelInput {
 impl ModelInput {
     /// The inventory in `format` (exact per tensor for GGUF file types).
     pub fn inventory(&self, format: WeightFormat) -> Inventory {
-        let entry = self.entry.as_ref().expect("catalogue models carry their entry");
+        let entry = self
+            .entry
+            .as_ref()
+            .expect("catalogue models carry their entry");
         match format {
             WeightFormat::Gguf(ft) => inventory(entry, ft),
             _ => source_inventory(entry, GgmlType::BF16),
@@ -36,5 +39,10 @@ impl ModelInput {
 
 pub fn resolve(catalog: &Catalog, model: &str) -> Result<ModelInput> {
     let entry = catalog.model(model)?.clone();
-    Ok(ModelInput { name: entry.name.clone(), id: entry.id.clone(), shape: ModelShape::from_entry(&entry), entry: Some(entry) })
+    Ok(ModelInput {
+        name: entry.name.clone(),
+        id: entry.id.clone(),
+        shape: ModelShape::from_entry(&entry),
+        entry: Some(entry),
+    })
 }

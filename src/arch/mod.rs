@@ -1,8 +1,8 @@
 //! Architecture -> inventory (dense, MoE, MLA, sliding window); parameter counts.
 
 mod build;
-mod shape;
 pub mod inventory;
+mod shape;
 
 pub use build::{inventory, param_counts, recipe_context, source_inventory};
 pub use inventory::{layer_of, Inventory, TensorSpec};

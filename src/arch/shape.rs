@@ -43,7 +43,9 @@ impl ModelShape {
             n_embd: m.hidden_size,
             n_head: m.heads,
             n_head_kv: m.kv_heads,
-            head_dim_k: m.mla.map_or(hd, |x| x.qk_nope_head_dim + x.qk_rope_head_dim),
+            head_dim_k: m
+                .mla
+                .map_or(hd, |x| x.qk_nope_head_dim + x.qk_rope_head_dim),
             head_dim_v: m.mla.map_or(hd, |x| x.v_head_dim),
             n_vocab: m.vocab_size,
             n_ff: m.ffn_size,

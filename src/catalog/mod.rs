@@ -422,7 +422,7 @@ impl Device {
         };
         let usable_bytes = match entry.kind {
             DeviceKind::Apple => {
-                (memory_bytes as f64 * entry.gpu_memory_share.unwrap_or(0.75)) as u64
+                (memory_bytes as f64 * apple_gpu_share(&entry, memory_bytes)) as u64
             }
             _ => memory_bytes,
         };

@@ -50,7 +50,11 @@ pub fn llama_cpp_compute_bytes(
         } else {
             n * (shape.n_head as u64 * kv_cells + qkv) * f
         };
-        let ffn = layers.iter().map(|&il| n * (2 * shape.active_ff(il) + shape.n_embd) * f).max().unwrap_or(0);
+        let ffn = layers
+            .iter()
+            .map(|&il| n * (2 * shape.active_ff(il) + shape.n_embd) * f)
+            .max()
+            .unwrap_or(0);
         peak = attn.max(ffn);
     }
     if holds_output {
@@ -70,7 +74,11 @@ pub fn llama_cpp_host_buffers(shape: &ModelShape, n_seq: u64, n_ubatch: u64) -> 
 /// logits of up to 256 sampled sequences.
 pub fn vllm_activation_bytes(shape: &ModelShape, max_num_batched_tokens: u64, tp: u32) -> u64 {
     let tp = tp.max(1) as u64;
-    let widest_ff = (0..shape.n_layer).map(|il| shape.active_ff(il)).max().unwrap_or(shape.n_ff);
-    let per_token = 4 * shape.n_embd + (2 * widest_ff + shape.n_head as u64 * shape.head_dim_k * 2) / tp;
+    let widest_ff = (0..shape.n_layer)
+        .map(|il| shape.active_ff(il))
+        .max()
+        .unwrap_or(shape.n_ff);
+    let per_token =
+        4 * shape.n_embd + (2 * widest_ff + shape.n_head as u64 * shape.head_dim_k * 2) / tp;
     max_num_batched_tokens * per_token * 2 + 256 * shape.n_vocab * 4
 }

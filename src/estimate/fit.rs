@@ -135,8 +135,16 @@ pub enum FitError {
 }
 
 /// Places the model on `devices` (empty: report what it needs, everything in one pool).
-pub fn place(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
-    if req.ctx.checked_mul(req.parallel.max(1)).is_none_or(|c| c > 1 << 40) {
+pub fn place(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+) -> Result<Placement, FitError> {
+    if req
+        .ctx
+        .checked_mul(req.parallel.max(1))
+        .is_none_or(|c| c > 1 << 40)
+    {
         return Err(FitError::Overflow(req.ctx));
     }
     match req.engine {
@@ -152,7 +160,11 @@ struct LayerCost {
     largest: u64,
 }
 
-fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+fn place_llama_cpp(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+) -> Result<Placement, FitError> {
     let shape = model.shape;
     if matches!(req.kv_type, KvType::Q8_0 | KvType::Q4_0) && !req.flash_attn {
         return Err(FitError::QuantizedKvNeedsFlashAttention);
@@ -161,18 +173,38 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
         KvType::Fp8 => KvType::Q8_0,
         other => other,
     };
-    let kv_layers = kv::llama_cpp_layers(shape, kv_type, req.ctx, req.parallel, req.n_ubatch, req.swa_full)
-        .ok_or(FitError::KvRow(kv_type.name(), shape.n_head_kv as u64 * shape.head_dim_k))?;
+    let kv_layers = kv::llama_cpp_layers(
+        shape,
+        kv_type,
+        req.ctx,
+        req.parallel,
+        req.n_ubatch,
+        req.swa_full,
+    )
+    .ok_or(FitError::KvRow(
+        kv_type.name(),
+        shape.n_head_kv as u64 * shape.head_dim_k,
+    ))?;
     let kv_cells = kv_layers.iter().map(|l| l.cells).max().unwrap_or(0);
 
     // Weights by place: per layer, the output head, the input embeddings (always host memory in
     // llama.cpp; a tied output head is a second copy on the output device), experts kept on host.
     let n_layer = shape.n_layer as usize;
-    let mut layers: Vec<LayerCost> = (0..n_layer).map(|il| LayerCost { weights: 0, kv: kv_layers[il].bytes, largest: 0 }).collect();
+    let mut layers: Vec<LayerCost> = (0..n_layer)
+        .map(|il| LayerCost {
+            weights: 0,
+            kv: kv_layers[il].bytes,
+            largest: 0,
+        })
+        .collect();
     let mut output_bytes = 0u64;
     let mut embd_bytes = 0u64;
     let mut host_experts = 0u64;
-    let has_output = model.inventory.tensors.iter().any(|t| t.name == "output.weight");
+    let has_output = model
+        .inventory
+        .tensors
+        .iter()
+        .any(|t| t.name == "output.weight");
     for t in &model.inventory.tensors {
         let b = weights::tensor_bytes(req.format, t);
         match t.layer() {
@@ -199,10 +231,19 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
 
     // No devices: the memory needed, as if on one device.
     if devices.is_empty() {
-        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts;
+        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>()
+            + output_bytes
+            + embd_bytes
+            + host_experts;
         let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
-        let compute = compute::llama_cpp_compute_bytes(shape, &all_layers, true, req.n_ubatch, kv_cells, req.flash_attn)
-            + host_buffers;
+        let compute = compute::llama_cpp_compute_bytes(
+            shape,
+            &all_layers,
+            true,
+            req.n_ubatch,
+            kv_cells,
+            req.flash_attn,
+        ) + host_buffers;
         return Ok(Placement {
             fits: true,
             note: Some("no device given: memory needed".into()),
@@ -212,7 +253,13 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
             overhead_bytes: 0,
             total_bytes: weights + kv_bytes + compute,
             devices: vec![],
-            host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+            host: HostUse {
+                weights_bytes: 0,
+                kv_cache_bytes: 0,
+                compute_bytes: 0,
+                total_bytes: 0,
+                layers: 0,
+            },
             n_gpu_layers: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
@@ -223,24 +270,49 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
     // CPU-only host: everything in RAM (weights through mmap's page cache).
     if devices.len() == 1 && devices[0].entry.kind == DeviceKind::Cpu {
         let d = &devices[0];
-        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts
+        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>()
+            + output_bytes
+            + embd_bytes
+            + host_experts
             - if has_output { 0 } else { embd_bytes };
         let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
-        let compute = compute::llama_cpp_compute_bytes(shape, &all_layers, true, req.n_ubatch, kv_cells, false)
-            + host_buffers;
+        let compute = compute::llama_cpp_compute_bytes(
+            shape,
+            &all_layers,
+            true,
+            req.n_ubatch,
+            kv_cells,
+            false,
+        ) + host_buffers;
         let overhead = compute::CPU_HOST_RESERVE;
         let used = weights + kv_bytes + compute + overhead;
         let fits = used <= d.memory_bytes;
         return Ok(Placement {
             fits,
-            note: (!fits).then(|| format!("needs {} of RAM", crate::units::Bytes(used).display_gb())),
+            note: (!fits)
+                .then(|| format!("needs {} of RAM", crate::units::Bytes(used).display_gb())),
             weights_bytes: weights,
             kv_cache_bytes: kv_bytes,
             compute_bytes: compute,
             overhead_bytes: overhead,
             total_bytes: used,
-            devices: vec![device_use(d, d.memory_bytes, weights, kv_bytes, compute, overhead, &all_layers, true)],
-            host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+            devices: vec![device_use(
+                d,
+                d.memory_bytes,
+                weights,
+                kv_bytes,
+                compute,
+                overhead,
+                &all_layers,
+                true,
+            )],
+            host: HostUse {
+                weights_bytes: 0,
+                kv_cache_bytes: 0,
+                compute_bytes: 0,
+                total_bytes: 0,
+                layers: 0,
+            },
             n_gpu_layers: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
@@ -270,14 +342,25 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
     let host_weights = embd_bytes
         + host_experts
         + cpu_layers.iter().map(|&il| layers[il].weights).sum::<u64>()
-        + if ngl <= shape.n_layer { output_bytes } else { 0 };
+        + if ngl <= shape.n_layer {
+            output_bytes
+        } else {
+            0
+        };
     let host_kv: u64 = cpu_layers.iter().map(|&il| layers[il].kv).sum();
     let host_compute = host_buffers
-        + if cpu_layers.is_empty() && !(ngl <= shape.n_layer) {
+        + if cpu_layers.is_empty() && ngl > shape.n_layer {
             0
         } else {
             let cpu: Vec<u32> = cpu_layers.iter().map(|&l| l as u32).collect();
-            compute::llama_cpp_compute_bytes(shape, &cpu, ngl <= shape.n_layer, req.n_ubatch, kv_cells, false)
+            compute::llama_cpp_compute_bytes(
+                shape,
+                &cpu,
+                ngl <= shape.n_layer,
+                req.n_ubatch,
+                kv_cells,
+                false,
+            )
         };
     let host = HostUse {
         weights_bytes: host_weights,
@@ -292,7 +375,11 @@ fn place_llama_cpp(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
             "{} of weights stay in host RAM ({} layers{}): slower decode",
             crate::units::Bytes(host_weights - embd_bytes).display_gb(),
             host.layers,
-            if host_experts > 0 { ", MoE experts" } else { "" }
+            if host_experts > 0 {
+                ", MoE experts"
+            } else {
+                ""
+            }
         ));
     }
     let devs = split.devices;
@@ -389,19 +476,31 @@ fn split_layers(
     let last = devices.len() - 1;
     // llama.cpp runs big-batch matmuls of CPU-resident layers on the first GPU, copying one
     // weight tensor at a time into its compute buffer (ggml-backend `op_offload`).
-    let staging = (0..gpu_start as usize).map(|il| layers[il].largest).max().unwrap_or(0);
+    let staging = (0..gpu_start as usize)
+        .map(|il| layers[il].largest)
+        .max()
+        .unwrap_or(0);
     let fixed = |i: usize, mine: &[u32], extra_layer: Option<u32>| -> u64 {
         let mut ls: Vec<u32> = mine.to_vec();
         ls.extend(extra_layer);
         let holds_output = i == last && output_on_gpu;
-        let compute = compute::llama_cpp_compute_bytes(shape, &ls, holds_output, req.n_ubatch, kv_cells, req.flash_attn)
-            + if i == 0 { staging } else { 0 };
+        let compute = compute::llama_cpp_compute_bytes(
+            shape,
+            &ls,
+            holds_output,
+            req.n_ubatch,
+            kv_cells,
+            req.flash_attn,
+        ) + if i == 0 { staging } else { 0 };
         compute + overhead_of(&devices[i]) + if holds_output { output_bytes } else { 0 }
     };
     for il in gpu_start..n_layer {
         let need = layers[il as usize].weights + layers[il as usize].kv;
         loop {
-            let used: u64 = assigned[dev].iter().map(|&l| layers[l as usize].weights + layers[l as usize].kv).sum();
+            let used: u64 = assigned[dev]
+                .iter()
+                .map(|&l| layers[l as usize].weights + layers[l as usize].kv)
+                .sum();
             let budget = devices[dev].usable_bytes;
             if used + need + fixed(dev, &assigned[dev], Some(il)) <= budget || dev == last {
                 assigned[dev].push(il);
@@ -414,25 +513,58 @@ fn split_layers(
     for (i, d) in devices.iter().enumerate() {
         let mine = &assigned[i];
         let holds_output = i == last && output_on_gpu;
-        let weights: u64 = mine.iter().map(|&l| layers[l as usize].weights).sum::<u64>()
+        let weights: u64 = mine
+            .iter()
+            .map(|&l| layers[l as usize].weights)
+            .sum::<u64>()
             + if holds_output { output_bytes } else { 0 };
         let kv: u64 = mine.iter().map(|&l| layers[l as usize].kv).sum();
-        let compute = compute::llama_cpp_compute_bytes(shape, mine, holds_output, req.n_ubatch, kv_cells, req.flash_attn)
-            + if i == 0 { staging } else { 0 };
-        let u = device_use(d, d.usable_bytes, weights, kv, compute, overhead_of(d), mine, holds_output);
+        let compute = compute::llama_cpp_compute_bytes(
+            shape,
+            mine,
+            holds_output,
+            req.n_ubatch,
+            kv_cells,
+            req.flash_attn,
+        ) + if i == 0 { staging } else { 0 };
+        let u = device_use(
+            d,
+            d.usable_bytes,
+            weights,
+            kv,
+            compute,
+            overhead_of(d),
+            mine,
+            holds_output,
+        );
         if u.free_bytes < 0 {
             ok = false;
         }
         out.push(u);
     }
     let note = (!ok).then(|| {
-        let worst = out.iter().min_by_key(|u| u.free_bytes).expect("devices is not empty");
-        format!("{} is short by {}", worst.id, crate::units::Bytes((-worst.free_bytes) as u64).display_gb())
+        let worst = out
+            .iter()
+            .min_by_key(|u| u.free_bytes)
+            .expect("devices is not empty");
+        format!(
+            "{} is short by {}",
+            worst.id,
+            crate::units::Bytes((-worst.free_bytes) as u64).display_gb()
+        )
     });
-    Split { fits: ok, note, devices: out }
+    Split {
+        fits: ok,
+        note,
+        devices: out,
+    }
 }
 
-fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+fn place_vllm(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+) -> Result<Placement, FitError> {
     let shape = model.shape;
     let first = match devices.first() {
         Some(d) => d,
@@ -453,7 +585,13 @@ fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Re
                 overhead_bytes: ovh,
                 total_bytes: w + kv + act + ovh,
                 devices: vec![],
-                host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+                host: HostUse {
+                    weights_bytes: 0,
+                    kv_cache_bytes: 0,
+                    compute_bytes: 0,
+                    total_bytes: 0,
+                    layers: 0,
+                },
                 n_gpu_layers: 0,
                 tensor_parallel: 1,
                 pipeline_parallel: 1,
@@ -487,7 +625,11 @@ fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Re
     let pool = budget as i64 - (w + act + ovh) as i64;
     let needed = kv_seq * req.parallel.max(1);
     let fits = pool >= needed as i64;
-    let max_concurrency = if pool > 0 && kv_seq > 0 { Some(pool as u64 / kv_seq) } else { Some(0) };
+    let max_concurrency = if pool > 0 && kv_seq > 0 {
+        Some(pool as u64 / kv_seq)
+    } else {
+        Some(0)
+    };
     let per_layer_share = shape.n_layer.div_ceil(pp);
     let devs: Vec<DeviceUse> = devices
         .iter()
@@ -509,7 +651,11 @@ fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Re
             crate::units::Bytes((-pool) as u64).display_gb()
         ))
     } else {
-        Some(format!("KV pool holds {} of the {} sequences", max_concurrency.unwrap_or(0), req.parallel))
+        Some(format!(
+            "KV pool holds {} of the {} sequences",
+            max_concurrency.unwrap_or(0),
+            req.parallel
+        ))
     };
     Ok(Placement {
         fits,
@@ -520,7 +666,13 @@ fn place_vllm(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Re
         overhead_bytes: ovh * ranks,
         total_bytes: weights_total + (needed + act + ovh) * ranks,
         devices: devs,
-        host: HostUse { weights_bytes: 0, kv_cache_bytes: 0, compute_bytes: 0, total_bytes: 0, layers: 0 },
+        host: HostUse {
+            weights_bytes: 0,
+            kv_cache_bytes: 0,
+            compute_bytes: 0,
+            total_bytes: 0,
+            layers: 0,
+        },
         n_gpu_layers: 0,
         tensor_parallel: tp,
         pipeline_parallel: pp,
@@ -534,7 +686,9 @@ pub fn max_context(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
     let fits_at = |ctx: u64| {
         let mut r = req.clone();
         r.ctx = ctx;
-        place(model, devices, &r).is_ok_and(|p| p.fits && (devices.is_empty() || p.host.layers == 0 || req.n_gpu_layers.is_some()))
+        place(model, devices, &r).is_ok_and(|p| {
+            p.fits && (devices.is_empty() || p.host.layers == 0 || req.n_gpu_layers.is_some())
+        })
     };
     let cap = model.shape.max_context.max(256);
     if !fits_at(256) {

@@ -112,8 +112,17 @@ pub fn llama_cpp_layers(
     (0..shape.n_layer)
         .map(|il| {
             let sliding = shape.layer_is_sliding(il) && !swa_full;
-            let cells = if sliding { swa_cells.unwrap_or(total_cells) } else { total_cells };
-            Some(KvLayer { layer: il, cells, bytes: cells.checked_mul(k + v)?, sliding })
+            let cells = if sliding {
+                swa_cells.unwrap_or(total_cells)
+            } else {
+                total_cells
+            };
+            Some(KvLayer {
+                layer: il,
+                cells,
+                bytes: cells.checked_mul(k + v)?,
+                sliding,
+            })
         })
         .collect()
 }
@@ -134,7 +143,9 @@ pub fn vllm_bytes_per_sequence(shape: &ModelShape, kv: KvType, n_ctx: u64, tp: u
     let mut total = 0u64;
     for il in 0..shape.n_layer {
         let tokens = match shape.sliding_window {
-            Some((w, _)) if shape.layer_is_sliding(il) => full_tokens.min(pad(w, VLLM_BLOCK_TOKENS) + VLLM_BLOCK_TOKENS),
+            Some((w, _)) if shape.layer_is_sliding(il) => {
+                full_tokens.min(pad(w, VLLM_BLOCK_TOKENS) + VLLM_BLOCK_TOKENS)
+            }
             _ => full_tokens,
         };
         total = total.checked_add(tokens.checked_mul(k + v)?)?;

@@ -5,6 +5,8 @@ pub mod fit;
 pub mod kv;
 pub mod weights;
 
-pub use fit::{max_context, place, DeviceUse, Engine, FitError, FitRequest, HostUse, ModelView, Placement};
+pub use fit::{
+    max_context, place, DeviceUse, Engine, FitError, FitRequest, HostUse, ModelView, Placement,
+};
 pub use kv::KvType;
 pub use weights::WeightFormat;

@@ -68,8 +68,14 @@ pub fn linear_bytes(format: WeightFormat, n_in: u64, n_out: u64) -> u64 {
         WeightFormat::GptqInt4 | WeightFormat::AwqInt4 => {
             let groups = n_in.div_ceil(128) * n_out;
             // int4 weights + fp16 scale + int4 zero per group
-            n / 2 + groups * 2 + groups.div_ceil(2)
-                + if format == WeightFormat::GptqInt4 { n_in * 4 } else { 0 }
+            n / 2
+                + groups * 2
+                + groups.div_ceil(2)
+                + if format == WeightFormat::GptqInt4 {
+                    n_in * 4
+                } else {
+                    0
+                }
         }
         WeightFormat::Fp8 => n + n_out * 4,
         WeightFormat::BnbNf4 => {
@@ -124,7 +130,10 @@ mod tests {
 
     #[test]
     fn parses_names() {
-        assert_eq!(WeightFormat::parse("Q4_K_M"), Some(WeightFormat::Gguf(FileType::Q4_K_M)));
+        assert_eq!(
+            WeightFormat::parse("Q4_K_M"),
+            Some(WeightFormat::Gguf(FileType::Q4_K_M))
+        );
         assert_eq!(WeightFormat::parse("awq"), Some(WeightFormat::AwqInt4));
         assert_eq!(WeightFormat::parse("fp8"), Some(WeightFormat::Fp8));
         assert_eq!(WeightFormat::parse("q4_k_x"), None);
