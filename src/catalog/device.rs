@@ -60,6 +60,14 @@ pub struct DeviceEntry {
     /// Unified/system memory configurations in vendor GB (Apple chips and CPU hosts).
     #[serde(default)]
     pub memory_options_gb: Vec<u32>,
+    /// Purchase price of the cheapest machine with each memory option (same order as
+    /// `memory_options_gb`), with its source and date.
+    #[serde(default)]
+    pub memory_option_prices_usd: Vec<f64>,
+    #[serde(default)]
+    pub memory_option_prices_source: Option<String>,
+    #[serde(default)]
+    pub memory_option_prices_date: Option<String>,
     /// Share of unified memory the GPU may use (Apple).
     #[serde(default)]
     pub gpu_memory_share: Option<f64>,
@@ -82,6 +90,12 @@ impl DeviceEntry {
     /// Best known purchase price: street price if known, else launch price.
     pub fn price_usd(&self) -> Option<f64> {
         self.street_price_usd.or(self.launch_price_usd)
+    }
+
+    /// Purchase price of the configuration with `gb` of memory, where the catalogue has one.
+    pub fn option_price_usd(&self, gb: u32) -> Option<f64> {
+        let i = self.memory_options_gb.iter().position(|&g| g == gb)?;
+        self.memory_option_prices_usd.get(i).copied()
     }
 
     /// Cheapest on-demand $/GPU-hour in the catalogue.
@@ -156,6 +170,14 @@ impl DeviceEntry {
                             .into(),
                     );
                 }
+            }
+        }
+        if !self.memory_option_prices_usd.is_empty() {
+            if self.memory_option_prices_usd.len() != self.memory_options_gb.len() {
+                p.push("memory_option_prices_usd must have one price per memory option".into());
+            }
+            if self.memory_option_prices_source.is_none() || self.memory_option_prices_date.is_none() {
+                p.push("memory_option_prices_usd needs memory_option_prices_source and _date".into());
             }
         }
         if let Some(&largest) = self.memory_options_gb.iter().max() {
