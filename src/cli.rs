@@ -36,10 +36,13 @@ pub enum Command {
     /// Will MODEL at this quantization and context fit these devices? Per-device memory, verdict,
     /// largest context, launch command.
     Fit(FitArgs),
+    /// The cheapest device sets from the catalogue that run MODEL at this quantization and context.
+    Gpus(GpusArgs),
 }
 
+/// What to estimate: the model, its format and context, and the engine.
 #[derive(Debug, Args, Clone)]
-pub struct FitArgs {
+pub struct EstimateArgs {
     /// Catalogue model id or name ("Mixtral 8x7B").
     pub model: String,
     /// Weight format: a llama.cpp file type (Q4_K_M, Q8_0, IQ4_XS, BF16, ...) or, for vLLM,
@@ -49,9 +52,6 @@ pub struct FitArgs {
     /// Context per sequence in tokens: 8192, 32k (= 32768), 128k.
     #[arg(long, short = 'c', default_value = "8192")]
     pub ctx: String,
-    /// Devices: ID[xCOUNT],... e.g. rtx-4090, rtx-3060-12gbx2, rtx-3090,rtx-3060-12gb, m4-max-64gb.
-    #[arg(long)]
-    pub gpu: Option<String>,
     /// KV cache type: f16, bf16, q8_0, q4_0 (llama.cpp), fp8 (vLLM).
     #[arg(long, default_value = "f16")]
     pub kv_type: String,
@@ -61,12 +61,6 @@ pub struct FitArgs {
     /// Sequences served at once.
     #[arg(long, default_value_t = 1)]
     pub parallel: u64,
-    /// llama.cpp -ngl: layers on the GPUs (the output head counts as one); default: as many as fit.
-    #[arg(long)]
-    pub ngl: Option<u32>,
-    /// Keep MoE expert tensors in host RAM (llama.cpp --cpu-moe).
-    #[arg(long)]
-    pub cpu_moe: bool,
     /// Disable flash attention (llama.cpp then materializes the attention scores).
     #[arg(long)]
     pub no_flash_attn: bool,
@@ -76,6 +70,42 @@ pub struct FitArgs {
     /// vLLM --gpu-memory-utilization.
     #[arg(long, default_value_t = 0.9)]
     pub gpu_util: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub est: EstimateArgs,
+    /// Devices: ID[xCOUNT],... e.g. rtx-4090, rtx-3060-12gbx2, rtx-3090,rtx-3060-12gb, m4-max-64gb.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// llama.cpp -ngl: layers on the GPUs (the output head counts as one); default: as many as fit.
+    #[arg(long)]
+    pub ngl: Option<u32>,
+    /// Keep MoE expert tensors in host RAM (llama.cpp --cpu-moe).
+    #[arg(long)]
+    pub cpu_moe: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GpusArgs {
+    #[command(flatten)]
+    pub est: EstimateArgs,
+    /// Only device sets whose purchase price is at most this many US dollars.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// At most this many GPUs in a set.
+    #[arg(long, default_value_t = 64)]
+    pub max_gpus: u32,
+    /// Devices you already own (ID[xN],...): free, and every candidate adds to them.
+    #[arg(long)]
+    pub have: Option<String>,
+    /// Rank by cloud on-demand $/hour instead of purchase price.
+    #[arg(long)]
+    pub cloud: bool,
+    /// How many candidates to show.
+    #[arg(long, default_value_t = 15)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -13,6 +13,7 @@ pub mod ggml;
 pub mod gguf;
 pub mod hf;
 pub mod kernels;
+pub mod plan;
 pub mod quant;
 pub mod report;
 pub mod units;

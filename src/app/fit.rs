@@ -9,7 +9,7 @@ use vramplan::units::Bytes;
 
 use super::args::{parse_devices, parse_tokens};
 use super::{bad_input, model_input};
-use crate::cli::{FitArgs, Global};
+use crate::cli::{EstimateArgs, FitArgs, Global};
 
 #[derive(Serialize)]
 struct FitReport {
@@ -36,7 +36,7 @@ struct FitReport {
     launch_command: Option<String>,
 }
 
-pub fn build_request(args: &FitArgs) -> Result<FitRequest> {
+pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     let format = WeightFormat::parse(&args.quant).ok_or_else(|| {
         bad_input(format!(
             "unknown quantization `{}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)",
@@ -93,8 +93,6 @@ pub fn build_request(args: &FitArgs) -> Result<FitRequest> {
     }
     req.n_ubatch = args.ubatch;
     req.flash_attn = !args.no_flash_attn;
-    req.n_gpu_layers = args.ngl;
-    req.cpu_moe = args.cpu_moe;
     if !(args.gpu_util > 0.05 && args.gpu_util <= 1.0) {
         return Err(bad_input(format!(
             "--gpu-util must be in (0.05, 1], got {}",
@@ -107,8 +105,10 @@ pub fn build_request(args: &FitArgs) -> Result<FitRequest> {
 
 pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
-    let model = model_input::resolve(&catalog, &args.model)?;
-    let req = build_request(&args)?;
+    let model = model_input::resolve(&catalog, &args.est.model)?;
+    let mut req = build_request(&args.est)?;
+    req.n_gpu_layers = args.ngl;
+    req.cpu_moe = args.cpu_moe;
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
         None => Vec::new(),

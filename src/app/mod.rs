@@ -2,6 +2,7 @@
 
 mod args;
 mod fit;
+mod gpus;
 mod list;
 mod model_input;
 mod show;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(args) => list::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
         Command::Fit(args) => fit::run(&cli.global, args),
+        Command::Gpus(args) => gpus::run(&cli.global, args),
     }
 }
 

@@ -176,8 +176,12 @@ impl DeviceEntry {
             if self.memory_option_prices_usd.len() != self.memory_options_gb.len() {
                 p.push("memory_option_prices_usd must have one price per memory option".into());
             }
-            if self.memory_option_prices_source.is_none() || self.memory_option_prices_date.is_none() {
-                p.push("memory_option_prices_usd needs memory_option_prices_source and _date".into());
+            if self.memory_option_prices_source.is_none()
+                || self.memory_option_prices_date.is_none()
+            {
+                p.push(
+                    "memory_option_prices_usd needs memory_option_prices_source and _date".into(),
+                );
             }
         }
         if let Some(&largest) = self.memory_options_gb.iter().max() {

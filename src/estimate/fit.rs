@@ -494,19 +494,56 @@ fn split_layers(
         ) + if i == 0 { staging } else { 0 };
         compute + overhead_of(&devices[i]) + if holds_output { output_bytes } else { 0 }
     };
-    for il in gpu_start..n_layer {
-        let need = layers[il as usize].weights + layers[il as usize].kv;
-        loop {
-            let used: u64 = assigned[dev]
-                .iter()
-                .map(|&l| layers[l as usize].weights + layers[l as usize].kv)
-                .sum();
-            let budget = devices[dev].usable_bytes;
-            if used + need + fixed(dev, &assigned[dev], Some(il)) <= budget || dev == last {
-                assigned[dev].push(il);
-                break;
+    // First try a split proportional to each device's spare capacity (what llama.cpp's default
+    // --tensor-split does with free memory), which balances headroom; if a device overflows,
+    // fill devices in order instead.
+    let gpu_layers: Vec<u32> = (gpu_start..n_layer).collect();
+    let layer_bytes = |l: u32| layers[l as usize].weights + layers[l as usize].kv;
+    let total: u64 = gpu_layers.iter().map(|&l| layer_bytes(l)).sum();
+    let spare: Vec<f64> = (0..devices.len())
+        .map(|i| {
+            devices[i]
+                .usable_bytes
+                .saturating_sub(fixed(i, &gpu_layers, None)) as f64
+        })
+        .collect();
+    let spare_sum: f64 = spare.iter().sum();
+    if spare_sum > 0.0 && !gpu_layers.is_empty() {
+        let mut acc = 0u64;
+        let mut cum = 0.0;
+        let bounds: Vec<f64> = spare
+            .iter()
+            .map(|s| {
+                cum += s / spare_sum;
+                cum
+            })
+            .collect();
+        for &il in &gpu_layers {
+            let mid = (acc as f64 + layer_bytes(il) as f64 / 2.0) / total.max(1) as f64;
+            let i = bounds.iter().position(|&b| mid < b).unwrap_or(last);
+            assigned[i].push(il);
+            acc += layer_bytes(il);
+        }
+    }
+    let overflows = |assigned: &Vec<Vec<u32>>| {
+        (0..devices.len()).any(|i| {
+            let used: u64 = assigned[i].iter().map(|&l| layer_bytes(l)).sum();
+            used + fixed(i, &assigned[i], None) > devices[i].usable_bytes
+        })
+    };
+    if gpu_layers.is_empty() || spare_sum <= 0.0 || overflows(&assigned) {
+        assigned = vec![Vec::new(); devices.len()];
+        for il in gpu_start..n_layer {
+            let need = layer_bytes(il);
+            loop {
+                let used: u64 = assigned[dev].iter().map(|&l| layer_bytes(l)).sum();
+                let budget = devices[dev].usable_bytes;
+                if used + need + fixed(dev, &assigned[dev], Some(il)) <= budget || dev == last {
+                    assigned[dev].push(il);
+                    break;
+                }
+                dev += 1;
             }
-            dev += 1;
         }
     }
     let mut out = Vec::new();

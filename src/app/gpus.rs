@@ -1,0 +1,108 @@
+//! `vramplan gpus MODEL --quant Q --ctx N [--budget USD] [--max-gpus N] [--have ID[xN]] [--cloud]`.
+
+use anyhow::Result;
+use serde::Serialize;
+use vramplan::estimate::{Engine, ModelView};
+use vramplan::plan::{self, Candidate, SearchOptions};
+use vramplan::report::table;
+use vramplan::units::Bytes;
+
+use super::args::parse_devices;
+use super::{bad_input, model_input};
+use crate::cli::{Global, GpusArgs};
+
+#[derive(Serialize)]
+struct GpusReport {
+    model: String,
+    quant: String,
+    ctx: u64,
+    engine: Engine,
+    ranked_by: &'static str,
+    candidates: Vec<Candidate>,
+}
+
+pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let model = model_input::resolve(&catalog, &args.est.model)?;
+    let req = super::fit::build_request(&args.est)?;
+    if let Some(b) = args.budget {
+        if !(b.is_finite() && b > 0.0) {
+            return Err(bad_input(format!(
+                "--budget must be a positive number of US dollars, got {b}"
+            )));
+        }
+    }
+    if args.max_gpus == 0 || args.limit == 0 {
+        return Err(bad_input("--max-gpus and --limit must be at least 1"));
+    }
+    let have = match &args.have {
+        Some(s) => parse_devices(&catalog, s)?,
+        None => Vec::new(),
+    };
+    let opts = SearchOptions {
+        budget_usd: args.budget,
+        max_gpus: args.max_gpus,
+        have,
+        cloud: args.cloud,
+        limit: args.limit,
+    };
+    let inv = model.inventory(req.format);
+    let view = ModelView {
+        inventory: &inv,
+        shape: &model.shape,
+    };
+    let candidates = plan::search(&view, &catalog, &req, &opts);
+    let report = GpusReport {
+        model: model.id.clone(),
+        quant: req.format.name(),
+        ctx: req.ctx,
+        engine: req.engine,
+        ranked_by: if args.cloud {
+            "cloud_usd_per_hour"
+        } else {
+            "price_usd"
+        },
+        candidates,
+    };
+    if global.json {
+        return super::print_json(&report);
+    }
+    super::out(&format!(
+        "{} · {} · {} tokens · device sets that hold every layer, {}",
+        model.name,
+        report.quant,
+        report.ctx,
+        if args.cloud {
+            "cheapest per hour first"
+        } else {
+            "cheapest first"
+        }
+    ));
+    let mut t = table(&[
+        "#",
+        "devices",
+        "price",
+        "cloud $/h",
+        "memory",
+        "headroom",
+        "max context",
+    ]);
+    for (i, c) in report.candidates.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string(),
+            c.label.clone(),
+            c.price_usd.map_or("unknown".into(), |p| format!("${p:.0}")),
+            c.cloud_usd_per_hour
+                .map_or("-".into(), |p| format!("${p:.2}")),
+            Bytes(c.memory_bytes).display_gb(),
+            Bytes(c.headroom_bytes.max(0) as u64).display_gb(),
+            c.max_context.map_or("-".into(), |m| m.to_string()),
+        ]);
+    }
+    if report.candidates.is_empty() {
+        super::out("no device set in the catalogue runs it within these limits");
+    } else {
+        super::out(&t.to_string());
+    }
+    Ok(())
+}

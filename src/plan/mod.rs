@@ -1,0 +1,233 @@
+//! Search over device sets from the catalogue that run a model: N identical cards (up to 8 per
+//! node, then whole nodes), pairs of different consumer cards, Apple machines and CPU-only hosts,
+//! ranked by purchase price or by cloud $/hour.
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
+use crate::estimate::{self, Engine, FitRequest, ModelView};
+
+/// Options of the search.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub budget_usd: Option<f64>,
+    pub max_gpus: u32,
+    /// Devices already owned: they cost nothing and every candidate adds to them.
+    pub have: Vec<Device>,
+    /// Rank by cloud $/GPU-hour instead of purchase price.
+    pub cloud: bool,
+    /// How many ranked candidates to return (each gets its max context computed).
+    pub limit: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            budget_usd: None,
+            max_gpus: 64,
+            have: Vec::new(),
+            cloud: false,
+            limit: 15,
+        }
+    }
+}
+
+/// One device set that runs the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// `rtx-3060-12gb x2`, `h100-sxm x16 (2 nodes)`.
+    pub label: String,
+    pub devices: Vec<String>,
+    pub gpu_count: u32,
+    /// Purchase price of what must be bought (owned devices count 0), when known.
+    pub price_usd: Option<f64>,
+    /// Cheapest on-demand cloud price for the set, when every device has one.
+    pub cloud_usd_per_hour: Option<f64>,
+    pub memory_bytes: u64,
+    /// Smallest free memory on any device after placement.
+    pub headroom_bytes: i64,
+    pub max_context: Option<u64>,
+    pub nodes: u32,
+    #[serde(skip)]
+    pub set: Vec<Device>,
+}
+
+fn price_of(d: &Device) -> Option<f64> {
+    let gb = (d.memory_bytes >> 30) as u32;
+    if d.entry.memory_options_gb.is_empty() {
+        d.entry.price_usd()
+    } else {
+        d.entry.option_price_usd(gb)
+    }
+}
+
+fn expand(entry: &DeviceEntry) -> Vec<Device> {
+    if entry.memory_options_gb.is_empty() {
+        vec![Device::from_entry(entry.clone(), None)]
+    } else {
+        entry
+            .memory_options_gb
+            .iter()
+            .map(|&gb| Device::from_entry(entry.clone(), Some(gb)))
+            .collect()
+    }
+}
+
+/// Finds device sets that hold the whole model at the requested context, cheapest first.
+pub fn search(
+    model: &ModelView<'_>,
+    catalog: &Catalog,
+    req: &FitRequest,
+    opts: &SearchOptions,
+) -> Vec<Candidate> {
+    let mut req = req.clone();
+    // Candidates must hold every layer on the accelerators.
+    req.n_gpu_layers = Some(model.shape.n_layer + 1);
+    let fits = |set: &[Device]| estimate::place(model, set, &req).ok().filter(|p| p.fits);
+    let mut found: Vec<Candidate> = Vec::new();
+    let mut push = |set: Vec<Device>, label: String, nodes: u32, p: &estimate::Placement| {
+        let bought = &set[opts.have.len()..];
+        let price = bought.iter().map(price_of).sum::<Option<f64>>();
+        let cloud = set
+            .iter()
+            .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
+            .sum::<Option<f64>>();
+        let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+        found.push(Candidate {
+            label,
+            devices: set.iter().map(|d| d.id.clone()).collect(),
+            gpu_count: set.len() as u32,
+            price_usd: price,
+            cloud_usd_per_hour: cloud,
+            memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
+            headroom_bytes: headroom,
+            max_context: None,
+            nodes,
+            set,
+        });
+    };
+
+    let have_label = |extra: &str| {
+        if opts.have.is_empty() {
+            extra.to_string()
+        } else {
+            format!("owned {} + {extra}", summarize(&opts.have))
+        }
+    };
+    if !opts.have.is_empty() {
+        if let Some(p) = fits(&opts.have) {
+            push(
+                opts.have.clone(),
+                format!("owned {}", summarize(&opts.have)),
+                1,
+                &p,
+            );
+        }
+    }
+    let max_n = opts.max_gpus.max(1);
+    for entry in catalog.devices() {
+        match entry.kind {
+            DeviceKind::Gpu => {
+                let d = Device::from_entry(entry.clone(), None);
+                if req.engine == Engine::Vllm
+                    && !opts.have.is_empty()
+                    && opts.have.iter().any(|h| h.id != d.id)
+                {
+                    continue;
+                }
+                // The smallest count that fits is the cheapest; larger counts only add cost.
+                let mut counts: Vec<u32> = (1..=8.min(max_n)).collect();
+                if entry.segment == "datacenter" {
+                    counts.extend([16, 24, 32, 48, 64].into_iter().filter(|&n| n <= max_n));
+                }
+                for n in counts {
+                    let mut set = opts.have.clone();
+                    set.extend(std::iter::repeat_n(d.clone(), n as usize));
+                    if let Some(p) = fits(&set) {
+                        let nodes = n.div_ceil(8);
+                        let label = if nodes > 1 {
+                            have_label(&format!("{} x{n} ({nodes} nodes of 8)", d.id))
+                        } else {
+                            have_label(&format!("{} x{n}", d.id))
+                        };
+                        push(set, label, nodes, &p);
+                        break;
+                    }
+                }
+            }
+            DeviceKind::Apple | DeviceKind::Cpu => {
+                if req.engine == Engine::Vllm || !opts.have.is_empty() {
+                    continue;
+                }
+                for d in expand(entry) {
+                    if let Some(p) = fits(std::slice::from_ref(&d)) {
+                        push(vec![d.clone()], d.id.clone(), 1, &p);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Pairs of different consumer cards (llama.cpp splits layers across mixed cards).
+    if req.engine == Engine::LlamaCpp && opts.have.is_empty() && max_n >= 2 {
+        let consumer: Vec<Device> = catalog
+            .devices()
+            .filter(|e| {
+                e.kind == DeviceKind::Gpu
+                    && matches!(e.segment.as_str(), "consumer" | "workstation")
+            })
+            .map(|e| Device::from_entry(e.clone(), None))
+            .collect();
+        for (i, a) in consumer.iter().enumerate() {
+            for b in &consumer[i + 1..] {
+                let set = vec![a.clone(), b.clone()];
+                if let Some(p) = fits(&set) {
+                    push(set, format!("{} + {}", a.id, b.id), 1, &p);
+                }
+            }
+        }
+    }
+
+    if let Some(budget) = opts.budget_usd {
+        found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
+    }
+    if opts.cloud {
+        found.retain(|c| c.cloud_usd_per_hour.is_some());
+        found.sort_by(|a, b| {
+            a.cloud_usd_per_hour
+                .partial_cmp(&b.cloud_usd_per_hour)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    } else {
+        // Known prices first, cheapest first; unknown prices after, by total memory.
+        found.sort_by(|a, b| match (a.price_usd, b.price_usd) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.memory_bytes.cmp(&b.memory_bytes),
+        });
+    }
+    found.truncate(opts.limit);
+    let mut ctx_req = req.clone();
+    ctx_req.n_gpu_layers = None;
+    for c in &mut found {
+        c.max_context = estimate::max_context(model, &c.set, &ctx_req);
+    }
+    found
+}
+
+/// `rtx-3090 x2, rtx-3060-12gb`.
+pub fn summarize(devices: &[Device]) -> String {
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for d in devices {
+        match parts.last_mut() {
+            Some((id, n)) if *id == d.id => *n += 1,
+            _ => parts.push((d.id.clone(), 1)),
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(id, n)| if n > 1 { format!("{id} x{n}") } else { id })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
