@@ -38,6 +38,27 @@ pub enum Command {
     Fit(FitArgs),
     /// The cheapest device sets from the catalogue that run MODEL at this quantization and context.
     Gpus(GpusArgs),
+    /// The quantization ladder of MODEL: bytes, bits per weight, fit and largest context on the
+    /// devices, and the quality loss each level costs.
+    Quants(QuantsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QuantsArgs {
+    /// Catalogue model id or name.
+    pub model: String,
+    /// Devices to fit against: ID[xCOUNT],...
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Context per sequence in tokens.
+    #[arg(long, short = 'c', default_value = "8192")]
+    pub ctx: String,
+    /// KV cache type: f16, bf16, q8_0, q4_0.
+    #[arg(long, default_value = "f16")]
+    pub kv_type: String,
+    /// Sequences served at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: u64,
 }
 
 /// What to estimate: the model, its format and context, and the engine.

@@ -14,6 +14,9 @@ Hard checks (exit status 1 on any failure):
     options are given, memory_bytes == largest option x 2^30 (as the loader
     in src/catalog/device.rs requires)
   * street_price_* fields come together (kind new|used)
+  * memory_option_prices_usd (apple/cpu): one positive price per entry of
+    memory_options_gb, and it comes with memory_option_prices_source (https URL)
+    and memory_option_prices_date (YYYY-MM); those two never stand alone
   * every entry and every cloud price has a source URL
   * aliases do not resolve to two different devices (same folding as the
     Rust lookup: lower-case, non-alphanumerics -> '-', vendor words dropped)
@@ -62,6 +65,8 @@ DEVICE_OPTIONAL = {
     "street_price_usd": NUM, "street_price_kind": str,
     "street_price_date": str, "street_price_source": str,
     "memory_options_gb": list, "gpu_memory_share": NUM, "cloud": list,
+    "memory_option_prices_usd": list, "memory_option_prices_source": str,
+    "memory_option_prices_date": str,
 }
 CLOUD_REQUIRED = {"provider": str, "usd_per_gpu_hour": NUM, "date": str,
                   "source": str}
@@ -160,7 +165,8 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
         errors.append(f"{where}: released `{d['released']}` is not YYYY-MM")
 
     # URLs
-    for key in ("source", "launch_price_source", "street_price_source"):
+    for key in ("source", "launch_price_source", "street_price_source",
+                "memory_option_prices_source"):
         if key in d and isinstance(d[key], str) and not URL.match(d[key]):
             errors.append(f"{where}: `{key}` is not an https URL: {d[key]!r}")
     if isinstance(d.get("source"), str) and not d["source"].strip():
@@ -233,6 +239,25 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
         errors.append(f"{where}: street_price_kind must be one of {sorted(STREET_KINDS)}")
     if isinstance(d.get("street_price_date"), str) and not YYYY_MM.match(d["street_price_date"]):
         errors.append(f"{where}: street_price_date is not YYYY-MM")
+    # per-memory-option prices (apple / cpu)
+    oprices = d.get("memory_option_prices_usd")
+    if oprices is not None:
+        if opts is None:
+            errors.append(f"{where}: memory_option_prices_usd without memory_options_gb")
+        elif isinstance(opts, list) and len(oprices) != len(opts):
+            errors.append(f"{where}: memory_option_prices_usd has {len(oprices)} "
+                          f"entries but memory_options_gb has {len(opts)}")
+        if not all(type_ok(x, NUM) and x > 0 for x in oprices):
+            errors.append(f"{where}: memory_option_prices_usd must be positive numbers")
+        for key in ("memory_option_prices_source", "memory_option_prices_date"):
+            if key not in d:
+                errors.append(f"{where}: memory_option_prices_usd needs `{key}`")
+    else:
+        for key in ("memory_option_prices_source", "memory_option_prices_date"):
+            if key in d:
+                errors.append(f"{where}: `{key}` without memory_option_prices_usd")
+    if isinstance(d.get("memory_option_prices_date"), str) and not YYYY_MM.match(d["memory_option_prices_date"]):
+        errors.append(f"{where}: memory_option_prices_date is not YYYY-MM")
     if "launch_price_source" in d and "launch_price_usd" not in d:
         errors.append(f"{where}: launch_price_source without launch_price_usd")
 

@@ -5,6 +5,7 @@ mod fit;
 mod gpus;
 mod list;
 mod model_input;
+mod quants;
 mod show;
 
 use anyhow::Result;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show(args) => show::run(&cli.global, args),
         Command::Fit(args) => fit::run(&cli.global, args),
         Command::Gpus(args) => gpus::run(&cli.global, args),
+        Command::Quants(args) => quants::run(&cli.global, args),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod compute;
 pub mod fit;
 pub mod kv;
+pub mod quality;
 pub mod weights;
 
 pub use fit::{

@@ -1,0 +1,142 @@
+//! `vramplan quants MODEL [--gpu ...] [--ctx N]`: the quantization ladder.
+
+use anyhow::Result;
+use serde::Serialize;
+use vramplan::estimate::quality::{self, PublishedQuality};
+use vramplan::estimate::{self, ModelView, WeightFormat};
+use vramplan::ggml::FileType;
+use vramplan::report::table;
+use vramplan::units::Bytes;
+
+use super::args::parse_devices;
+use super::model_input;
+use crate::cli::{EstimateArgs, Global, QuantsArgs};
+
+#[derive(Serialize)]
+struct Rung {
+    file_type: FileType,
+    weights_bytes: u64,
+    bits_per_weight: f64,
+    total_bytes: u64,
+    fits: Option<bool>,
+    max_context: Option<u64>,
+    quality: Option<PublishedQuality>,
+}
+
+#[derive(Serialize)]
+struct QuantsReport {
+    model: String,
+    ctx: u64,
+    devices: Vec<String>,
+    quality_source: &'static str,
+    ladder: Vec<Rung>,
+}
+
+pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let model = model_input::resolve(&catalog, &args.model)?;
+    let est = EstimateArgs {
+        model: args.model.clone(),
+        quant: "Q4_K_M".into(),
+        ctx: args.ctx.clone(),
+        kv_type: args.kv_type.clone(),
+        engine: "llama.cpp".into(),
+        parallel: args.parallel,
+        no_flash_attn: false,
+        ubatch: 512,
+        gpu_util: 0.9,
+    };
+    let base = super::fit::build_request(&est)?;
+    let devices = match &args.gpu {
+        Some(s) => parse_devices(&catalog, s)?,
+        None => Vec::new(),
+    };
+    let mut ladder = Vec::new();
+    for &ft in quality::LADDER {
+        let mut req = base.clone();
+        req.format = WeightFormat::Gguf(ft);
+        let inv = model.inventory(req.format);
+        let view = ModelView {
+            inventory: &inv,
+            shape: &model.shape,
+        };
+        let weights = inv.total_bytes().unwrap_or(0);
+        let (fits, max_context, total) = if devices.is_empty() {
+            let p =
+                estimate::place(&view, &[], &req).map_err(|e| super::bad_input(e.to_string()))?;
+            (None, None, p.total_bytes)
+        } else {
+            let mut full = req.clone();
+            full.n_gpu_layers = Some(model.shape.n_layer + 1);
+            let p = estimate::place(&view, &devices, &full)
+                .map_err(|e| super::bad_input(e.to_string()))?;
+            (
+                Some(p.fits),
+                estimate::max_context(&view, &devices, &req),
+                p.total_bytes,
+            )
+        };
+        ladder.push(Rung {
+            file_type: ft,
+            weights_bytes: weights,
+            bits_per_weight: 8.0 * weights as f64 / inv.total_elements() as f64,
+            total_bytes: total,
+            fits,
+            max_context,
+            quality: quality::published(ft),
+        });
+    }
+    let report = QuantsReport {
+        model: model.id.clone(),
+        ctx: base.ctx,
+        devices: devices.iter().map(|d| d.id.clone()).collect(),
+        quality_source: quality::SOURCE,
+        ladder,
+    };
+    if global.json {
+        return super::print_json(&report);
+    }
+    super::out(&format!(
+        "{} · {} tokens{}",
+        model.name,
+        report.ctx,
+        if devices.is_empty() {
+            String::new()
+        } else {
+            format!(" · on {}", vramplan::plan::summarize(&devices))
+        }
+    ));
+    let mut t = table(&[
+        "type",
+        "weights",
+        "bpw",
+        "total at ctx",
+        "fits",
+        "max context",
+        "KLD",
+        "ΔPPL",
+    ]);
+    for r in &report.ladder {
+        let q = r.quality;
+        t.add_row(vec![
+            r.file_type.to_string(),
+            Bytes(r.weights_bytes).display_both(),
+            format!("{:.2}", r.bits_per_weight),
+            Bytes(r.total_bytes).display_gb(),
+            r.fits
+                .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
+            r.max_context.map_or("-".into(), |m| m.to_string()),
+            q.map_or("-".into(), |q| {
+                format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
+            }),
+            q.and_then(|q| q.delta_ppl)
+                .map_or("-".into(), |d| format!("+{d:.4}")),
+        ]);
+    }
+    super::out(&t.to_string());
+    super::out(&format!(
+        "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
+        quality::SOURCE
+    ));
+    Ok(())
+}
