@@ -51,7 +51,7 @@ pub struct QuantsArgs {
     #[arg(long)]
     pub gpu: Option<String>,
     /// Context per sequence in tokens.
-    #[arg(long, short = 'c', default_value = "8192")]
+    #[arg(long, short = 'c', default_value = "8192", allow_hyphen_values = true)]
     pub ctx: String,
     /// KV cache type: f16, bf16, q8_0, q4_0.
     #[arg(long, default_value = "f16")]
@@ -71,7 +71,7 @@ pub struct EstimateArgs {
     #[arg(long, short = 'q', default_value = "Q4_K_M")]
     pub quant: String,
     /// Context per sequence in tokens: 8192, 32k (= 32768), 128k.
-    #[arg(long, short = 'c', default_value = "8192")]
+    #[arg(long, short = 'c', default_value = "8192", allow_hyphen_values = true)]
     pub ctx: String,
     /// KV cache type: f16, bf16, q8_0, q4_0 (llama.cpp), fp8 (vLLM).
     #[arg(long, default_value = "f16")]
@@ -113,7 +113,7 @@ pub struct GpusArgs {
     #[command(flatten)]
     pub est: EstimateArgs,
     /// Only device sets whose purchase price is at most this many US dollars.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub budget: Option<f64>,
     /// At most this many GPUs in a set.
     #[arg(long, default_value_t = 64)]

@@ -5,8 +5,27 @@ mod cli;
 
 use clap::Parser;
 
+/// clap's usage errors span several lines (message, tip, usage); errors here are one line.
+fn one_line_usage_error(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e.to_string()));
+            std::process::exit(2);
+        }
+    };
     match app::run(cli) {
         Ok(()) => {}
         Err(err) => {
