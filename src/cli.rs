@@ -41,6 +41,18 @@ pub enum Command {
     /// The quantization ladder of MODEL: bytes, bits per weight, fit and largest context on the
     /// devices, and the quality loss each level costs.
     Quants(QuantsArgs),
+    /// A GGUF file or Hugging Face config.json: metadata, tensors and bytes by type, exact
+    /// parameter count, bits per weight. (`fit FILE.gguf` hands the same inventory to the estimator.)
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InspectArgs {
+    /// A .gguf file or a config.json.
+    pub file: String,
+    /// With a config.json: the safetensors weight files, for their dtypes and bytes (repeatable).
+    #[arg(long)]
+    pub safetensors: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

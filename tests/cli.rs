@@ -196,3 +196,44 @@ fn a_bad_user_catalogue_names_file_line_and_column() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unreadable_model_files_exit_2() {
+    let dir = std::env::temp_dir().join(format!("vramplan-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = dir.join("truncated.gguf");
+    std::fs::write(&truncated, b"GGUF\x03\x00\x00\x00\x05\x00").unwrap();
+    let not_gguf = dir.join("notes.gguf");
+    std::fs::write(&not_gguf, b"hello world, not a model").unwrap();
+    let bad_json = dir.join("config.json");
+    std::fs::write(&bad_json, b"{\"model_type\": \"llama\"").unwrap();
+    let d = dir.to_str().unwrap();
+    bad(&["inspect", d], "is a directory");
+    bad(&["inspect", empty.to_str().unwrap()], "is empty");
+    bad(&["inspect", truncated.to_str().unwrap()], "byte");
+    bad(&["inspect", not_gguf.to_str().unwrap()], "notes.gguf");
+    bad(&["inspect", "/no/such/file.gguf"], "/no/such/file.gguf");
+    bad(&["fit", truncated.to_str().unwrap()], "byte");
+    bad(&["inspect", bad_json.to_str().unwrap()], "config.json");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inspect_a_config_json() {
+    let dir = std::env::temp_dir().join(format!("vramplan-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Mixtral-8x7B's config.json architecture fields.
+    let cfg = r#"{"architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": 4096,
+        "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32,
+        "num_local_experts": 8, "num_experts_per_tok": 2, "vocab_size": 32000, "max_position_embeddings": 32768,
+        "tie_word_embeddings": false, "torch_dtype": "bfloat16"}"#;
+    let path = dir.join("config.json");
+    std::fs::write(&path, cfg).unwrap();
+    let r = json(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert_eq!(r["params_total"].as_u64(), Some(46_702_792_704));
+    assert_eq!(r["gguf_arch"], "llama");
+    assert_eq!(r["kv_bytes_per_token_f16"].as_u64(), Some(131072));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -107,6 +107,9 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
     let mut req = build_request(&args.est)?;
+    if let Some(f) = model.fixed_format() {
+        req.format = f;
+    }
     req.n_gpu_layers = args.ngl;
     req.cpu_moe = args.cpu_moe;
     let devices = match &args.gpu {
@@ -274,10 +277,13 @@ fn launch_command(
 ) -> Option<String> {
     match req.engine {
         Engine::LlamaCpp => {
+            let file = model
+                .path
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}.gguf", model.id, req.format.name()));
             let mut cmd = format!(
-                "llama-server -m {}-{}.gguf -c {} -np {}",
-                model.id,
-                req.format.name(),
+                "llama-server -m {} -c {} -np {}",
+                file,
                 req.ctx * req.parallel,
                 req.parallel
             );

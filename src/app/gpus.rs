@@ -24,7 +24,10 @@ struct GpusReport {
 pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let req = super::fit::build_request(&args.est)?;
+    let mut req = super::fit::build_request(&args.est)?;
+    if let Some(f) = model.fixed_format() {
+        req.format = f;
+    }
     if let Some(b) = args.budget {
         if !(b.is_finite() && b > 0.0) {
             return Err(bad_input(format!(

@@ -3,6 +3,7 @@
 mod args;
 mod fit;
 mod gpus;
+mod inspect;
 mod list;
 mod model_input;
 mod quants;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(args) => fit::run(&cli.global, args),
         Command::Gpus(args) => gpus::run(&cli.global, args),
         Command::Quants(args) => quants::run(&cli.global, args),
+        Command::Inspect(args) => inspect::run(&cli.global, args),
     }
 }
 

@@ -231,10 +231,12 @@ fn place_llama_cpp(
 
     // No devices: the memory needed, as if on one device.
     if devices.is_empty() {
+        // One pool holds one copy of a tied embedding/output matrix.
         let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>()
             + output_bytes
             + embd_bytes
-            + host_experts;
+            + host_experts
+            - if has_output { 0 } else { embd_bytes };
         let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
         let compute = compute::llama_cpp_compute_bytes(
             shape,

@@ -2,6 +2,7 @@
 //! safetensors headers ([`SafetensorsHeader`]), both read strictly and with bounded sizes.
 
 mod config;
+mod entry;
 mod safetensors;
 
 pub use config::{HfConfig, HfError};

@@ -1,0 +1,117 @@
+//! A Hugging Face config.json as a catalogue-style model entry, so its inventory, parameter
+//! counts and memory come from the same code as the catalogue's.
+
+use crate::catalog::{Mla, ModelEntry, Moe, SlidingWindow};
+
+use super::HfConfig;
+
+impl HfConfig {
+    /// llama.cpp's `general.architecture` for this `model_type`, when vramplan models it.
+    pub fn gguf_arch(&self) -> Option<&'static str> {
+        Some(match self.model_type.as_str() {
+            "llama" | "mistral" | "mixtral" | "mistral3" | "ministral" => "llama",
+            "qwen2" => "qwen2",
+            "qwen3" => "qwen3",
+            "qwen3_moe" => "qwen3moe",
+            "gemma2" => "gemma2",
+            "gemma3" | "gemma3_text" => "gemma3",
+            "deepseek_v2" | "deepseek_v3" => "deepseek2",
+            "phi3" => "phi3",
+            _ => return None,
+        })
+    }
+
+    /// The config as a model entry with id `id`; an unsupported `model_type` is an error naming it.
+    pub fn to_model_entry(&self, id: &str, source: &str) -> Result<ModelEntry, String> {
+        let arch = self.gguf_arch().ok_or_else(|| {
+            format!("model_type `{}` is not an architecture vramplan models (llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, gemma2, gemma3, deepseek_v2/v3, phi3)", self.model_type)
+        })?;
+        let tied = self
+            .tie_word_embeddings
+            .unwrap_or(matches!(arch, "gemma2" | "gemma3"));
+        let sliding_window = match (arch, self.sliding_window) {
+            ("gemma2", Some(w)) => Some(SlidingWindow {
+                window: w,
+                pattern: 2,
+            }),
+            ("gemma3", Some(w)) => Some(SlidingWindow {
+                window: w,
+                pattern: 6,
+            }),
+            _ => None,
+        };
+        let mla = match (
+            self.kv_lora_rank,
+            self.qk_rope_head_dim,
+            self.qk_nope_head_dim,
+            self.v_head_dim,
+        ) {
+            (
+                Some(kv_lora_rank),
+                Some(qk_rope_head_dim),
+                Some(qk_nope_head_dim),
+                Some(v_head_dim),
+            ) => Some(Mla {
+                kv_lora_rank,
+                q_lora_rank: self.q_lora_rank,
+                qk_rope_head_dim,
+                qk_nope_head_dim,
+                v_head_dim,
+            }),
+            _ => None,
+        };
+        let moe = match (self.num_experts, self.num_experts_per_tok) {
+            (Some(n), Some(k)) if n > 1 => Some(Moe {
+                experts: n as u32,
+                experts_per_token: k as u32,
+                expert_ffn_size: self
+                    .moe_intermediate_size
+                    .or(self.intermediate_size)
+                    .unwrap_or(0),
+                shared_experts: self.n_shared_experts.unwrap_or(0) as u32,
+                shared_expert_ffn_size: None,
+                dense_layers: self.first_k_dense_replace.unwrap_or(0) as u32,
+                router_bias: self.model_type == "deepseek_v3",
+            }),
+            _ => None,
+        };
+        let h = self.num_attention_heads;
+        let head_dim = (h > 0 && self.head_dim != self.hidden_size / h).then_some(self.head_dim);
+        let mut entry = ModelEntry {
+            id: id.to_string(),
+            name: self
+                .architecture
+                .clone()
+                .unwrap_or_else(|| self.model_type.clone()),
+            aliases: vec![],
+            family: self.model_type.clone(),
+            gguf_arch: arch.to_string(),
+            released: None,
+            source: source.to_string(),
+            layers: self.num_hidden_layers as u32,
+            hidden_size: self.hidden_size,
+            ffn_size: self.intermediate_size.unwrap_or(0).max(1),
+            heads: self.num_attention_heads as u32,
+            kv_heads: self.num_key_value_heads as u32,
+            head_dim,
+            vocab_size: self.vocab_size,
+            tied_embeddings: tied,
+            max_context: self.max_position_embeddings.unwrap_or(4096),
+            qkv_bias: self.attention_bias.unwrap_or(arch == "qwen2"),
+            qk_norm: matches!(arch, "qwen3" | "qwen3moe" | "gemma3"),
+            params_total_official: 1.0,
+            params_active_official: None,
+            params_source: None,
+            sliding_window,
+            mla,
+            moe,
+        };
+        let (total, active) = crate::arch::param_counts(&entry);
+        entry.params_total_official = total as f64;
+        entry.params_active_official = entry.moe.map(|_| active as f64);
+        if let Some(p) = entry.problems().into_iter().find(|p| !p.contains("kebab")) {
+            return Err(p);
+        }
+        Ok(entry)
+    }
+}
