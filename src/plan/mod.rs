@@ -2,6 +2,8 @@
 //! node, then whole nodes), pairs of different consumer cards, Apple machines and CPU-only hosts,
 //! ranked by purchase price or by cloud $/hour.
 
+pub mod cost;
+
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};

@@ -1,0 +1,105 @@
+//! Cost per million output tokens: owned hardware (purchase amortized over the years, power at
+//! the kWh price over the hours it generates, idle power the rest of the day), cloud rental
+//! ($/hour over tokens per hour) and API prices; and the break-even daily volumes between them.
+//!
+//! Owned cost per token = F / N + v, where N is tokens per day, the fixed cost per day
+//! F = price / (365 x years) + idle watts x 24 h x kWh price, and the variable cost per token
+//! v = (load watts - idle watts) x kWh price / tokens per hour. Break-even against a per-token
+//! price p (API or cloud): N* = F / (p - v), none when p <= v.
+
+use serde::Serialize;
+
+/// Idle draw as a share of board power (GPUs idle at 10-20 W of 200-450 W; Apple and CPU hosts
+/// similarly), an assumption stated in the report.
+pub const IDLE_SHARE_OF_TDP: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OwnedInputs {
+    pub price_usd: f64,
+    pub watts: f64,
+    /// Decode throughput of the set (tokens/s, aggregate over the parallel sequences).
+    pub tokens_per_s: f64,
+    pub years: f64,
+    pub kwh_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OwnedCost {
+    pub fixed_usd_per_day: f64,
+    pub variable_usd_per_token: f64,
+    pub capacity_tokens_per_day: f64,
+}
+
+pub fn owned(i: &OwnedInputs) -> OwnedCost {
+    let idle = i.watts * IDLE_SHARE_OF_TDP;
+    let fixed = i.price_usd / (365.0 * i.years) + idle * 24.0 / 1000.0 * i.kwh_usd;
+    let variable = (i.watts - idle) / 1000.0 * i.kwh_usd / (i.tokens_per_s * 3600.0);
+    OwnedCost {
+        fixed_usd_per_day: fixed,
+        variable_usd_per_token: variable,
+        capacity_tokens_per_day: i.tokens_per_s * 86400.0,
+    }
+}
+
+impl OwnedCost {
+    /// $ per 1M tokens at `tokens_per_day` (capped at capacity).
+    pub fn usd_per_million(&self, tokens_per_day: f64) -> f64 {
+        let n = tokens_per_day.min(self.capacity_tokens_per_day).max(1.0);
+        (self.fixed_usd_per_day / n + self.variable_usd_per_token) * 1e6
+    }
+
+    /// Daily volume at which owning costs `usd_per_million` per 1M tokens; `None` when the price
+    /// never covers the power, or when the volume exceeds what the hardware can generate.
+    pub fn break_even_tokens_per_day(&self, usd_per_million: f64) -> Option<f64> {
+        let p = usd_per_million / 1e6;
+        if p <= self.variable_usd_per_token {
+            return None;
+        }
+        let n = self.fixed_usd_per_day / (p - self.variable_usd_per_token);
+        (n <= self.capacity_tokens_per_day).then_some(n)
+    }
+}
+
+/// $ per 1M tokens renting `usd_per_hour` of hardware that generates `tokens_per_s`.
+pub fn cloud_usd_per_million(usd_per_hour: f64, tokens_per_s: f64) -> f64 {
+    usd_per_hour / (tokens_per_s * 3600.0) * 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-computed: a $600 pair of cards drawing 340 W, 20 tok/s, 3 years, $0.30/kWh.
+    #[test]
+    fn owned_cost_by_hand() {
+        let c = owned(&OwnedInputs {
+            price_usd: 600.0,
+            watts: 340.0,
+            tokens_per_s: 20.0,
+            years: 3.0,
+            kwh_usd: 0.30,
+        });
+        // 600 / 1095 = 0.547945 $/day; idle 34 W x 24 h = 0.816 kWh = 0.2448 $/day.
+        assert!((c.fixed_usd_per_day - (600.0 / 1095.0 + 0.2448)).abs() < 1e-9);
+        // 306 W x 0.30 $/kWh = 0.0918 $/h over 72,000 tokens/h.
+        assert!((c.variable_usd_per_token - 0.0918 / 72000.0).abs() < 1e-15);
+        assert_eq!(c.capacity_tokens_per_day, 1_728_000.0);
+        // At 1M tokens/day: (0.792745 / 1e6 + 1.275e-6) x 1e6 = 2.067745 $ per 1M.
+        assert!((c.usd_per_million(1e6) - 2.067745).abs() < 1e-5);
+        // Break-even with a $2/1M API: 0.792745 / (2e-6 - 1.275e-6) = 1,093,442 tokens/day.
+        let n = c.break_even_tokens_per_day(2.0).unwrap();
+        assert!((n - 1_093_441.9).abs() < 1.0, "{n}");
+        assert!(
+            (c.usd_per_million(n) - 2.0).abs() < 1e-9,
+            "the break-even volume reproduces the price"
+        );
+        // A price below the power cost never breaks even.
+        assert_eq!(c.break_even_tokens_per_day(1.0), None);
+    }
+
+    #[test]
+    fn cloud_by_hand() {
+        // $0.69/h at 30 tok/s = 108,000 tokens/h: $6.39 per 1M.
+        assert!((cloud_usd_per_million(0.69, 30.0) - 6.388889).abs() < 1e-5);
+    }
+}
