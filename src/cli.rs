@@ -103,6 +103,12 @@ pub struct EstimateArgs {
     /// vLLM --gpu-memory-utilization.
     #[arg(long, default_value_t = 0.9)]
     pub gpu_util: f64,
+    /// Prompt length for prefill speed and time to first token.
+    #[arg(long, default_value = "1024", allow_hyphen_values = true)]
+    pub prompt: String,
+    /// Host memory bandwidth (GB/s) serving CPU-resident layers; default dual-channel DDR5-5600.
+    #[arg(long, default_value_t = 89.6)]
+    pub host_bandwidth: f64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -118,6 +124,9 @@ pub struct FitArgs {
     /// Keep MoE expert tensors in host RAM (llama.cpp --cpu-moe).
     #[arg(long)]
     pub cpu_moe: bool,
+    /// Show how the speed estimate was formed.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -139,6 +148,9 @@ pub struct GpusArgs {
     /// How many candidates to show.
     #[arg(long, default_value_t = 15)]
     pub limit: usize,
+    /// Only sets whose expected decode speed is at least this many tokens/s.
+    #[arg(long)]
+    pub min_tps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -3,6 +3,8 @@
 
 use anyhow::Result;
 use serde::Serialize;
+use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, Engine, FitRequest, KvType, ModelView, Placement, WeightFormat};
 use vramplan::report::table;
 use vramplan::units::Bytes;
@@ -34,6 +36,12 @@ struct FitReport {
     pipeline_parallel: u32,
     max_concurrency: Option<u64>,
     launch_command: Option<String>,
+    prompt_tokens: u64,
+    decode_tok_s: Option<Range>,
+    prefill_tok_s: Option<Range>,
+    ttft_s: Option<Range>,
+    aggregate_decode_tok_s: Option<Range>,
+    speed_basis: Vec<String>,
 }
 
 pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
@@ -93,6 +101,12 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     }
     req.n_ubatch = args.ubatch;
     req.flash_attn = !args.no_flash_attn;
+    if !(args.host_bandwidth.is_finite() && args.host_bandwidth > 0.0) {
+        return Err(bad_input(format!(
+            "--host-bandwidth must be a positive GB/s figure, got {}",
+            args.host_bandwidth
+        )));
+    }
     if !(args.gpu_util > 0.05 && args.gpu_util <= 1.0) {
         return Err(bad_input(format!(
             "--gpu-util must be in (0.05, 1], got {}",
@@ -128,6 +142,17 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         estimate::max_context(&view, &devices, &req)
     };
     let launch_command = launch_command(&model, &req, &p, &devices);
+    let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
+    let fit = Fit::embedded(&catalog);
+    let speed = estimate::perf::speed(
+        &view,
+        &p,
+        &devices,
+        &req,
+        prompt_tokens,
+        &fit,
+        args.est.host_bandwidth,
+    );
     let report = FitReport {
         model: model.id.clone(),
         quant: req.format.name(),
@@ -150,12 +175,37 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         pipeline_parallel: p.pipeline_parallel,
         max_concurrency: p.max_concurrency,
         launch_command,
+        prompt_tokens,
+        decode_tok_s: speed.as_ref().map(|s| s.decode_tok_s),
+        prefill_tok_s: speed.as_ref().map(|s| s.prefill_tok_s),
+        ttft_s: speed.as_ref().map(|s| s.ttft_s),
+        aggregate_decode_tok_s: speed
+            .as_ref()
+            .filter(|s| s.parallel > 1)
+            .map(|s| s.aggregate_decode_tok_s),
+        speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
     };
     if global.json {
         return super::print_json(&report);
     }
     render(&model.name, &report, &p);
+    if args.explain {
+        for line in &report.speed_basis {
+            super::out(&format!("  {line}"));
+        }
+    }
     Ok(())
+}
+
+/// "38-52 tok/s (expected 45)": two significant digits, the range first.
+pub fn rate(r: &Range, unit: &str) -> String {
+    use vramplan::report::sig;
+    format!(
+        "{}-{} {unit} (expected {})",
+        sig(r.low, 2),
+        sig(r.high, 2),
+        sig(r.expected, 2)
+    )
 }
 
 fn render(name: &str, r: &FitReport, p: &Placement) {
@@ -263,6 +313,27 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             "vLLM KV pool holds {c} sequences of {} tokens",
             r.ctx
         ));
+    }
+    if let (Some(d), Some(pf), Some(t)) = (&r.decode_tok_s, &r.prefill_tok_s, &r.ttft_s) {
+        super::out(&format!(
+            "decode: {} at {} tokens of context",
+            rate(d, "tok/s"),
+            r.ctx
+        ));
+        super::out(&format!(
+            "prefill: {}; time to first token for {} prompt tokens: {}",
+            rate(pf, "tok/s"),
+            r.prompt_tokens,
+            rate(t, "s")
+        ));
+        if let Some(a) = &r.aggregate_decode_tok_s {
+            super::out(&format!(
+                "aggregate decode over {} sequences: {}",
+                r.parallel,
+                rate(a, "tok/s")
+            ));
+        }
+        super::out("  (ranges: 5th-95th percentile of efficiencies fitted to published measurements; --explain shows the basis)");
     }
     if let Some(cmd) = &r.launch_command {
         super::out(&format!("launch: {cmd}"));

@@ -42,12 +42,21 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         Some(s) => parse_devices(&catalog, s)?,
         None => Vec::new(),
     };
+    if let Some(t) = args.min_tps {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(bad_input(format!(
+                "--min-tps must be a positive tokens/s figure, got {t}"
+            )));
+        }
+    }
     let opts = SearchOptions {
         budget_usd: args.budget,
         max_gpus: args.max_gpus,
         have,
         cloud: args.cloud,
         limit: args.limit,
+        speed_fit: Some(vramplan::estimate::calibration::Fit::embedded(&catalog)),
+        min_tps: args.min_tps,
     };
     let inv = model.inventory(req.format);
     let view = ModelView {
@@ -89,6 +98,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         "memory",
         "headroom",
         "max context",
+        "decode tok/s",
     ]);
     for (i, c) in report.candidates.iter().enumerate() {
         t.add_row(vec![
@@ -100,6 +110,15 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             Bytes(c.memory_bytes).display_gb(),
             Bytes(c.headroom_bytes.max(0) as u64).display_gb(),
             c.max_context.map_or("-".into(), |m| m.to_string()),
+            c.decode_tok_s.map_or("-".into(), |r| {
+                use vramplan::report::sig;
+                format!(
+                    "{}-{} (~{})",
+                    sig(r.low, 2),
+                    sig(r.high, 2),
+                    sig(r.expected, 2)
+                )
+            }),
         ]);
     }
     if report.candidates.is_empty() {

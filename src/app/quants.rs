@@ -45,6 +45,8 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         no_flash_attn: false,
         ubatch: 512,
         gpu_util: 0.9,
+        prompt: "1024".into(),
+        host_bandwidth: 89.6,
     };
     let base = super::fit::build_request(&est)?;
     let devices = match &args.gpu {

@@ -1,9 +1,12 @@
 //! Pure estimates: weights, KV cache, compute buffers, overheads, placement on devices.
 
+pub mod calibration;
 pub mod compute;
 pub mod fit;
 pub mod kv;
+pub mod perf;
 pub mod quality;
+pub mod speed;
 pub mod weights;
 
 pub use fit::{

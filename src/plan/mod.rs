@@ -7,6 +7,8 @@ pub mod cost;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
+use crate::estimate::calibration::Fit;
+use crate::estimate::speed::Range;
 use crate::estimate::{self, Engine, FitRequest, ModelView};
 
 /// Options of the search.
@@ -20,6 +22,9 @@ pub struct SearchOptions {
     pub cloud: bool,
     /// How many ranked candidates to return (each gets its max context computed).
     pub limit: usize,
+    /// Efficiencies for speed estimates; with `min_tps`, a filter on expected decode speed.
+    pub speed_fit: Option<Fit>,
+    pub min_tps: Option<f64>,
 }
 
 impl Default for SearchOptions {
@@ -30,6 +35,8 @@ impl Default for SearchOptions {
             have: Vec::new(),
             cloud: false,
             limit: 15,
+            speed_fit: None,
+            min_tps: None,
         }
     }
 }
@@ -49,6 +56,8 @@ pub struct Candidate {
     /// Smallest free memory on any device after placement.
     pub headroom_bytes: i64,
     pub max_context: Option<u64>,
+    /// Decode tokens/s of one sequence at the requested context.
+    pub decode_tok_s: Option<Range>,
     pub nodes: u32,
     #[serde(skip)]
     pub set: Vec<Device>,
@@ -95,6 +104,18 @@ pub fn search(
             .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
             .sum::<Option<f64>>();
         let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+        let decode = opts.speed_fit.as_ref().and_then(|f| {
+            estimate::perf::speed(
+                model,
+                p,
+                &set,
+                &req,
+                512,
+                f,
+                estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
+            )
+            .map(|s| s.decode_tok_s)
+        });
         found.push(Candidate {
             label,
             devices: set.iter().map(|d| d.id.clone()).collect(),
@@ -104,6 +125,7 @@ pub fn search(
             memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
             headroom_bytes: headroom,
             max_context: None,
+            decode_tok_s: decode,
             nodes,
             set,
         });
@@ -190,6 +212,9 @@ pub fn search(
         }
     }
 
+    if let Some(min) = opts.min_tps {
+        found.retain(|c| c.decode_tok_s.is_some_and(|r| r.expected >= min));
+    }
     if let Some(budget) = opts.budget_usd {
         found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
     }

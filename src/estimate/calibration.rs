@@ -1,0 +1,376 @@
+//! Fits the speed model's efficiencies to published measurements (`data/speed/measurements.csv`,
+//! each row with its source). A row's efficiency is what the measured tok/s implies:
+//! decode `tok/s x bytes per token / bandwidth`, prefill `tok/s x FLOPs per token / peak FLOPS`.
+//! Every fifth row is held out of the fit to check it (`validate`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::speed::{DeviceClass, Efficiency, Range};
+use crate::catalog::{Catalog, Device};
+
+pub const EMBEDDED_MEASUREMENTS: &str = include_str!("../../data/speed/measurements.csv");
+
+/// One published measurement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Measurement {
+    pub engine: String,
+    pub device: String,
+    pub n_devices: u32,
+    pub split: String,
+    pub model: String,
+    pub params_b: f64,
+    pub active_params_b: f64,
+    pub quant: String,
+    pub model_size_gib: Option<f64>,
+    pub test: String,
+    pub tokens_per_s: f64,
+    pub source: String,
+}
+
+impl Measurement {
+    pub fn is_decode(&self) -> bool {
+        self.test.starts_with("tg")
+    }
+    pub fn is_prefill(&self) -> bool {
+        self.test.starts_with("pp")
+    }
+}
+
+/// Bits per weight of a whole llama.cpp file of this type (embeddings and recipe bumps included;
+/// Llama-3.1-8B figures from llama.cpp's quantize README), for rows without a size.
+fn file_bpw(quant: &str) -> Option<f64> {
+    Some(match quant.to_ascii_uppercase().as_str() {
+        "F32" => 32.0,
+        "F16" | "BF16" | "FP16" => 16.0,
+        "Q8_0" | "FP8" | "INT8" => 8.5,
+        "Q6_K" => 6.56,
+        "Q5_K_M" => 5.70,
+        "Q5_K_S" => 5.57,
+        "Q5_0" => 5.5,
+        "Q4_K_M" => 4.89,
+        "Q4_K_S" => 4.67,
+        "Q4_0" => 4.5,
+        "IQ4_XS" => 4.46,
+        "Q3_K_M" => 4.0,
+        "Q2_K" => 3.16,
+        "AWQ" | "GPTQ" | "INT4" => 4.25,
+        "MXFP4" => 4.25,
+        _ => return None,
+    })
+}
+
+/// Splits a CSV line, honouring double quotes.
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("measurements.csv line {line}: {message}")]
+pub struct CsvError {
+    pub line: usize,
+    pub message: String,
+}
+
+pub fn parse(text: &str) -> Result<Vec<Measurement>, CsvError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let header = match lines.next() {
+        Some((_, h)) => split_csv(h),
+        None => return Ok(vec![]),
+    };
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let need = |name: &str| {
+        col(name).ok_or(CsvError {
+            line: 1,
+            message: format!("missing column {name}"),
+        })
+    };
+    let (ie, idv, inn, isp, im, ip, ia, iq, isz, it, itps, isrc) = (
+        need("engine")?,
+        need("device")?,
+        need("n_devices")?,
+        need("split")?,
+        need("model")?,
+        need("params_b")?,
+        need("active_params_b")?,
+        need("quant")?,
+        need("model_size_gib")?,
+        need("test")?,
+        need("tokens_per_s")?,
+        need("source")?,
+    );
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let f = split_csv(line);
+        let get = |j: usize| f.get(j).map(|s| s.trim().to_string()).unwrap_or_default();
+        let num = |j: usize, what: &str| -> Result<f64, CsvError> {
+            get(j).parse::<f64>().map_err(|_| CsvError {
+                line: i + 1,
+                message: format!("{what} `{}` is not a number", get(j)),
+            })
+        };
+        let params_b = num(ip, "params_b")?;
+        out.push(Measurement {
+            engine: get(ie),
+            device: get(idv),
+            n_devices: get(inn).parse().unwrap_or(1),
+            split: get(isp),
+            model: get(im),
+            params_b,
+            active_params_b: num(ia, "active_params_b").unwrap_or(params_b),
+            quant: get(iq),
+            model_size_gib: get(isz).parse().ok(),
+            test: get(it),
+            tokens_per_s: num(itps, "tokens_per_s")?,
+            source: get(isrc),
+        });
+    }
+    Ok(out)
+}
+
+/// The efficiency a measurement implies on `device`, or `None` when the row cannot be sized.
+pub fn implied_efficiency(m: &Measurement, device: &Device) -> Option<f64> {
+    let size_bytes = match m.model_size_gib {
+        Some(g) => g * 1073741824.0,
+        None => m.params_b * 1e9 * file_bpw(&m.quant)? / 8.0,
+    };
+    let active_share = (m.active_params_b / m.params_b).clamp(0.0, 1.0);
+    let n = m.n_devices.max(1) as f64;
+    let parallel = if m.split == "tp" || m.split == "row" {
+        n
+    } else {
+        1.0
+    };
+    if m.is_decode() {
+        let bytes = size_bytes * active_share;
+        Some(m.tokens_per_s * bytes / (device.entry.bandwidth_gb_s * 1e9 * parallel))
+    } else if m.is_prefill() {
+        let flops = 2.0 * m.active_params_b * 1e9;
+        Some(m.tokens_per_s * flops / (device.entry.fp16_tensor_tflops_dense * 1e12 * n))
+    } else {
+        None
+    }
+}
+
+/// A row with its device resolved and its implied efficiency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub m: Measurement,
+    pub class: DeviceClass,
+    pub efficiency: f64,
+    pub held_out: bool,
+    #[serde(skip)]
+    pub device: Device,
+}
+
+pub fn rows(catalog: &Catalog, ms: &[Measurement]) -> Vec<Row> {
+    ms.iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let device = catalog.device(&m.device).ok()?;
+            let efficiency = implied_efficiency(m, &device)?;
+            (efficiency.is_finite() && efficiency > 0.0).then(|| Row {
+                class: DeviceClass::of(&device),
+                m: m.clone(),
+                efficiency,
+                held_out: i % 5 == 4,
+                device,
+            })
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let x = p * (sorted.len() - 1) as f64;
+    let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
+}
+
+/// The low/expected/high band: 5th percentile, median, 95th percentile.
+pub fn band(values: &[f64]) -> Option<Range> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    Some(Range {
+        low: percentile(&v, 0.05),
+        expected: percentile(&v, 0.5),
+        high: percentile(&v, 0.95),
+    })
+}
+
+/// Fitted efficiencies per (engine, class); classes with too few rows borrow the engine-wide fit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    pub by_class: BTreeMap<String, Efficiency>,
+    pub fallback: Efficiency,
+}
+
+const MIN_ROWS: usize = 4;
+
+/// Assumed efficiency where no data exist: a wide band around typical llama.cpp figures.
+pub const PRIOR: Efficiency = Efficiency {
+    decode: Range {
+        low: 0.3,
+        expected: 0.6,
+        high: 0.85,
+    },
+    prefill: Range {
+        low: 0.1,
+        expected: 0.35,
+        high: 0.7,
+    },
+    decode_rows: 0,
+    prefill_rows: 0,
+};
+
+fn key(engine: &str, class: DeviceClass) -> String {
+    format!("{engine}/{class:?}")
+}
+
+pub fn fit(rows: &[Row]) -> Fit {
+    let train: Vec<&Row> = rows.iter().filter(|r| !r.held_out).collect();
+    let eff_of = |sel: &dyn Fn(&Row) -> bool| -> Efficiency {
+        let d: Vec<f64> = train
+            .iter()
+            .filter(|r| sel(r) && r.m.is_decode())
+            .map(|r| r.efficiency)
+            .collect();
+        let p: Vec<f64> = train
+            .iter()
+            .filter(|r| sel(r) && r.m.is_prefill())
+            .map(|r| r.efficiency)
+            .collect();
+        Efficiency {
+            decode: if d.len() >= MIN_ROWS {
+                band(&d).unwrap_or(PRIOR.decode)
+            } else {
+                PRIOR.decode
+            },
+            prefill: if p.len() >= MIN_ROWS {
+                band(&p).unwrap_or(PRIOR.prefill)
+            } else {
+                PRIOR.prefill
+            },
+            decode_rows: d.len(),
+            prefill_rows: p.len(),
+        }
+    };
+    let fallback = eff_of(&|r: &Row| r.m.engine == "llama.cpp");
+    let mut by_class = BTreeMap::new();
+    for engine in ["llama.cpp", "vllm"] {
+        for class in [
+            DeviceClass::NvidiaGpu,
+            DeviceClass::AmdGpu,
+            DeviceClass::Apple,
+            DeviceClass::AppleUltra,
+            DeviceClass::Cpu,
+        ] {
+            let mut e = eff_of(&|r: &Row| r.m.engine == engine && r.class == class);
+            if e.decode_rows < MIN_ROWS {
+                e.decode = fallback.decode;
+            }
+            if e.prefill_rows < MIN_ROWS {
+                e.prefill = fallback.prefill;
+            }
+            by_class.insert(key(engine, class), e);
+        }
+    }
+    Fit { by_class, fallback }
+}
+
+impl Fit {
+    pub fn efficiency(&self, engine: &str, class: DeviceClass) -> Efficiency {
+        self.by_class
+            .get(&key(engine, class))
+            .copied()
+            .unwrap_or(self.fallback)
+    }
+
+    /// The fit from the embedded data set.
+    pub fn embedded(catalog: &Catalog) -> Fit {
+        let ms =
+            parse(EMBEDDED_MEASUREMENTS).expect("the embedded measurements.csv parses (tested)");
+        fit(&rows(catalog, &ms))
+    }
+}
+
+/// How the fit does on the held-out rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    pub held_out_rows: usize,
+    /// Share of held-out rows whose expected tok/s is within ±25% of the measurement.
+    pub within_25_percent: f64,
+    /// Share of held-out rows whose measurement lies inside low..high.
+    pub inside_range: f64,
+}
+
+/// Predicted tok/s for a row is `measured x expected_eff / implied_eff`, so the checks reduce to
+/// comparing efficiencies.
+pub fn validate(rows: &[Row], fit: &Fit, decode_only: bool) -> Validation {
+    let held: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.held_out && (r.m.is_decode() || !decode_only))
+        .collect();
+    let mut within = 0;
+    let mut inside = 0;
+    for r in &held {
+        let e = fit.efficiency(&r.m.engine, r.class);
+        let band = if r.m.is_decode() { e.decode } else { e.prefill };
+        let predicted_over_measured = band.expected / r.efficiency;
+        if (predicted_over_measured - 1.0).abs() <= 0.25 {
+            within += 1;
+        }
+        if r.efficiency >= band.low && r.efficiency <= band.high {
+            inside += 1;
+        }
+    }
+    let n = held.len().max(1) as f64;
+    Validation {
+        held_out_rows: held.len(),
+        within_25_percent: within as f64 / n,
+        inside_range: inside as f64 / n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes() {
+        assert_eq!(split_csv("a,\"b,c\",d"), vec!["a", "b,c", "d"]);
+        assert_eq!(split_csv("\"x \"\"y\"\"\",1"), vec!["x \"y\"", "1"]);
+    }
+
+    #[test]
+    fn percentiles_interpolate() {
+        let r = band(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!(r.expected, 3.0);
+        assert!((r.low - 1.2).abs() < 1e-12 && (r.high - 4.8).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,337 @@
+//! Tokens per second with honest ranges. Decode (batch 1) is memory-bound: every token reads the
+//! active weights (dense tensors, the routed experts in use and shared experts; not the input
+//! embedding table, of which one row is read) plus the KV cache at the current context, so
+//! `time = bytes / (bandwidth x efficiency)`. Prefill is compute-bound: `2 x active params` FLOPs
+//! per token plus attention, over dense FP16 tensor throughput x efficiency, or bandwidth-bound
+//! when that is slower. Efficiencies are fitted to published llama.cpp and vLLM measurements
+//! (`data/speed/measurements.csv`), per device class, as a low/expected/high range.
+
+use serde::Serialize;
+
+use crate::arch::{Inventory, ModelShape};
+use crate::catalog::{Device, DeviceKind};
+
+/// A range: 10th percentile, median and 90th percentile of the fitted efficiency applied.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Range {
+    pub low: f64,
+    pub expected: f64,
+    pub high: f64,
+}
+
+impl Range {
+    pub fn scale(self, k: f64) -> Range {
+        Range {
+            low: self.low * k,
+            expected: self.expected * k,
+            high: self.high * k,
+        }
+    }
+    /// The reciprocal range (times <-> rates): low and high swap.
+    pub fn recip(self) -> Range {
+        Range {
+            low: 1.0 / self.high,
+            expected: 1.0 / self.expected,
+            high: 1.0 / self.low,
+        }
+    }
+}
+
+/// Device classes with their own fitted efficiencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    NvidiaGpu,
+    AmdGpu,
+    Apple,
+    /// Two Max dies joined by UltraFusion: published decode runs reach a visibly lower share of
+    /// the nominal bandwidth than single-die chips.
+    AppleUltra,
+    Cpu,
+}
+
+impl DeviceClass {
+    pub fn of(d: &Device) -> DeviceClass {
+        match d.entry.kind {
+            DeviceKind::Apple if d.entry.id.ends_with("-ultra") => DeviceClass::AppleUltra,
+            DeviceKind::Apple => DeviceClass::Apple,
+            DeviceKind::Cpu => DeviceClass::Cpu,
+            DeviceKind::Gpu if d.entry.vendor == "amd" => DeviceClass::AmdGpu,
+            DeviceKind::Gpu => DeviceClass::NvidiaGpu,
+        }
+    }
+}
+
+/// Bytes one decoded token reads from the weights of `inv` (per tensor: whole dense tensors, the
+/// used share of expert tensors, one row of the input embedding).
+pub fn active_weight_bytes(
+    inv: &Inventory,
+    shape: &ModelShape,
+    tensor_bytes: impl Fn(&crate::arch::TensorSpec) -> u64,
+) -> u64 {
+    let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
+    inv.tensors
+        .iter()
+        .map(|t| {
+            let b = tensor_bytes(t);
+            if t.name == "token_embd.weight" {
+                // Tied: the output head reads it whole; else one row per token.
+                if has_output {
+                    b / t.shape.get(1).copied().unwrap_or(1).max(1)
+                } else {
+                    b
+                }
+            } else if t.name.contains("_exps.") {
+                match shape.moe {
+                    Some(m) => b / m.n_expert as u64 * m.n_expert_used as u64,
+                    None => b,
+                }
+            } else {
+                b
+            }
+        })
+        .sum()
+}
+
+/// Active parameters per token (for FLOPs), from the inventory.
+pub fn active_params(inv: &Inventory, shape: &ModelShape) -> u64 {
+    active_weight_bytes(inv, shape, |t| t.n_elements())
+}
+
+/// Fitted efficiencies for one class: decode bandwidth efficiency and prefill compute efficiency.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Efficiency {
+    pub decode: Range,
+    pub prefill: Range,
+    /// Rows the fit used.
+    pub decode_rows: usize,
+    pub prefill_rows: usize,
+}
+
+/// Decode and prefill speed of one placement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeedEstimate {
+    /// Tokens per second for one sequence at the given context.
+    pub decode_tok_s: Range,
+    /// Prompt tokens per second.
+    pub prefill_tok_s: Range,
+    /// Seconds to the first token for the prompt length.
+    pub ttft_s: Range,
+    pub prompt_tokens: u64,
+    /// Aggregate decode tokens per second over `parallel` sequences.
+    pub aggregate_decode_tok_s: Range,
+    pub parallel: u64,
+    /// How the estimate was formed, line by line (for `--explain`).
+    pub basis: Vec<String>,
+}
+
+/// Bytes and compute placed on one device for the speed model.
+#[derive(Debug, Clone)]
+pub struct DeviceLoad {
+    pub device: Device,
+    /// Active weight bytes read per token on this device.
+    pub weight_bytes: u64,
+    /// Share of the model's layers on this device (for KV reads and FLOPs).
+    pub layer_share: f64,
+}
+
+/// Interconnect for tensor parallelism: all-reduce bandwidth (GB/s) and latency per all-reduce.
+fn link(devices: &[Device]) -> (f64, f64) {
+    let nvlink = devices
+        .iter()
+        .filter_map(|d| d.entry.nvlink_gb_s)
+        .fold(f64::INFINITY, f64::min);
+    if nvlink.is_finite() && nvlink > 0.0 {
+        // NVLink figures are bidirectional totals.
+        (nvlink / 2.0, 8e-6)
+    } else {
+        let gen = devices
+            .iter()
+            .filter_map(|d| d.entry.pcie_gen)
+            .min()
+            .unwrap_or(4);
+        let lanes = devices
+            .iter()
+            .filter_map(|d| d.entry.pcie_lanes)
+            .min()
+            .unwrap_or(16);
+        // ~2 GB/s per lane at gen 4, doubling per generation.
+        let per_lane = 0.5 * 2f64.powi(gen as i32 - 2);
+        (per_lane * lanes as f64, 25e-6)
+    }
+}
+
+/// Inputs to the speed model beyond the placement.
+#[derive(Debug, Clone)]
+pub struct SpeedInputs<'a> {
+    pub shape: &'a ModelShape,
+    /// KV bytes per token summed over layers, in the cache type.
+    pub kv_bytes_per_token: u64,
+    /// Context at which decode is measured (tokens already in the cache).
+    pub ctx: u64,
+    pub prompt_tokens: u64,
+    pub parallel: u64,
+    pub active_params: u64,
+    pub tensor_parallel: u32,
+    /// Host memory serving CPU-resident weights: (bytes per token, bandwidth GB/s).
+    pub host: Option<(u64, f64)>,
+}
+
+/// Combines per-device loads into speed ranges. `eff(class)` gives the fitted efficiencies.
+pub fn estimate(
+    loads: &[DeviceLoad],
+    inp: &SpeedInputs<'_>,
+    eff: impl Fn(DeviceClass) -> Efficiency,
+) -> SpeedEstimate {
+    let mut basis = Vec::new();
+    let tp = inp.tensor_parallel.max(1) as f64;
+    // Decode: seconds per token at efficiency 1, then scaled by each device's range.
+    let mut t_low = 0.0; // the fastest (high efficiency)
+    let mut t_exp = 0.0;
+    let mut t_high = 0.0;
+    let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
+    let mut per_device = Vec::new();
+    for l in loads {
+        let e = eff(DeviceClass::of(&l.device)).decode;
+        let bw = l.device.entry.bandwidth_gb_s * 1e9;
+        let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
+        let t = bytes / bw;
+        per_device.push((t, e));
+        basis.push(format!(
+            "{}: {:.2} GB per token ({:.2} GB weights + {:.2} GB KV at {} tokens) / {} GB/s x efficiency {:.2} ({:.2}-{:.2})",
+            l.device.id,
+            bytes / 1e9,
+            l.weight_bytes as f64 / 1e9,
+            kv_read * l.layer_share / 1e9,
+            inp.ctx,
+            l.device.entry.bandwidth_gb_s,
+            e.expected,
+            e.low,
+            e.high
+        ));
+    }
+    if inp.tensor_parallel > 1 {
+        // Ranks read in parallel: the slowest rank sets the pace.
+        let worst = per_device
+            .iter()
+            .cloned()
+            .fold((0.0f64, None::<Range>), |acc, (t, e)| {
+                if t > acc.0 {
+                    (t, Some(e))
+                } else {
+                    acc
+                }
+            });
+        if let (t, Some(e)) = worst {
+            t_low = t / e.high;
+            t_exp = t / e.expected;
+            t_high = t / e.low;
+        }
+        let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
+        let (link_gb_s, latency) = link(&devices);
+        // Two all-reduces per layer of the hidden state in bf16.
+        let bytes = 2.0 * inp.shape.n_embd as f64 * 2.0 * (tp - 1.0) / tp;
+        let t_ar = inp.shape.n_layer as f64 * 2.0 * (latency + bytes / (link_gb_s * 1e9));
+        t_low += t_ar;
+        t_exp += t_ar;
+        t_high += t_ar;
+        basis.push(format!(
+            "tensor parallel {}: + {:.2} ms per token of all-reduce ({} layers x 2 over {:.0} GB/s, {:.0} us latency)",
+            inp.tensor_parallel,
+            t_ar * 1e3,
+            inp.shape.n_layer,
+            link_gb_s,
+            latency * 1e6
+        ));
+    } else {
+        // Layer split: devices work one after the other.
+        for (t, e) in &per_device {
+            t_low += t / e.high;
+            t_exp += t / e.expected;
+            t_high += t / e.low;
+        }
+    }
+    if let Some((bytes, bw)) = inp.host {
+        if bytes > 0 {
+            let e = eff(DeviceClass::Cpu).decode;
+            let t = bytes as f64 / (bw * 1e9);
+            t_low += t / e.high;
+            t_exp += t / e.expected;
+            t_high += t / e.low;
+            basis.push(format!(
+                "host RAM: {:.2} GB per token of CPU-resident weights / {bw} GB/s x efficiency {:.2}",
+                bytes as f64 / 1e9,
+                e.expected
+            ));
+        }
+    }
+    let decode = Range {
+        low: 1.0 / t_high,
+        expected: 1.0 / t_exp,
+        high: 1.0 / t_low,
+    };
+
+    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
+    let attn_flops = 4.0
+        * inp.shape.n_layer as f64
+        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
+        * (inp.prompt_tokens as f64 / 2.0);
+    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
+    let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
+    for l in loads {
+        let e = eff(DeviceClass::of(&l.device)).prefill;
+        let peak = l.device.entry.fp16_tensor_tflops_dense * 1e12;
+        let f = flops_per_token * l.layer_share;
+        let t = f / peak;
+        if inp.tensor_parallel > 1 {
+            p_low = f64::max(p_low, t / e.high);
+            p_exp = f64::max(p_exp, t / e.expected);
+            p_high = f64::max(p_high, t / e.low);
+        } else {
+            p_low += t / e.high;
+            p_exp += t / e.expected;
+            p_high += t / e.low;
+        }
+    }
+    if let Some((bytes, _)) = inp.host {
+        if bytes > 0 {
+            // llama.cpp copies CPU-resident weights to the GPU for big batches: PCIe-bound.
+            let t = bytes as f64 / 25e9 / 512.0;
+            p_low += t;
+            p_exp += t;
+            p_high += t;
+        }
+    }
+    let prefill = Range {
+        low: 1.0 / p_high,
+        expected: 1.0 / p_exp,
+        high: 1.0 / p_low,
+    };
+    basis.push(format!(
+        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
+        flops_per_token / 1e9,
+        inp.active_params as f64 / 1e9
+    ));
+    let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
+    // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
+    // compute (2 x active params FLOPs per token).
+    let b = inp.parallel.max(1) as f64;
+    let weights_time = loads.iter().map(|l| l.weight_bytes as f64).sum::<f64>();
+    let kv_time = kv_read;
+    let step_scale = (weights_time + b * kv_time) / (weights_time + kv_time);
+    let compute_cap = prefill.scale(1.0);
+    let agg = Range {
+        low: (decode.low * b / step_scale).min(compute_cap.low),
+        expected: (decode.expected * b / step_scale).min(compute_cap.expected),
+        high: (decode.high * b / step_scale).min(compute_cap.high),
+    };
+    SpeedEstimate {
+        decode_tok_s: decode,
+        prefill_tok_s: prefill,
+        ttft_s: ttft,
+        prompt_tokens: inp.prompt_tokens,
+        aggregate_decode_tok_s: agg,
+        parallel: inp.parallel,
+        basis,
+    }
+}
