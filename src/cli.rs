@@ -44,6 +44,35 @@ pub enum Command {
     /// A GGUF file or Hugging Face config.json: metadata, tensors and bytes by type, exact
     /// parameter count, bits per weight. (`fit FILE.gguf` hands the same inventory to the estimator.)
     Inspect(InspectArgs),
+    /// $ per 1M output tokens: owned hardware, cloud rental and API prices, with break-even volumes.
+    Cost(CostArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CostArgs {
+    #[command(flatten)]
+    pub est: EstimateArgs,
+    /// Owned devices: ID[xCOUNT],...; default: the cheapest set from `gpus`.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Output tokens generated per day.
+    #[arg(long, default_value = "1M", allow_hyphen_values = true)]
+    pub tokens_per_day: String,
+    /// Or: the share of the day the hardware generates (0-1); sets tokens per day from its speed.
+    #[arg(long, allow_hyphen_values = true)]
+    pub utilization: Option<f64>,
+    /// Years over which the purchase is amortized.
+    #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
+    pub years: f64,
+    /// Electricity price, US$ per kWh.
+    #[arg(long, default_value_t = 0.30, allow_hyphen_values = true)]
+    pub kwh: f64,
+    /// API price entries to compare (ids, comma-separated) besides those serving this model.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// US$ per EUR for EUR prices.
+    #[arg(long, default_value_t = 1.0903)]
+    pub eur_usd: f64,
 }
 
 #[derive(Debug, Args, Clone)]

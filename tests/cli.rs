@@ -237,3 +237,86 @@ fn inspect_a_config_json() {
     assert_eq!(r["kv_bytes_per_token_f16"].as_u64(), Some(131072));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cost_break_even_is_reproducible_from_the_table() {
+    let base = [
+        "cost",
+        "mixtral-8x7b",
+        "--quant",
+        "Q3_K_M",
+        "--gpu",
+        "rtx-3060-12gbx2",
+        "--api",
+        "gpt-3.5-turbo-1106",
+        "--json",
+    ];
+    let r = json(&base);
+    let rows = r["rows"].as_array().unwrap();
+    let owned = rows.iter().find(|x| x["kind"] == "owned").unwrap();
+    assert!(
+        owned["usd_per_million_tokens"]["expected"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let gpt = rows
+        .iter()
+        .find(|x| x["label"].as_str().unwrap().contains("gpt-3.5-turbo-1106"))
+        .unwrap();
+    assert_eq!(
+        gpt["usd_per_million_tokens"]["expected"].as_f64(),
+        Some(2.0)
+    );
+    let n = gpt["break_even_tokens_per_day"]
+        .as_f64()
+        .expect("owning two 3060s breaks even with a $2/1M API");
+    // At the break-even volume, owning costs what the API charges.
+    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    args.extend(["--tokens-per-day".to_string(), format!("{n:.0}")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let again = json(&args);
+    let owned = again["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "owned")
+        .unwrap();
+    let at_break_even = owned["usd_per_million_tokens"]["expected"]
+        .as_f64()
+        .unwrap();
+    assert!((at_break_even - 2.0).abs() < 1e-3, "{at_break_even}");
+    // EUR prices are converted at the stated rate.
+    let eur = rows
+        .iter()
+        .find(|x| x["listed"].as_str().is_some_and(|l| l.starts_with("EUR")))
+        .unwrap();
+    assert!(
+        (eur["usd_per_million_tokens"]["expected"].as_f64().unwrap()
+            - 1.8 * r["eur_usd"].as_f64().unwrap())
+        .abs()
+            < 1e-9
+    );
+    bad(
+        &[
+            "cost",
+            "mixtral-8x7b",
+            "--gpu",
+            "rtx-3060-12gbx2",
+            "--years",
+            "0",
+        ],
+        "--years",
+    );
+    bad(
+        &[
+            "cost",
+            "mixtral-8x7b",
+            "--gpu",
+            "rtx-3060-12gbx2",
+            "--tokens-per-day",
+            "-3",
+        ],
+        "--tokens-per-day",
+    );
+}

@@ -35,6 +35,27 @@ pub fn parse_tokens(s: &str, flag: &str) -> anyhow::Result<u64> {
     Ok(n)
 }
 
+/// A volume: "250000", "500k" (= 500,000), "2M" (= 2,000,000), "1.5B": decimal, unlike contexts.
+pub fn parse_count(s: &str, flag: &str) -> anyhow::Result<f64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('b') => (&t[..t.len() - 1], 1e9),
+        _ => (t.as_str(), 1.0),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| bad_input(format!("{flag} `{s}` is not a count (e.g. 500k, 2M)")))?;
+    let n = n * mult;
+    if !(n.is_finite() && (1.0..=1e15).contains(&n)) {
+        return Err(bad_input(format!(
+            "{flag} `{s}` must be between 1 and 10^15"
+        )));
+    }
+    Ok(n)
+}
+
 /// "ID[xCOUNT],..." -> devices, each repeated COUNT times.
 pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> {
     let mut out = Vec::new();

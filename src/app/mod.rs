@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments -> request -> library call -> report -> render.
 
 mod args;
+mod cost;
 mod fit;
 mod gpus;
 mod inspect;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gpus(args) => gpus::run(&cli.global, args),
         Command::Quants(args) => quants::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
+        Command::Cost(args) => cost::run(&cli.global, args),
     }
 }
 

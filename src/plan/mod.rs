@@ -203,7 +203,11 @@ pub fn search(
             .map(|e| Device::from_entry(e.clone(), None))
             .collect();
         for (i, a) in consumer.iter().enumerate() {
-            for b in &consumer[i + 1..] {
+            // One llama.cpp build drives one vendor's cards (CUDA or ROCm), so pairs share a vendor.
+            for b in consumer[i + 1..]
+                .iter()
+                .filter(|b| b.entry.vendor == a.entry.vendor)
+            {
                 let set = vec![a.clone(), b.clone()];
                 if let Some(p) = fits(&set) {
                     push(set, format!("{} + {}", a.id, b.id), 1, &p);
