@@ -388,8 +388,10 @@ fn tensor_type(
     }
     if name.contains("attn_output.weight") {
         if !falcon {
-            if n_expert == 8
-                && matches!(
+            // With 8 experts only the listed types are bumped; the dense bumps below are the
+            // `else` branch in llama-quant.cpp, skipped for such MoE models.
+            if n_expert == 8 {
+                if matches!(
                     ftype,
                     F::Q2_K
                         | F::IQ3_XS
@@ -402,9 +404,9 @@ fn tensor_type(
                         | F::IQ3_S
                         | F::IQ3_M
                         | F::IQ4_XS
-                )
-            {
-                ty = G::Q5_K;
+                ) {
+                    ty = G::Q5_K;
+                }
             } else {
                 match ftype {
                     F::Q2_K => ty = G::Q3_K,

@@ -1,0 +1,98 @@
+//! llama.cpp's per-tensor recipe, reproduced: for probe models whose shapes trigger its rules
+//! (GQA >= 4, tied output, 8 experts, 80 layers = LLM_TYPE_70B), every tensor's type after
+//! `llama-quantize` to every file type that needs no importance matrix is committed in
+//! tests/data/recipe (made by tools/recipe_ref/make_ref.py); `recipe::apply` must give the same.
+
+use std::path::Path;
+
+use vramplan::arch::{Inventory, TensorSpec};
+use vramplan::ggml::recipe::{self, RecipeContext};
+use vramplan::ggml::{FileType, GgmlType};
+
+#[derive(serde::Deserialize)]
+struct Probe {
+    model: String,
+    n_layer: u32,
+    n_head: u32,
+    n_head_kv: u32,
+    n_expert: u32,
+    tensors: Vec<ProbeTensor>,
+    file_types: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeTensor {
+    name: String,
+    shape: Vec<u64>,
+    source_type: String,
+}
+
+fn check(file: &str) -> usize {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/recipe")
+        .join(file);
+    let probe: Probe = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let ctx = RecipeContext {
+        arch: "llama".into(),
+        n_layer: probe.n_layer,
+        n_head: probe.n_head,
+        n_head_kv: probe.n_head_kv,
+        n_expert: probe.n_expert,
+    };
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for (ft_name, expected) in &probe.file_types {
+        let ft: FileType = ft_name.parse().unwrap();
+        let mut inv = Inventory {
+            tensors: probe
+                .tensors
+                .iter()
+                .map(|t| {
+                    TensorSpec::new(
+                        &t.name,
+                        &t.shape,
+                        t.source_type.parse::<GgmlType>().unwrap(),
+                    )
+                })
+                .collect(),
+        };
+        recipe::apply(ft, &ctx, &mut inv);
+        for t in &inv.tensors {
+            let want = &expected[&t.name];
+            if t.ty.name() != want {
+                mismatches.push(format!(
+                    "{} {ft_name} {}: vramplan {} llama.cpp {want}",
+                    probe.model, t.name, t.ty
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first: {:#?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(12)]
+    );
+    checked
+}
+
+#[test]
+fn dense_gqa4() {
+    assert!(check("dense-gqa4.json") > 2000);
+}
+
+#[test]
+fn dense_mha_tied() {
+    assert!(check("dense-mha-tied.json") > 1000);
+}
+
+#[test]
+fn moe_8_experts() {
+    assert!(check("moe-8x.json") > 1000);
+}
+
+#[test]
+fn llama_80_layers_is_the_70b_type() {
+    assert!(check("llama-80-layers.json") > 10000);
+}
