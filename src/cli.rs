@@ -46,6 +46,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// $ per 1M output tokens: owned hardware, cloud rental and API prices, with break-even volumes.
     Cost(CostArgs),
+    /// This machine's hardware: CPU, RAM, SIMD features, NVIDIA GPUs (NVML) matched to the catalogue.
+    Detect,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;
+pub mod hw;
 pub mod kernels;
 pub mod plan;
 pub mod quant;

@@ -320,3 +320,11 @@ fn cost_break_even_is_reproducible_from_the_table() {
         "--tokens-per-day",
     );
 }
+
+#[test]
+fn detect_never_fails() {
+    let d = json(&["detect", "--json"]);
+    assert!(d["ram_bytes"].as_u64().unwrap() > 0);
+    assert!(d["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(d["gpus"].is_array());
+}

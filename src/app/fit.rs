@@ -126,9 +126,20 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     }
     req.n_gpu_layers = args.ngl;
     req.cpu_moe = args.cpu_moe;
+    let mut detected_note = None;
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
-        None => Vec::new(),
+        None => {
+            // Without --gpu: this machine's accelerators, when they are in the catalogue.
+            let found = vramplan::hw::detect(&catalog).devices(&catalog);
+            if !found.is_empty() {
+                detected_note = Some(format!(
+                    "detected on this machine: {}",
+                    vramplan::plan::summarize(&found)
+                ));
+            }
+            found
+        }
     };
     let inv = model.inventory(req.format);
     let view = ModelView {
@@ -187,6 +198,9 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     };
     if global.json {
         return super::print_json(&report);
+    }
+    if let Some(n) = &detected_note {
+        super::out(n);
     }
     render(&model.name, &report, &p);
     if args.explain {

@@ -2,6 +2,7 @@
 
 mod args;
 mod cost;
+mod detect;
 mod fit;
 mod gpus;
 mod inspect;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quants(args) => quants::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Cost(args) => cost::run(&cli.global, args),
+        Command::Detect => detect::run(&cli.global),
     }
 }
 

@@ -1,0 +1,85 @@
+//! `vramplan detect`: this machine's hardware, matched to the catalogue. Never fails on missing
+//! drivers: those become warnings.
+
+use anyhow::Result;
+use vramplan::report::{kv_table, table};
+use vramplan::units::Bytes;
+
+use crate::cli::Global;
+
+pub fn run(global: &Global) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let d = vramplan::hw::detect(&catalog);
+    if global.json {
+        return super::print_json(&d);
+    }
+    let rows = vec![
+        ("CPU".into(), format!("{} ({})", d.cpu_brand, d.cpu_arch)),
+        (
+            "cores".into(),
+            format!(
+                "{} physical, {} logical",
+                d.physical_cores.map_or("?".into(), |c| c.to_string()),
+                d.logical_cores
+            ),
+        ),
+        (
+            "RAM".into(),
+            format!(
+                "{} total, {} available",
+                Bytes(d.ram_bytes).display_both(),
+                Bytes(d.ram_available_bytes).display_gb()
+            ),
+        ),
+        (
+            "SIMD".into(),
+            if d.simd.is_empty() {
+                "none detected (scalar kernels)".into()
+            } else {
+                d.simd.join(", ")
+            },
+        ),
+        (
+            "Apple chip".into(),
+            d.apple_chip.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "NVIDIA driver".into(),
+            d.driver_version.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ];
+    super::out(&kv_table(&rows).to_string());
+    if !d.gpus.is_empty() {
+        let mut t = table(&[
+            "#",
+            "GPU",
+            "memory",
+            "free",
+            "PCIe",
+            "power limit",
+            "catalogue id",
+        ]);
+        for g in &d.gpus {
+            t.add_row(vec![
+                g.index.to_string(),
+                g.name.clone(),
+                Bytes(g.memory_bytes).display_both(),
+                Bytes(g.memory_free_bytes).display_gb(),
+                match (g.pcie_gen, g.pcie_width) {
+                    (Some(gen), Some(w)) => format!("gen {gen} x{w}"),
+                    _ => "-".into(),
+                },
+                g.power_limit_watts
+                    .map_or("-".into(), |w| format!("{w:.0} W")),
+                g.catalog_id
+                    .clone()
+                    .unwrap_or_else(|| "not in catalogue".into()),
+            ]);
+        }
+        super::out(&t.to_string());
+    }
+    for w in &d.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}

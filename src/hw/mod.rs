@@ -1,0 +1,250 @@
+//! Hardware detection: CPU and RAM through sysinfo, NVIDIA GPUs through NVML loaded at run time
+//! (nvml-wrapper dlopens libnvidia-ml, so the binary runs on machines without the driver).
+//! Detection never fails a command: what cannot be read becomes a warning.
+
+use serde::Serialize;
+
+use crate::catalog::{normalize, Catalog, Device, DeviceKind};
+
+/// What this machine has.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detected {
+    pub cpu_brand: String,
+    pub cpu_arch: String,
+    pub physical_cores: Option<usize>,
+    pub logical_cores: usize,
+    pub ram_bytes: u64,
+    pub ram_available_bytes: u64,
+    /// Run-time SIMD features the kernels can use.
+    pub simd: Vec<&'static str>,
+    pub gpus: Vec<DetectedGpu>,
+    pub driver_version: Option<String>,
+    /// Catalogue Apple chip matching the CPU brand ("Apple M2 Max" -> m2-max).
+    pub apple_chip: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectedGpu {
+    pub index: u32,
+    pub name: String,
+    pub memory_bytes: u64,
+    pub memory_free_bytes: u64,
+    pub pcie_gen: Option<u32>,
+    pub pcie_width: Option<u32>,
+    pub power_limit_watts: Option<f64>,
+    /// The catalogue device this GPU is, when one matches by name and memory.
+    pub catalog_id: Option<String>,
+}
+
+fn simd_features() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, on) in [
+            ("sse4.2", std::arch::is_x86_feature_detected!("sse4.2")),
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("f16c", std::arch::is_x86_feature_detected!("f16c")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+            (
+                "avx512vnni",
+                std::arch::is_x86_feature_detected!("avx512vnni"),
+            ),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            v.push("neon");
+        }
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            v.push("dotprod");
+        }
+    }
+    v
+}
+
+/// The catalogue GPU whose name matches `name` best and whose memory is within 10% of `memory`.
+/// Names as drivers report them carry extra words ("NVIDIA H100 80GB HBM3"), so shorter and
+/// shorter prefixes are tried.
+pub fn match_gpu(catalog: &Catalog, name: &str, memory: u64) -> Option<String> {
+    let norm = normalize(name);
+    let words: Vec<&str> = norm.split('-').collect();
+    let close = |d: &Device| {
+        let m = d.memory_bytes as f64;
+        (m - memory as f64).abs() / m <= 0.1
+    };
+    for end in (1..=words.len()).rev() {
+        let q = words[..end].join("-");
+        if let Ok(d) = catalog.device(&q) {
+            if d.entry.kind == DeviceKind::Gpu && close(&d) {
+                return Some(d.id);
+            }
+        }
+        // Variants by memory: "rtx-3060" with 12 GB -> rtx-3060-12gb.
+        let gb = (memory as f64 / (1u64 << 30) as f64).round() as u64;
+        let sxm_first = norm.contains("hbm") || norm.contains("sxm");
+        let form = if sxm_first {
+            ["sxm", "pcie"]
+        } else {
+            ["pcie", "sxm"]
+        };
+        for suffix in [
+            format!("{q}-{gb}gb"),
+            format!("{q}-{gb}gb-{}", form[0]),
+            format!("{q}-{gb}gb-{}", form[1]),
+            format!("{q}-{}", form[0]),
+            format!("{q}-{}", form[1]),
+        ] {
+            if let Ok(d) = catalog.device(&suffix) {
+                if d.entry.kind == DeviceKind::Gpu && close(&d) {
+                    return Some(d.id);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Detects this machine's hardware.
+pub fn detect(catalog: &Catalog) -> Detected {
+    let mut warnings = Vec::new();
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    sys.refresh_cpu_all();
+    let cpu_brand = sys
+        .cpus()
+        .first()
+        .map(|c| c.brand().trim().to_string())
+        .unwrap_or_default();
+    let apple_chip = cpu_brand
+        .strip_prefix("Apple ")
+        .and_then(|chip| catalog.device(chip).ok())
+        .filter(|d| d.entry.kind == DeviceKind::Apple)
+        .map(|d| d.entry.id.clone());
+    let mut gpus = Vec::new();
+    let mut driver_version = None;
+    match nvml_wrapper::Nvml::init() {
+        Ok(nvml) => {
+            driver_version = nvml.sys_driver_version().ok();
+            let count = nvml.device_count().unwrap_or_else(|e| {
+                warnings.push(format!("NVML: cannot count devices: {e}"));
+                0
+            });
+            for index in 0..count {
+                match nvml.device_by_index(index) {
+                    Ok(dev) => {
+                        let name = dev.name().unwrap_or_else(|_| "unknown NVIDIA GPU".into());
+                        let (memory_bytes, memory_free_bytes) = dev
+                            .memory_info()
+                            .map(|m| (m.total, m.free))
+                            .unwrap_or((0, 0));
+                        let catalog_id = match_gpu(catalog, &name, memory_bytes);
+                        if catalog_id.is_none() {
+                            warnings.push(format!("GPU {index} `{name}` is not in the catalogue; add it with --catalog"));
+                        }
+                        gpus.push(DetectedGpu {
+                            index,
+                            name,
+                            memory_bytes,
+                            memory_free_bytes,
+                            pcie_gen: dev.current_pcie_link_gen().ok(),
+                            pcie_width: dev.current_pcie_link_width().ok(),
+                            power_limit_watts: dev
+                                .power_management_limit()
+                                .ok()
+                                .map(|mw| mw as f64 / 1000.0),
+                            catalog_id,
+                        });
+                    }
+                    Err(e) => warnings.push(format!("NVML: GPU {index}: {e}")),
+                }
+            }
+        }
+        Err(e) => warnings.push(format!("no NVIDIA GPU found (NVML: {e})")),
+    }
+    Detected {
+        cpu_brand,
+        cpu_arch: std::env::consts::ARCH.to_string(),
+        physical_cores: sysinfo::System::physical_core_count(),
+        logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ram_bytes: sys.total_memory(),
+        ram_available_bytes: sys.available_memory(),
+        simd: simd_features(),
+        gpus,
+        driver_version,
+        apple_chip,
+        warnings,
+    }
+}
+
+impl Detected {
+    /// The detected accelerators as catalogue devices (GPUs matched by name, or this Mac's chip).
+    pub fn devices(&self, catalog: &Catalog) -> Vec<Device> {
+        let mut out: Vec<Device> = self
+            .gpus
+            .iter()
+            .filter_map(|g| g.catalog_id.as_ref().and_then(|id| catalog.device(id).ok()))
+            .collect();
+        if out.is_empty() {
+            if let Some(chip) = &self.apple_chip {
+                let gb = (self.ram_bytes as f64 / (1u64 << 30) as f64).round() as u64;
+                if let Ok(d) = catalog.device(&format!("{chip}-{gb}gb")) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_driver_names_to_catalogue_ids() {
+        let c = Catalog::embedded().unwrap();
+        let gib = 1u64 << 30;
+        assert_eq!(
+            match_gpu(&c, "NVIDIA GeForce RTX 4090", 24 * gib).as_deref(),
+            Some("rtx-4090")
+        );
+        assert_eq!(
+            match_gpu(&c, "NVIDIA GeForce RTX 3060", 12 * gib).as_deref(),
+            Some("rtx-3060-12gb")
+        );
+        assert_eq!(
+            match_gpu(&c, "NVIDIA H100 80GB HBM3", 80 * gib).as_deref(),
+            Some("h100-sxm")
+        );
+        assert_eq!(
+            match_gpu(&c, "NVIDIA H100 PCIe", 80 * gib).as_deref(),
+            Some("h100-pcie")
+        );
+        assert_eq!(
+            match_gpu(&c, "NVIDIA A100-SXM4-80GB", 80 * gib).as_deref(),
+            Some("a100-80gb-sxm")
+        );
+        assert_eq!(
+            match_gpu(&c, "NVIDIA GeForce RTX 3060 Ti", 8 * gib).as_deref(),
+            Some("rtx-3060-ti")
+        );
+        assert_eq!(match_gpu(&c, "Some Unknown GPU", 8 * gib), None);
+    }
+
+    #[test]
+    fn detection_never_fails() {
+        let c = Catalog::embedded().unwrap();
+        let d = detect(&c);
+        assert!(d.ram_bytes > 0);
+        assert!(d.logical_cores >= 1);
+    }
+}
