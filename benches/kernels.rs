@@ -1,0 +1,157 @@
+//! Matrix-vector throughput of the dot-product kernels: a 4096×4096 weight matrix of each type
+//! times one activation row quantized to its partner type, on the scalar kernels, the dispatched
+//! (best available) kernels on one thread, and the dispatched kernels over rayon's pool. Prints
+//! the median of several runs as GB/s of weights streamed and GFLOP/s (2 flops per weight).
+//!
+//! Run: `cargo bench --bench kernels` (all types) or `cargo bench --bench kernels -- q4_k q6_k`.
+//! `VRAMPLAN_FORCE_SCALAR=1` makes the "dispatched" columns scalar too.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use vramplan::ggml::GgmlType;
+use vramplan::kernels::{self, DotKernel, Isa};
+use vramplan::quant;
+
+const ROWS: usize = 4096;
+const COLS: usize = 4096;
+
+const TYPES: [GgmlType; 15] = {
+    use GgmlType::*;
+    [
+        F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS,
+    ]
+};
+
+/// SplitMix64.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Offsets of the f16 scale fields in a block, set to small finite values so the random quants
+/// give finite dots (the kernels' speed does not depend on the values).
+fn scale_offsets(ty: GgmlType) -> &'static [usize] {
+    use GgmlType::*;
+    match ty {
+        Q4_0 | Q5_0 | Q8_0 | IQ4_NL | IQ4_XS => &[0],
+        Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
+        Q2_K => &[80, 82],
+        Q3_K => &[108],
+        Q6_K => &[208],
+        _ => &[],
+    }
+}
+
+/// A random weight matrix of `ty` (random quants, valid scales; random floats for float types).
+fn weights(ty: GgmlType, rng: &mut Rng) -> Vec<u8> {
+    let bytes = ty.row_bytes(COLS as u64).expect("4096 is whole blocks") as usize * ROWS;
+    if !ty.is_quantized() {
+        let x: Vec<f32> = (0..ROWS * COLS).map(|_| rng.unit()).collect();
+        let mut w = vec![0u8; bytes];
+        quant::quantize(ty, &x, &mut w).expect("float types quantize");
+        return w;
+    }
+    let mut w: Vec<u8> = (0..bytes).map(|_| rng.next() as u8).collect();
+    for b in w.chunks_exact_mut(ty.type_size()) {
+        for &o in scale_offsets(ty) {
+            let v = quant::fp32_to_fp16(rng.unit() * 0.01);
+            b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    w
+}
+
+/// Median seconds of `runs` calls of `f`.
+fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm up caches and rayon's pool
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[runs / 2]
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.to_ascii_uppercase())
+        .collect();
+    let active = kernels::active_isa();
+    let threads = rayon::current_num_threads();
+    println!(
+        "matvec {ROWS}x{COLS}, one activation row; median of runs; dispatched = {active}; \
+         parallel = rayon, {threads} threads"
+    );
+    println!(
+        "{:<7} {:>8} | {:>9} {:>7} | {:>10} {:>9} {:>7} {:>8} {:>7} | {:>9} {:>7}",
+        "type",
+        "MB",
+        "scalar ms",
+        "GB/s",
+        "isa",
+        "simd ms",
+        "GB/s",
+        "GFLOP/s",
+        "speedup",
+        "par ms",
+        "GB/s"
+    );
+    let mut rng = Rng(42);
+    for ty in TYPES {
+        if !filters.is_empty() && !filters.iter().any(|f| f == ty.name()) {
+            continue;
+        }
+        let w = weights(ty, &mut rng);
+        let x: Vec<f32> = (0..COLS).map(|_| rng.unit()).collect();
+        let mut act = Vec::new();
+        kernels::quantize_activation(ty, &x, &mut act).expect("paired type");
+        let mut out = vec![0f32; ROWS];
+        let scalar = DotKernel::with_isa(ty, Isa::Scalar)
+            .expect("scalar always available")
+            .expect("paired type");
+        let simd = DotKernel::new(ty).expect("paired type");
+        let t_scalar = median_secs(5, || {
+            kernels::matvec_with(&scalar, &w, COLS, &act, &mut out).expect("shapes");
+            black_box(&out);
+        });
+        let t_simd = median_secs(11, || {
+            kernels::matvec_with(&simd, &w, COLS, &act, &mut out).expect("shapes");
+            black_box(&out);
+        });
+        let t_par = median_secs(11, || {
+            kernels::matvec_par_with(&simd, &w, COLS, &act, &mut out).expect("shapes");
+            black_box(&out);
+        });
+        let gb = w.len() as f64 / 1e9;
+        let gflop = 2.0 * (ROWS * COLS) as f64 / 1e9;
+        println!(
+            "{:<7} {:>8.2} | {:>9.2} {:>7.2} | {:>10} {:>9.2} {:>7.2} {:>8.2} {:>6.1}x | {:>9.2} {:>7.2}",
+            ty.name(),
+            w.len() as f64 / 1e6,
+            t_scalar * 1e3,
+            gb / t_scalar,
+            simd.isa().name(),
+            t_simd * 1e3,
+            gb / t_simd,
+            gflop / t_simd,
+            t_scalar / t_simd,
+            t_par * 1e3,
+            gb / t_par,
+        );
+    }
+}
