@@ -96,3 +96,37 @@ fn moe_8_experts() {
 fn llama_80_layers_is_the_70b_type() {
     assert!(check("llama-80-layers.json") > 10000);
 }
+
+/// The real SmolLM2-135M quantized by llama-quantize to 19 file types: the catalogue entry
+/// expanded by the recipe gives every tensor's type and exactly the file's tensor bytes.
+#[test]
+fn smollm2_catalogue_estimate_equals_real_files_for_every_file_type() {
+    #[derive(serde::Deserialize)]
+    struct Real {
+        file_types: std::collections::BTreeMap<String, RealType>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RealType {
+        tensor_bytes: u64,
+        types: std::collections::BTreeMap<String, String>,
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/recipe/smollm2-135m.json");
+    let real: Real = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let catalog = vramplan::catalog::Catalog::embedded().unwrap();
+    let model = catalog.model("smollm2-135m").unwrap();
+    assert!(real.file_types.len() >= 19);
+    for (ft_name, r) in &real.file_types {
+        let ft: FileType = ft_name.parse().unwrap();
+        let inv = vramplan::arch::inventory(model, ft);
+        for t in &inv.tensors {
+            let want = r
+                .types
+                .get(&t.name)
+                .unwrap_or_else(|| panic!("{ft_name}: {} not in the real file", t.name));
+            // llama-quantize leaves F32 source tensors as they are; our F32 file type keeps them too.
+            assert_eq!(t.ty.name(), want, "{ft_name} {}", t.name);
+        }
+        assert_eq!(inv.tensors.len(), r.types.len(), "{ft_name}");
+        assert_eq!(inv.total_bytes(), Some(r.tensor_bytes), "{ft_name}");
+    }
+}
