@@ -16,5 +16,6 @@ pub mod hw;
 pub mod kernels;
 pub mod plan;
 pub mod quant;
+pub mod quantize;
 pub mod report;
 pub mod units;

@@ -130,19 +130,112 @@ pub fn use_more_bits(i: i64, n: i64) -> bool {
     i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
 }
 
-/// `tensor_allows_quantization`, restricted to the tensors of the architectures vramplan knows.
+/// `ggml_n_dims`: the number of dimensions once trailing dimensions of size 1 are dropped (at
+/// least 1). GGUF writers store this many, and the recipe quantizes only tensors with two or more.
+pub fn ggml_n_dims(shape: &[u64]) -> usize {
+    shape.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1)
+}
+
+/// `tensor_allows_quantization` with llama-quantize's default parameters, for every architecture
+/// but `glm5-next` (whose extra exclusions need the architecture).
 pub fn allows_quantization(t: &crate::arch::TensorSpec) -> bool {
-    t.shape.len() >= 2
-        && t.name.ends_with("weight")
-        && !t.name.ends_with("_norm.weight")
-        && !t.name.contains("ffn_gate_inp.weight")
-        && !t.name.contains("position_embd")
-        && !t.name.contains("token_types")
+    let name = t.name.as_str();
+    if ggml_n_dims(&t.shape) < 2 {
+        return false;
+    }
+    // `name.rfind("weight") == name.size() - 6`, unsigned arithmetic included: a 5-byte name
+    // without "weight" also passes (npos == 5 - 6).
+    let ends_with_weight =
+        name.ends_with("weight") || (name.len() == 5 && !name.contains("weight"));
+    const EXCLUDED: &[&str] = &[
+        "_norm.weight",
+        "ffn_gate_inp.weight",
+        "ffn_gate_tid2eid.weight",
+        "altup",
+        "laurel",
+        "per_layer_model_proj",
+        "ssm_conv1d",
+        "shortconv.conv.weight",
+        "indexer.k_proj.weight",
+        "indexer.q_proj.weight",
+        "time_mix_first.weight",
+        "time_mix_w0.weight",
+        "time_mix_w1.weight",
+        "time_mix_w2.weight",
+        "time_mix_v0.weight",
+        "time_mix_v1.weight",
+        "time_mix_v2.weight",
+        "time_mix_a0.weight",
+        "time_mix_a1.weight",
+        "time_mix_a2.weight",
+        "time_mix_g1.weight",
+        "time_mix_g2.weight",
+        "time_mix_decay_w1.weight",
+        "time_mix_decay_w2.weight",
+        "time_mix_lerp_fused.weight",
+        "attn_rel_b.weight",
+        ".position_embd",
+        "sam.pos_embd",
+        "sam.neck.",
+        "sam.net_",
+        ".rel_pos",
+        ".patch_embd",
+        ".patch_merger",
+        "a.rvq.codebook",
+        "mm.a.code_embd",
+    ];
+    ends_with_weight
+        && name != "position_embd.weight"
+        && name != "token_types.weight"
+        && !EXCLUDED.iter().any(|p| name.contains(p))
+}
+
+/// The layer llama.cpp reads from a tensor name with `sscanf(name, "blk.%d.", &layer)`, or -1:
+/// optional white space and sign, then at least one digit; what follows is not checked.
+pub fn sscanf_layer(name: &str) -> i64 {
+    let Some(rest) = name.strip_prefix("blk.") else {
+        return -1;
+    };
+    let rest = rest.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, digits) = match rest.as_bytes().first() {
+        Some(b'-') => (true, &rest[1..]),
+        Some(b'+') => (false, &rest[1..]),
+        _ => (false, rest),
+    };
+    let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        return -1;
+    }
+    // Beyond i32 sscanf's behaviour is undefined; saturate.
+    let v = digits[..n]
+        .parse::<i64>()
+        .unwrap_or(i64::MAX)
+        .min(i32::MAX as i64);
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Indices of `inv`'s tensors in the order llama-quantize visits and writes them
+/// (`llama_model_loader::weight_name_comparer`): by `blk.N.` layer, tensors outside the blocks
+/// first (-1), then by name, byte-wise.
+pub fn weight_order(inv: &crate::arch::Inventory) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..inv.tensors.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&inv.tensors[a].name, &inv.tensors[b].name);
+        sscanf_layer(a)
+            .cmp(&sscanf_layer(b))
+            .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    });
+    order
 }
 
 /// The type llama-quantize (no imatrix, no overrides) gives each tensor of `inv` for `ftype`,
 /// applied in place. Tensors it does not quantize keep their type.
 pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Inventory) {
+    // `has_tied_embeddings` of llama-quant.cpp: tied until an `output.weight` is seen.
     let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
     let n_attention_wv = inv
         .tensors
@@ -150,14 +243,14 @@ pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Invent
         .filter(|t| is_attention_wv(&t.name))
         .count() as i64;
     // Counters follow the visiting order: by layer, non-blk tensors first (weight_name_comparer).
-    let mut order: Vec<usize> = (0..inv.tensors.len()).collect();
-    order.sort_by_key(|&i| {
-        let t = &inv.tensors[i];
-        (t.layer().map_or(-1, |l| l as i64), t.name.clone())
-    });
-    let mut i_attention_wv = 0i64;
-    let mut i_ffn_down = 0i64;
-    for idx in order {
+    let mut c = Counters {
+        i_attention_wv: 0,
+        n_attention_wv,
+        i_ffn_down: 0,
+        i_ffn_gate: 0,
+        i_ffn_up: 0,
+    };
+    for idx in weight_order(inv) {
         let t = &inv.tensors[idx];
         if !allows_quantization(t) {
             continue;
@@ -165,22 +258,56 @@ pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Invent
         let default = ftype.default_type();
         let mut ty = default;
         if default.is_quantized() {
-            let state = Counters {
-                i_attention_wv,
-                n_attention_wv,
-                i_ffn_down,
-            };
-            ty = tensor_type(ftype, ctx, t, has_output, &state);
-            if is_attention_wv(&t.name) {
-                i_attention_wv += 1;
-            }
-            if t.name.contains("ffn_down") {
-                i_ffn_down += 1;
+            ty = tensor_type(ftype, ctx, t, has_output, &c);
+            // llama_tensor_get_type_impl counts the tensors of each category it visits (the
+            // output/embedding and MXFP4_MOE branches never see these categories).
+            match category(&t.name) {
+                Category::AttnV => c.i_attention_wv += 1,
+                Category::FfnDown => c.i_ffn_down += 1,
+                Category::FfnGate => c.i_ffn_gate += 1,
+                Category::FfnUp => c.i_ffn_up += 1,
+                Category::Other => {}
             }
             ty = fallback_for_shape(ty, t.shape[0]);
         }
         inv.tensors[idx].ty = ty;
     }
+}
+
+/// The categories of `tensor_get_category` whose tensors the recipe counts, in its precedence:
+/// `ffn_up` before `ffn_gate` before `ffn_down`.
+enum Category {
+    AttnV,
+    FfnUp,
+    FfnGate,
+    FfnDown,
+    Other,
+}
+
+fn category(name: &str) -> Category {
+    if name == "output.weight" || is_token_embd(name) {
+        Category::Other
+    } else if is_attention_wv(name) {
+        Category::AttnV
+    } else if name.contains("attn_k.weight")
+        || name.contains("attn_q.weight")
+        || name.contains("attn_output.weight")
+    {
+        Category::Other
+    } else if name.contains("ffn_up") {
+        Category::FfnUp
+    } else if name.contains("ffn_gate") {
+        Category::FfnGate
+    } else if name.contains("ffn_down") {
+        Category::FfnDown
+    } else {
+        Category::Other
+    }
+}
+
+/// `tensor_name_match_token_embd`.
+fn is_token_embd(name: &str) -> bool {
+    name == "token_embd.weight" || name == "per_layer_token_embd.weight"
 }
 
 fn is_attention_wv(name: &str) -> bool {
@@ -193,6 +320,8 @@ struct Counters {
     i_attention_wv: i64,
     n_attention_wv: i64,
     i_ffn_down: i64,
+    i_ffn_gate: i64,
+    i_ffn_up: i64,
 }
 
 /// `tensor_type_fallback`: a row length that is not a multiple of the block size.
@@ -246,7 +375,7 @@ fn tensor_type(
         }
     };
 
-    if name == "output.weight" || (!has_output && name == "token_embd.weight") {
+    if name == "output.weight" || (!has_output && is_token_embd(name)) {
         let nx = t.shape[0];
         return if ftype == F::MXFP4_MOE || falcon || nx % ty.block_size() as u64 != 0 {
             G::Q8_0
@@ -265,7 +394,7 @@ fn tensor_type(
             G::Q8_0
         };
     }
-    if name == "token_embd.weight" {
+    if is_token_embd(name) {
         return match ftype {
             F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ1_M => G::Q2_K,
             F::IQ2_S | F::IQ2_M | F::IQ3_XXS => G::IQ3_S,
@@ -431,8 +560,13 @@ fn tensor_type(
         }
         return ty;
     }
-    if name.contains("ffn_gate") || name.contains("ffn_up") {
-        let i = t.layer().map_or(0, |l| l as i64);
+    let gate_or_up = match category(name) {
+        Category::FfnGate => Some(c.i_ffn_gate),
+        Category::FfnUp => Some(c.i_ffn_up),
+        _ => None,
+    };
+    if let Some(counter) = gate_or_up {
+        let i = layer_of(counter);
         if ftype == F::IQ3_XS && i >= n_layer / 8 && i < 7 * n_layer / 8 {
             ty = G::IQ3_XXS;
         }
@@ -462,6 +596,60 @@ mod tests {
             picked,
             vec![0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
         );
+    }
+
+    #[test]
+    fn n_dims_layers_and_order_follow_llama_cpp() {
+        assert_eq!(ggml_n_dims(&[576, 1]), 1);
+        assert_eq!(ggml_n_dims(&[576, 1, 8]), 3);
+        assert_eq!(ggml_n_dims(&[1]), 1);
+        assert_eq!(ggml_n_dims(&[]), 1);
+        assert_eq!(sscanf_layer("blk.12.ffn_up.weight"), 12);
+        assert_eq!(sscanf_layer("blk.7x"), 7);
+        assert_eq!(sscanf_layer("blk.-3.a"), -3);
+        assert_eq!(sscanf_layer("blk.x.a"), -1);
+        assert_eq!(sscanf_layer("output.weight"), -1);
+        let inv = crate::arch::Inventory {
+            tensors: [
+                "blk.10.a",
+                "blk.2.b",
+                "output.weight",
+                "blk.2.a",
+                "token_embd.weight",
+            ]
+            .iter()
+            .map(|n| crate::arch::TensorSpec::new(*n, &[32, 32], GgmlType::F32))
+            .collect(),
+        };
+        let names: Vec<&str> = weight_order(&inv)
+            .into_iter()
+            .map(|i| inv.tensors[i].name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "output.weight",
+                "token_embd.weight",
+                "blk.2.a",
+                "blk.2.b",
+                "blk.10.a"
+            ]
+        );
+    }
+
+    #[test]
+    fn quantizable_tensors() {
+        let t = |name: &str, shape: &[u64]| {
+            allows_quantization(&crate::arch::TensorSpec::new(name, shape, GgmlType::F32))
+        };
+        assert!(t("blk.0.attn_q.weight", &[64, 64]));
+        assert!(!t("blk.0.attn_q.weight", &[64, 1]));
+        assert!(!t("blk.0.attn_norm.weight", &[64, 64]));
+        assert!(!t("blk.0.ffn_gate_inp.weight", &[64, 8]));
+        assert!(!t("blk.0.ssm_conv1d.weight", &[4, 64]));
+        assert!(!t("position_embd.weight", &[64, 64]));
+        assert!(!t("blk.0.attn_q.bias", &[64, 64]));
+        assert!(t("per_layer_token_embd.weight", &[64, 64]));
     }
 
     #[test]
