@@ -46,8 +46,27 @@ pub enum Command {
     Inspect(InspectArgs),
     /// $ per 1M output tokens: owned hardware, cloud rental and API prices, with break-even volumes.
     Cost(CostArgs),
+    /// Quantize a GGUF file to a llama.cpp file type, byte for byte as llama-quantize does.
+    Quantize(QuantizeArgs),
     /// This machine's hardware: CPU, RAM, SIMD features, NVIDIA GPUs (NVML) matched to the catalogue.
     Detect,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QuantizeArgs {
+    /// Input GGUF file.
+    pub input: String,
+    /// Output GGUF file (written to a temporary file and renamed into place when complete).
+    pub output: String,
+    /// Target file type: Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, IQ4_XS, F16, BF16, ...
+    #[arg(long = "type", short = 't')]
+    pub ftype: String,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Allow requantizing tensors that are already quantized (quality suffers; llama.cpp's flag).
+    #[arg(long)]
+    pub allow_requantize: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -8,6 +8,7 @@ mod gpus;
 mod inspect;
 mod list;
 mod model_input;
+mod quantize;
 mod quants;
 mod show;
 
@@ -25,13 +26,24 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
-/// Exit code for an error: 2 when any link of the chain is bad input, else 1.
+/// Exit code for an error: 2 when any link of the chain is bad input, 130 for an interrupt,
+/// else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<vramplan::quantize::QuantizeError>(),
+            Some(vramplan::quantize::QuantizeError::Cancelled { .. })
+        )
+    }) {
+        return 130;
+    }
     let bad = err.chain().any(|e| {
         e.is::<BadInput>()
             || e.is::<vramplan::catalog::NotFound>()
             || e.is::<vramplan::catalog::CatalogError>()
             || e.is::<vramplan::ggml::recipe::UnknownFileType>()
+            || e.downcast_ref::<vramplan::quantize::QuantizeError>()
+                .is_some_and(|q| q.is_bad_input())
     });
     if bad {
         2
@@ -50,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Cost(args) => cost::run(&cli.global, args),
         Command::Detect => detect::run(&cli.global),
+        Command::Quantize(args) => quantize::run(&cli.global, args),
     }
 }
 

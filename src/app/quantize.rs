@@ -1,0 +1,92 @@
+//! `vramplan quantize IN.gguf OUT.gguf --type Q4_K_M`: byte for byte what llama-quantize writes,
+//! multi-threaded, with a progress bar; Ctrl-C cancels cleanly (no output file, an existing one
+//! untouched) and exits 130.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use vramplan::ggml::FileType;
+use vramplan::quantize::{quantize_file, QuantizeOptions};
+use vramplan::report::table;
+use vramplan::units::Bytes;
+
+use super::bad_input;
+use super::model_input::check_file;
+use crate::cli::{Global, QuantizeArgs};
+
+pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
+    let ftype: FileType = args.ftype.parse()?;
+    let input = Path::new(&args.input);
+    check_file(input)?;
+    let output = Path::new(&args.output);
+    if output.is_dir() {
+        return Err(bad_input(format!(
+            "output `{}` is a directory",
+            output.display()
+        )));
+    }
+    if args.threads > 4096 {
+        return Err(bad_input(format!("--threads {} is absurd", args.threads)));
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second handler cannot be installed in one process; the command runs once.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let bar = if global.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let opts = QuantizeOptions {
+        threads: args.threads,
+        allow_requantize: args.allow_requantize,
+    };
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if interrupted.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let result = quantize_file(input, output, ftype, &opts, &progress);
+    bar.finish_and_clear();
+    let report = result?;
+    if global.json {
+        return super::print_json(&report);
+    }
+    super::out(&format!(
+        "{} -> {} as {}: {} -> {} in {:.1} s ({} threads; {} tensors converted, {} copied)",
+        report.input.display(),
+        report.output.display(),
+        report.ftype,
+        Bytes(report.input_bytes).display_gb(),
+        Bytes(report.output_bytes).display_gb(),
+        report.seconds,
+        report.threads,
+        report.n_converted,
+        report.n_copied
+    ));
+    let mut t = table(&["type", "tensors", "bytes"]);
+    for ty in &report.types {
+        t.add_row(vec![
+            ty.ty.to_string(),
+            ty.tensors.to_string(),
+            Bytes(ty.bytes).display_gb(),
+        ]);
+    }
+    super::out(&t.to_string());
+    Ok(())
+}
