@@ -104,6 +104,35 @@ unsafe fn f16_at(p: *const u8) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
 }
 
+/// The product of the little-endian f16 values at `a` and `b`, widened with F16C (`dx·dy` in
+/// f32). Both halves go through one `vcvtph2ps`: converting a lone half lets LLVM merge it into
+/// a live register with `vpinsrw`, a false dependency on the accumulator that serialises the
+/// loop (measured 4× slower on the legacy types).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_mul(a: *const u8, b: *const u8) -> f32 {
+    // SAFETY: the caller guarantees 2 readable bytes at `a` and at `b`.
+    let (ha, hb) = unsafe {
+        (
+            u16::from_le(read_unaligned(a as *const u16)) as u32,
+            u16::from_le(read_unaligned(b as *const u16)) as u32,
+        )
+    };
+    let v = _mm_cvtph_ps(_mm_cvtsi32_si128((ha | (hb << 16)) as i32));
+    _mm_cvtss_f32(_mm_mul_ss(v, _mm_movehdup_ps(v)))
+}
+
+/// The two little-endian f16 values at `p` and `p + 2`, widened with F16C: `(first, second)`.
+/// A 32-bit load keeps LLVM from merging the value into a live register (see [`f16_mul`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16x2_at(p: *const u8) -> (f32, f32) {
+    // SAFETY: the caller guarantees 4 readable bytes at `p`.
+    let u = u32::from_le(unsafe { read_unaligned(p as *const u32) });
+    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(u as i32));
+    (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
+}
+
 /// The little-endian f32 at `p`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -363,7 +392,7 @@ unsafe fn q4_0_q8_0<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::Q4_0);
             let yb = yp.add(ib * block::Q8_0);
-            let d = _mm256_set1_ps(f16_at(xb) * f16_at(yb));
+            let d = _mm256_set1_ps(f16_mul(xb, yb));
             let qx = nibbles32(xb.add(2));
             let qy = load256(yb.add(2));
             let s = dot_diff_u8i8::<VNNI>(qx, eight, qy);
@@ -386,8 +415,8 @@ unsafe fn q4_1_q8_1<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::Q4_1);
             let yb = yp.add(ib * block::Q8_1);
-            summs += f16_at(xb.add(2)) * f16_at(yb.add(2));
-            let d = _mm256_set1_ps(f16_at(xb) * f16_at(yb));
+            summs += f16_mul(xb.add(2), yb.add(2));
+            let d = _mm256_set1_ps(f16_mul(xb, yb));
             let qx = nibbles32(xb.add(4));
             let qy = load256(yb.add(4));
             let s = dot_u8i8::<VNNI>(qx, qy);
@@ -410,7 +439,7 @@ unsafe fn q5_0_q8_0<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::Q5_0);
             let yb = yp.add(ib * block::Q8_0);
-            let d = _mm256_set1_ps(f16_at(xb) * f16_at(yb));
+            let d = _mm256_set1_ps(f16_mul(xb, yb));
             let hi = _mm256_and_si256(bits32(xb.add(2)), sixteen);
             let qx = _mm256_or_si256(nibbles32(xb.add(6)), hi);
             let qy = load256(yb.add(2));
@@ -435,8 +464,8 @@ unsafe fn q5_1_q8_1<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::Q5_1);
             let yb = yp.add(ib * block::Q8_1);
-            summs += f16_at(xb.add(2)) * f16_at(yb.add(2));
-            let d = _mm256_set1_ps(f16_at(xb) * f16_at(yb));
+            summs += f16_mul(xb.add(2), yb.add(2));
+            let d = _mm256_set1_ps(f16_mul(xb, yb));
             let hi = _mm256_and_si256(bits32(xb.add(4)), sixteen);
             let qx = _mm256_or_si256(nibbles32(xb.add(8)), hi);
             let qy = load256(yb.add(4));
@@ -458,7 +487,7 @@ unsafe fn q8_0_q8_0<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::Q8_0);
             let yb = yp.add(ib * block::Q8_0);
-            let d = _mm256_set1_ps(f16_at(xb) * f16_at(yb));
+            let d = _mm256_set1_ps(f16_mul(xb, yb));
             let s = dot_i8i8::<VNNI>(load256(xb.add(2)), load256(yb.add(2)));
             acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
         }
@@ -492,7 +521,7 @@ unsafe fn iq4_nl_q8_0<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(ib * block::IQ4_NL);
             let yb = yp.add(ib * block::Q8_0);
-            let d = _mm256_set1_ps(f16_at(yb) * f16_at(xb));
+            let d = _mm256_set1_ps(f16_mul(yb, xb));
             let q4 = iq4_levels(values, xb.add(2));
             let s = dot_i8i8::<VNNI>(q4, load256(yb.add(2)));
             acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
@@ -522,8 +551,9 @@ unsafe fn q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let xb = xp.add(i * block::Q2_K);
             let yb = yp.add(i * block::Q8_K);
             let yd = f32_at(yb);
-            let d = yd * f16_at(xb.add(80));
-            let dmin = -yd * f16_at(xb.add(82));
+            let (xd, xdmin) = f16x2_at(xb.add(80));
+            let d = yd * xd;
+            let dmin = -yd * xdmin;
             let mins_and_scales = load128(xb);
             let scales = _mm_and_si128(mins_and_scales, m4);
             let mins = _mm_and_si128(_mm_srli_epi16::<4>(mins_and_scales), m4);
@@ -547,6 +577,24 @@ unsafe fn q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     unsafe { hsum_f32x8(acc) }
 }
 
+/// The 16 six-bit Q3_K scales (12 bytes at `p`) minus 32 as signed bytes (the `utmp` shuffle of
+/// upstream's AVX2 branch; same values as [`super::scalar::q3k_scales`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q3k_scales(p: *const u8) -> __m128i {
+    const KMASK1: u32 = 0x0303_0303;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    // SAFETY: the caller guarantees 12 readable bytes at `p`.
+    let rd = |o: usize| u32::from_le(unsafe { read_unaligned(p.add(o) as *const u32) });
+    let (a0, a1, a2) = (rd(0), rd(4), rd(8));
+    let u3 = ((a1 >> 4) & KMASK2) | (((a2 >> 6) & KMASK1) << 4);
+    let u2 = ((a0 >> 4) & KMASK2) | (((a2 >> 4) & KMASK1) << 4);
+    let u1 = (a1 & KMASK2) | (((a2 >> 2) & KMASK1) << 4);
+    let u0 = (a0 & KMASK2) | ((a2 & KMASK1) << 4);
+    let v = _mm_set_epi32(u3 as i32, u2 as i32, u1 as i32, u0 as i32);
+    _mm_sub_epi8(v, _mm_set1_epi8(32))
+}
+
 /// `ggml_vec_dot_q3_K_q8_K` (AVX2 branch): `Σ q3·y = Σ low2·y − Σ 4·!hbit·y`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
@@ -555,15 +603,14 @@ unsafe fn q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let one = _mm256_set1_epi8(1);
     let mut acc = _mm256_setzero_ps();
     for i in 0..n / QK_K {
-        let xs = &x[i * block::Q3_K..(i + 1) * block::Q3_K];
-        let sc = super::scalar::q3k_scales(&xs[96..108]);
         // SAFETY: super-block `i` lies inside both rows; offsets inside `block_q3_K` (hmask 0,
-        // qs 32, scales 96, d 108) and `block_q8_K`; `sc` is 16 bytes.
+        // qs 32, scales 96, d 108) and `block_q8_K`.
         unsafe {
             let xb = xp.add(i * block::Q3_K);
             let yb = yp.add(i * block::Q8_K);
-            let d = f32_at(yb) * f16_at(xb.add(108));
-            let scales = load128(sc.as_ptr() as *const u8);
+            // d is the last field: read it with the scale bytes before it.
+            let d = f32_at(yb) * f16x2_at(xb.add(106)).1;
+            let scales = q3k_scales(xb.add(96));
             let mut hb = load256(xb);
             let mut sumi = _mm256_setzero_si256();
             for j in 0..2 {
@@ -647,8 +694,9 @@ unsafe fn q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let xb = xp.add(i * block::Q4_K);
             let yb = yp.add(i * block::Q8_K);
             let yd = f32_at(yb);
-            let d = yd * f16_at(xb);
-            let dmin = yd * f16_at(xb.add(2));
+            let (xd, xdmin) = f16x2_at(xb);
+            let d = yd * xd;
+            let dmin = yd * xdmin;
             let ms = k4_mins_and_scales(xb.add(4));
             let prod = k4_min_prod(ms, yb.add(Q8K_BSUMS));
             acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
@@ -688,8 +736,9 @@ unsafe fn q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let xb = xp.add(i * block::Q5_K);
             let yb = yp.add(i * block::Q8_K);
             let yd = f32_at(yb);
-            let d = yd * f16_at(xb);
-            let dmin = yd * f16_at(xb.add(2));
+            let (xd, xdmin) = f16x2_at(xb);
+            let d = yd * xd;
+            let dmin = yd * xdmin;
             let ms = k4_mins_and_scales(xb.add(4));
             let prod = k4_min_prod(ms, yb.add(Q8K_BSUMS));
             acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
@@ -732,7 +781,8 @@ unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(i * block::Q6_K);
             let yb = yp.add(i * block::Q8_K);
-            let d = f16_at(xb.add(208)) * f32_at(yb);
+            // d is the last field: read it with the scale bytes before it.
+            let d = f16x2_at(xb.add(206)).1 * f32_at(yb);
             let scales = load128(xb.add(192));
             let mut sumi = _mm256_setzero_si256();
             for c in 0..QK_K / 128 {
@@ -783,7 +833,7 @@ unsafe fn iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(i * block::IQ4_XS);
             let yb = yp.add(i * block::Q8_K);
-            let d = f16_at(xb) * f32_at(yb);
+            let d = f16x2_at(xb).0 * f32_at(yb);
             let mut sumi = _mm256_setzero_si256();
             for ib in 0..QK_K / 32 {
                 let q4 = iq4_levels(values, xb.add(8 + 16 * ib));
