@@ -15,7 +15,7 @@ fn model() -> String {
 /// Starts a slow quantize (IQ4_XS searches 7 scales per block), interrupts it once it has
 /// visibly started, and returns its exit code.
 fn interrupt_quantize(out: &Path) -> Option<i32> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+    let child = Command::new(env!("CARGO_BIN_EXE_vramplan"))
         .args([
             "quantize",
             &model(),
