@@ -150,6 +150,9 @@ pub struct EstimateArgs {
     /// llama.cpp physical batch size (-ub).
     #[arg(long, default_value_t = 512)]
     pub ubatch: u64,
+    /// Full-size cache for sliding-window layers (llama.cpp --swa-full; its C API's default).
+    #[arg(long)]
+    pub swa_full: bool,
     /// vLLM --gpu-memory-utilization.
     #[arg(long, default_value_t = 0.9)]
     pub gpu_util: f64,

@@ -101,6 +101,7 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     }
     req.n_ubatch = args.ubatch;
     req.flash_attn = !args.no_flash_attn;
+    req.swa_full = args.swa_full;
     if !(args.host_bandwidth.is_finite() && args.host_bandwidth > 0.0) {
         return Err(bad_input(format!(
             "--host-bandwidth must be a positive GB/s figure, got {}",
@@ -399,6 +400,9 @@ fn launch_command(
             };
             if req.cpu_moe {
                 cmd += " --cpu-moe";
+            }
+            if req.swa_full {
+                cmd += " --swa-full";
             }
             if req.n_ubatch != 512 {
                 cmd += &format!(" -ub {}", req.n_ubatch);

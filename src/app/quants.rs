@@ -44,6 +44,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         parallel: args.parallel,
         no_flash_attn: false,
         ubatch: 512,
+        swa_full: false,
         gpu_util: 0.9,
         prompt: "1024".into(),
         host_bandwidth: 89.6,
