@@ -7,6 +7,7 @@
 
 pub mod arch;
 pub mod catalog;
+pub mod engine;
 pub mod error;
 pub mod estimate;
 pub mod ggml;
