@@ -1,0 +1,221 @@
+//! Causal self-attention of one query head, with the arithmetic llama.cpp's CPU backend uses
+//! without flash attention: `QKᵀ` and `softmax · V` are f16 matrix products (Q and the
+//! probabilities are rounded to f16, the partner type of the f16 cache) that ggml computes with
+//! tinyBLAS (`llamafile/sgemm.cpp`) for a batch of two or more tokens and with
+//! `ggml_vec_dot_f16` for a single token; the two sum in different orders, so both are
+//! reproduced. A product of two f16 values is exact in f32, so each fused multiply-add is an
+//! ordinary `acc + a·b` here.
+
+use super::ops::{hsum8, round_f16, softmax};
+
+/// Which of llama.cpp's two f16 matrix-product paths the attention follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// tinyBLAS (prompt batches of two or more tokens): one 8-lane accumulator per output.
+    Batch,
+    /// `ggml_vec_dot_f16` (one token): four 8-lane accumulators over 32-element steps.
+    Single,
+}
+
+/// tinyBLAS `gemm_bloc` for one output: lane `i % 8` accumulates `a[i]·b[i]`, then [`hsum8`].
+fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    hsum8(&acc)
+}
+
+/// `GGML_F32x8_REDUCE` of four 8-lane accumulators: `(acc0+acc2) + (acc1+acc3)`, the halves
+/// added, then two horizontal adds.
+fn reduce4(acc: &[[f32; 8]; 4]) -> f32 {
+    let mut x = [0.0f32; 8];
+    for l in 0..8 {
+        let a = acc[0][l] + acc[2][l];
+        let b = acc[1][l] + acc[3][l];
+        x[l] = a + b;
+    }
+    let t = [x[0] + x[4], x[1] + x[5], x[2] + x[6], x[3] + x[7]];
+    (t[0] + t[1]) + (t[2] + t[3])
+}
+
+/// `ggml_vec_dot_f16` (AVX2): 32-element steps into four 8-lane accumulators, reduced, then the
+/// leftover elements added in f64.
+fn dot_vec(a: &[f32], b: &[f32]) -> f32 {
+    let np = a.len() / 32 * 32;
+    let mut acc = [[0.0f32; 8]; 4];
+    for (x, y) in a[..np].chunks_exact(32).zip(b[..np].chunks_exact(32)) {
+        for j in 0..4 {
+            for l in 0..8 {
+                acc[j][l] += x[8 * j + l] * y[8 * j + l];
+            }
+        }
+    }
+    let mut sum = f64::from(reduce4(&acc));
+    for (x, y) in a[np..].iter().zip(&b[np..]) {
+        sum += f64::from(x * y);
+    }
+    sum as f32
+}
+
+/// One query head against `visible` cached positions. `keys`/`values` hold rows of `stride`
+/// floats (decoded from the cache) whose head starts at `off`; `q` is the roped query head.
+/// When `f16` is set (f16 cache) Q and the probabilities are rounded to f16 first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    stride: usize,
+    off: usize,
+    visible: usize,
+    scale: f32,
+    path: Path,
+    f16: bool,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let q: Vec<f32> = if f16 {
+        q.iter().map(|&v| round_f16(v)).collect()
+    } else {
+        q.to_vec()
+    };
+    // tinyBLAS needs whole 8-element steps and rows in fours; ggml falls back to vec_dot.
+    let kq_tiny = path == Path::Batch && hd % 8 == 0;
+    let kqv_tiny = path == Path::Batch && hd % 4 == 0;
+    // Scores padded with masked lanes to whole blocks of eight, as llama.cpp's padded KV.
+    let padded = visible.div_ceil(8) * 8;
+    let mut s = vec![f32::NEG_INFINITY; padded];
+    for (j, sj) in s.iter_mut().enumerate().take(visible) {
+        let k = &keys[j * stride + off..j * stride + off + hd];
+        let d = if kq_tiny {
+            dot_tinyblas(&q, k)
+        } else {
+            dot_vec(&q, k)
+        };
+        *sj = d * scale;
+    }
+    softmax(&mut s);
+    if f16 {
+        for p in &mut s {
+            *p = round_f16(*p);
+        }
+    }
+    if kqv_tiny {
+        // Lane j % 8 accumulates position j.
+        let mut acc = vec![[0.0f32; 8]; hd];
+        for (j, &p) in s.iter().enumerate().take(visible) {
+            let v = &values[j * stride + off..j * stride + off + hd];
+            let l = j % 8;
+            for (a, &x) in acc.iter_mut().zip(v) {
+                a[l] += p * x;
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = hsum8(a);
+        }
+    } else {
+        // Position j goes to accumulator (j / 8) % 4, lane j % 8; llama.cpp's KV length is a
+        // multiple of 32, so there are no leftovers (the padding contributes exact zeros).
+        let mut acc = vec![[[0.0f32; 8]; 4]; hd];
+        for (j, &p) in s.iter().enumerate().take(visible) {
+            let v = &values[j * stride + off..j * stride + off + hd];
+            let (a4, l) = ((j / 8) % 4, j % 8);
+            for (a, &x) in acc.iter_mut().zip(v) {
+                a[a4][l] += p * x;
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = reduce4(a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_paths_compute_attention() {
+        let hd = 16;
+        let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
+        let keys: Vec<f32> = (0..3 * hd)
+            .map(|i| round_f16((i as f32 * 0.11).cos()))
+            .collect();
+        let values: Vec<f32> = (0..3 * hd).map(|i| round_f16(i as f32 * 0.01)).collect();
+        let mut a = vec![0.0; hd];
+        let mut b = vec![0.0; hd];
+        attend(
+            &q,
+            &keys,
+            &values,
+            hd,
+            0,
+            3,
+            0.25,
+            Path::Batch,
+            true,
+            &mut a,
+        );
+        attend(
+            &q,
+            &keys,
+            &values,
+            hd,
+            0,
+            3,
+            0.25,
+            Path::Single,
+            true,
+            &mut b,
+        );
+        // Reference in f64.
+        let qr: Vec<f64> = q.iter().map(|&v| f64::from(round_f16(v))).collect();
+        let s: Vec<f64> = (0..3)
+            .map(|j| {
+                (0..hd)
+                    .map(|d| qr[d] * f64::from(keys[j * hd + d]))
+                    .sum::<f64>()
+                    * 0.25
+            })
+            .collect();
+        let m = s.iter().cloned().fold(f64::MIN, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        for d in 0..hd {
+            let want: f64 = (0..3)
+                .map(|j| e[j] / z * f64::from(values[j * hd + d]))
+                .sum();
+            assert!(
+                (f64::from(a[d]) - want).abs() < 1e-3,
+                "{d}: {} vs {want}",
+                a[d]
+            );
+            assert!((a[d] - b[d]).abs() < 1e-4);
+        }
+        // One visible position: the output is that value row.
+        attend(
+            &q,
+            &keys,
+            &values,
+            hd,
+            0,
+            1,
+            0.25,
+            Path::Single,
+            true,
+            &mut a,
+        );
+        assert_eq!(a[..], values[..hd]);
+    }
+
+    #[test]
+    fn dot_orders_match_plain_sums_on_exact_inputs() {
+        let a: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        let b = vec![1.0f32; 40];
+        assert_eq!(dot_vec(&a, &b), 780.0);
+        assert_eq!(dot_tinyblas(&a, &b), 780.0);
+    }
+}

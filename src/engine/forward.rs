@@ -1,0 +1,493 @@
+//! The forward pass, top to bottom, as llama.cpp's `llm_build_llama` / `llm_build_qwen2` graphs
+//! compute it on the CPU without flash attention: embeddings; per layer RMSNorm, Q/K/V (+ biases),
+//! RoPE, K and V stored in the cache, `softmax(scale · QKᵀ + causal mask) · V` with Q and the
+//! probabilities rounded to f16 (the partner type of the f16 cache), output projection and
+//! residual; RMSNorm, SwiGLU FFN or routed experts and residual; final RMSNorm and the output
+//! head. Prompts run in micro-batches of up to `n_ubatch` tokens; decoding is one token at a time.
+
+use rayon::prelude::*;
+
+use super::attention::{attend, Path};
+use super::kv::{KvCache, KvCacheType};
+use super::matmul::{matmul, QuantActs};
+use super::model::{Ffn, Mat, Model};
+use super::ops::{rms_norm, route_top_k, swiglu};
+use super::EngineError;
+
+/// Settings of a [`Session`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Context length in tokens (the cache holds it padded to 256 cells).
+    pub n_ctx: usize,
+    /// Most tokens per forward pass while ingesting a prompt (llama.cpp's `n_ubatch`).
+    pub n_ubatch: usize,
+    /// KV cache element type.
+    pub kv_type: KvCacheType,
+    /// Worker threads (rayon); 0 means one per available core.
+    pub threads: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            n_ctx: 4096,
+            n_ubatch: 512,
+            kv_type: KvCacheType::F16,
+            threads: 0,
+        }
+    }
+}
+
+/// Resident memory of a session besides the mapped weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryUse {
+    /// Bytes of tensor data the model reads from the map (file pages, shared with the page cache).
+    pub weights_mapped_bytes: u64,
+    /// f32 norm weights and biases copied out of the file.
+    pub weights_copied_bytes: u64,
+    /// KV cache cells per layer (the context padded to 256).
+    pub kv_cells: u64,
+    /// K and V over all layers.
+    pub kv_bytes: u64,
+    /// Activation and scratch buffers, at their high-water mark so far.
+    pub buffer_bytes: u64,
+}
+
+/// Scratch buffers of one forward pass, kept between calls.
+#[derive(Debug, Default)]
+struct Buffers {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    down: Vec<f32>,
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    logits: Vec<f32>,
+    acts: [QuantActs; 2],
+    mm: Vec<f32>,
+}
+
+impl Buffers {
+    fn bytes(&self) -> u64 {
+        let f = [
+            &self.x,
+            &self.xn,
+            &self.q,
+            &self.k,
+            &self.v,
+            &self.attn,
+            &self.o,
+            &self.gate,
+            &self.up,
+            &self.down,
+            &self.keys,
+            &self.values,
+            &self.logits,
+            &self.mm,
+        ]
+        .iter()
+        .map(|v| v.capacity() * 4)
+        .sum::<usize>();
+        (f + self.acts.iter().map(|a| a.data.capacity()).sum::<usize>()) as u64
+    }
+}
+
+fn resize(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+/// An inference session: the model, a KV cache, the tokens evaluated so far and a thread pool.
+pub struct Session<'m, 'a> {
+    model: &'m Model<'a>,
+    cfg: SessionConfig,
+    kv: KvCache,
+    n_past: usize,
+    pool: rayon::ThreadPool,
+    bufs: Buffers,
+    buffer_peak: u64,
+}
+
+impl std::fmt::Debug for Session<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cfg", &self.cfg)
+            .field("n_past", &self.n_past)
+            .finish()
+    }
+}
+
+impl<'m, 'a> Session<'m, 'a> {
+    /// A session with an empty cache of `cfg.n_ctx` tokens.
+    pub fn new(model: &'m Model<'a>, cfg: SessionConfig) -> Result<Session<'m, 'a>, EngineError> {
+        let hp = &model.hparams;
+        let kv = KvCache::new(
+            cfg.kv_type,
+            hp.n_layer,
+            cfg.n_ctx,
+            hp.n_head_kv * hp.head_dim,
+        )?;
+        let threads = if cfg.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            cfg.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| EngineError::Threads {
+                threads,
+                reason: e.to_string(),
+            })?;
+        Ok(Session {
+            model,
+            cfg: SessionConfig { threads, ..cfg },
+            kv,
+            n_past: 0,
+            pool,
+            bufs: Buffers::default(),
+            buffer_peak: 0,
+        })
+    }
+
+    /// Tokens in the cache.
+    pub fn n_past(&self) -> usize {
+        self.n_past
+    }
+    /// The context the cache holds (cells).
+    pub fn n_ctx(&self) -> usize {
+        self.kv.cells()
+    }
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.cfg.threads
+    }
+    /// Forgets every token (the cache is overwritten from position 0).
+    pub fn reset(&mut self) {
+        self.n_past = 0;
+    }
+
+    /// Resident memory of this session.
+    pub fn memory(&self) -> MemoryUse {
+        MemoryUse {
+            weights_mapped_bytes: self.model.weight_bytes,
+            weights_copied_bytes: self.model.copied_bytes,
+            kv_cells: self.kv.cells() as u64,
+            kv_bytes: self.kv.bytes(),
+            buffer_bytes: self.buffer_peak.max(self.bufs.bytes()),
+        }
+    }
+
+    /// Evaluates `tokens` after those already in the cache. Returns the logits of the last token
+    /// (`n_vocab` floats), or of every token (`tokens.len() × n_vocab`) when `all_logits`.
+    pub fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, EngineError> {
+        let needed = self.n_past + tokens.len();
+        if needed > self.kv.cells() {
+            return Err(EngineError::ContextFull {
+                needed,
+                n_ctx: self.kv.cells(),
+            });
+        }
+        let n_vocab = self.model.hparams.n_vocab;
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(EngineError::TokenOutOfRange { token: t, n_vocab });
+        }
+        let mut out = Vec::with_capacity(if all_logits {
+            tokens.len() * n_vocab
+        } else {
+            n_vocab
+        });
+        let ub = self.cfg.n_ubatch.max(1);
+        let n_chunks = tokens.len().div_ceil(ub);
+        for (i, chunk) in tokens.chunks(ub).enumerate() {
+            let last = i + 1 == n_chunks;
+            let want = if all_logits {
+                Outputs::All
+            } else if last {
+                Outputs::Last
+            } else {
+                Outputs::None
+            };
+            let model = self.model;
+            let pos0 = self.n_past;
+            let (kv, bufs) = (&mut self.kv, &mut self.bufs);
+            self.pool
+                .install(|| forward(model, kv, bufs, chunk, pos0, want))?;
+            self.n_past += chunk.len();
+            out.extend_from_slice(&self.bufs.logits);
+            self.buffer_peak = self.buffer_peak.max(self.bufs.bytes());
+        }
+        Ok(out)
+    }
+}
+
+/// Which tokens of a micro-batch need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outputs {
+    None,
+    Last,
+    All,
+}
+
+/// `out = w · x` for the `n` rows of `x`, quantizing `x` into `acts` first unless it already
+/// holds `x` in the right type (`fresh` false).
+fn mm(
+    m: &Mat<'_>,
+    x: &[f32],
+    acts: &mut QuantActs,
+    fresh: bool,
+    out: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
+) {
+    let n = x.len() / m.w.cols;
+    if let Some(t) = m.k.act_type() {
+        if fresh || acts.ty != Some(t) || acts.n != n || acts.cols != m.w.cols {
+            acts.quantize(t, x, m.w.cols);
+        }
+    }
+    resize(out, n * m.w.rows);
+    matmul(&m.w, &m.k, x, acts, out, scratch);
+}
+
+fn add_bias(x: &mut [f32], b: &Option<Vec<f32>>) {
+    if let Some(b) = b {
+        for row in x.chunks_mut(b.len()) {
+            for (v, &bb) in row.iter_mut().zip(b) {
+                *v += bb;
+            }
+        }
+    }
+}
+
+/// One micro-batch through the model; logits of the requested tokens land in `b.logits`.
+fn forward(
+    model: &Model<'_>,
+    kv: &mut KvCache,
+    b: &mut Buffers,
+    tokens: &[u32],
+    pos0: usize,
+    want: Outputs,
+) -> Result<(), EngineError> {
+    let hp = &model.hparams;
+    let (e, hd) = (hp.n_embd, hp.head_dim);
+    let mut n = tokens.len();
+    let (q_dim, kv_dim) = (hp.n_head * hd, hp.n_head_kv * hd);
+    let gqa = hp.n_head / hp.n_head_kv;
+
+    // Token embeddings (`ggml_get_rows`).
+    resize(&mut b.x, n * e);
+    for (t, &tok) in tokens.iter().enumerate() {
+        model.embed(tok, &mut b.x[t * e..(t + 1) * e])?;
+    }
+    let rope_caches: Vec<Vec<(f32, f32)>> = (0..n).map(|t| hp.rope.cache(pos0 + t)).collect();
+
+    for (il, layer) in model.layers.iter().enumerate() {
+        // Attention block.
+        resize(&mut b.xn, n * e);
+        for t in 0..n {
+            rms_norm(
+                &b.x[t * e..(t + 1) * e],
+                &layer.attn_norm,
+                hp.rms_eps,
+                &mut b.xn[t * e..(t + 1) * e],
+            );
+        }
+        let [a0, _] = &mut b.acts;
+        mm(&layer.wq, &b.xn, a0, true, &mut b.q, &mut b.mm);
+        mm(&layer.wk, &b.xn, a0, false, &mut b.k, &mut b.mm);
+        mm(&layer.wv, &b.xn, a0, false, &mut b.v, &mut b.mm);
+        add_bias(&mut b.q, &layer.bq);
+        add_bias(&mut b.k, &layer.bk);
+        add_bias(&mut b.v, &layer.bv);
+        for (t, cache) in rope_caches.iter().enumerate() {
+            for h in b.q[t * q_dim..(t + 1) * q_dim].chunks_mut(hd) {
+                hp.rope.apply(h, cache);
+            }
+            for h in b.k[t * kv_dim..(t + 1) * kv_dim].chunks_mut(hd) {
+                hp.rope.apply(h, cache);
+            }
+            kv.store(
+                il,
+                pos0 + t,
+                &b.k[t * kv_dim..(t + 1) * kv_dim],
+                &b.v[t * kv_dim..(t + 1) * kv_dim],
+            );
+        }
+        let n_kv = pos0 + n;
+        kv.keys(il, n_kv, &mut b.keys);
+        kv.values(il, n_kv, &mut b.values);
+        // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
+        let path = if n >= 2 { Path::Batch } else { Path::Single };
+        let f16 = kv.ty() == KvCacheType::F16;
+        resize(&mut b.attn, n * q_dim);
+        {
+            let (q, keys, values) = (&b.q, &b.keys, &b.values);
+            b.attn.par_chunks_mut(hd).enumerate().for_each(|(i, out)| {
+                let (t, h) = (i / hp.n_head, i % hp.n_head);
+                let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+                let off = (h / gqa) * hd;
+                attend(
+                    qh,
+                    keys,
+                    values,
+                    kv_dim,
+                    off,
+                    pos0 + t + 1,
+                    hp.kq_scale,
+                    path,
+                    f16,
+                    out,
+                );
+            });
+        }
+        let [a0, _] = &mut b.acts;
+        mm(&layer.wo, &b.attn, a0, true, &mut b.o, &mut b.mm);
+        add_bias(&mut b.o, &layer.bo);
+
+        // Only the tokens that need logits go through the last layer's FFN (`inp_out_ids`).
+        let keep = if il + 1 == model.layers.len() {
+            match want {
+                Outputs::All => 0..n,
+                Outputs::Last => n - 1..n,
+                Outputs::None => n..n,
+            }
+        } else {
+            0..n
+        };
+        if keep != (0..n) {
+            b.x.drain(..keep.start * e);
+            b.x.truncate(keep.len() * e);
+            b.o.drain(..keep.start * e);
+            b.o.truncate(keep.len() * e);
+            n = keep.len();
+            if n == 0 {
+                b.logits.clear();
+                return Ok(());
+            }
+        }
+        for (x, o) in b.x.iter_mut().zip(&b.o) {
+            *x += o;
+        }
+
+        // FFN block.
+        resize(&mut b.xn, n * e);
+        for t in 0..n {
+            rms_norm(
+                &b.x[t * e..(t + 1) * e],
+                &layer.ffn_norm,
+                hp.rms_eps,
+                &mut b.xn[t * e..(t + 1) * e],
+            );
+        }
+        match &layer.ffn {
+            Ffn::Dense { gate, up, down } => {
+                let [a0, a1] = &mut b.acts;
+                mm(gate, &b.xn, a0, true, &mut b.gate, &mut b.mm);
+                mm(up, &b.xn, a0, false, &mut b.up, &mut b.mm);
+                swiglu(&mut b.gate, &b.up);
+                mm(down, &b.gate, a1, true, &mut b.down, &mut b.mm);
+            }
+            Ffn::Moe {
+                router,
+                gate,
+                up,
+                down,
+            } => {
+                moe(model, router, gate, up, down, n, b);
+            }
+        }
+        for (x, d) in b.x.iter_mut().zip(&b.down) {
+            *x += d;
+        }
+    }
+
+    // Output norm and head.
+    resize(&mut b.xn, n * e);
+    for t in 0..n {
+        rms_norm(
+            &b.x[t * e..(t + 1) * e],
+            &model.output_norm,
+            hp.rms_eps,
+            &mut b.xn[t * e..(t + 1) * e],
+        );
+    }
+    let [a0, _] = &mut b.acts;
+    let mut logits = std::mem::take(&mut b.logits);
+    mm(&model.output, &b.xn, a0, true, &mut logits, &mut b.mm);
+    b.logits = logits;
+    Ok(())
+}
+
+/// Routed experts (`build_moe_ffn`, softmax gating, renormalized top-k weights): the router
+/// picks experts per token, each expert runs on the tokens routed to it, and every token sums its
+/// experts' outputs in routing order, weighted.
+fn moe(
+    model: &Model<'_>,
+    router: &Mat<'_>,
+    gate: &super::model::Experts<'_>,
+    up: &super::model::Experts<'_>,
+    down: &super::model::Experts<'_>,
+    n: usize,
+    b: &mut Buffers,
+) {
+    let hp = &model.hparams;
+    let (e, k) = (hp.n_embd, hp.n_expert_used);
+    let mut router_logits = Vec::new();
+    let [a0, a1] = &mut b.acts;
+    mm(router, &b.xn, a0, true, &mut router_logits, &mut b.mm);
+    let routes: Vec<Vec<(usize, f32)>> = router_logits
+        .chunks(hp.n_expert)
+        .map(|l| route_top_k(l, k))
+        .collect();
+    // Per token and routing slot: the weighted expert output.
+    let mut slots = vec![0.0f32; n * k * e];
+    let mut xs = Vec::new();
+    let (mut g, mut u, mut d) = (Vec::new(), Vec::new(), Vec::new());
+    for ex in 0..hp.n_expert {
+        let users: Vec<(usize, usize, f32)> = routes
+            .iter()
+            .enumerate()
+            .flat_map(|(t, r)| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(_, &(x, _))| x == ex)
+                    .map(move |(slot, &(_, w))| (t, slot, w))
+            })
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        resize(&mut xs, users.len() * e);
+        for (i, &(t, _, _)) in users.iter().enumerate() {
+            xs[i * e..(i + 1) * e].copy_from_slice(&b.xn[t * e..(t + 1) * e]);
+        }
+        mm(&gate.expert(ex), &xs, a0, true, &mut g, &mut b.mm);
+        mm(&up.expert(ex), &xs, a0, false, &mut u, &mut b.mm);
+        swiglu(&mut g, &u);
+        mm(&down.expert(ex), &g, a1, true, &mut d, &mut b.mm);
+        for (i, &(t, slot, w)) in users.iter().enumerate() {
+            let dst = &mut slots[(t * k + slot) * e..(t * k + slot + 1) * e];
+            for (o, &v) in dst.iter_mut().zip(&d[i * e..(i + 1) * e]) {
+                *o = v * w;
+            }
+        }
+    }
+    resize(&mut b.down, n * e);
+    for t in 0..n {
+        let out = &mut b.down[t * e..(t + 1) * e];
+        for slot in 0..k {
+            for (o, &v) in out
+                .iter_mut()
+                .zip(&slots[(t * k + slot) * e..(t * k + slot + 1) * e])
+            {
+                *o += v;
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The KV cache: per layer, one K and one V row of `n_head_kv * head_dim` elements per cell, in
+//! f16 (llama.cpp's default) or Q8_0, sized as llama.cpp sizes it (`n_ctx` padded to 256 cells).
+
+use crate::estimate::kv::{pad, LLAMA_KV_PAD};
+use crate::estimate::KvType;
+use crate::ggml::GgmlType;
+use crate::quant;
+
+use super::EngineError;
+
+/// Element type of the engine's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCacheType {
+    #[default]
+    F16,
+    Q8_0,
+}
+
+impl KvCacheType {
+    fn ggml(self) -> GgmlType {
+        match self {
+            KvCacheType::F16 => GgmlType::F16,
+            KvCacheType::Q8_0 => GgmlType::Q8_0,
+        }
+    }
+
+    /// The estimator's name for the same cache type.
+    pub fn estimate_type(self) -> KvType {
+        match self {
+            KvCacheType::F16 => KvType::F16,
+            KvCacheType::Q8_0 => KvType::Q8_0,
+        }
+    }
+}
+
+/// K and V rows of every layer.
+#[derive(Debug)]
+pub struct KvCache {
+    ty: KvCacheType,
+    cells: usize,
+    row_elems: usize,
+    row_bytes: usize,
+    k: Vec<Vec<u8>>,
+    v: Vec<Vec<u8>>,
+}
+
+impl KvCache {
+    /// A cache for `n_ctx` tokens (padded to 256 cells) of `n_layer` layers with rows of
+    /// `row_elems` elements.
+    pub fn new(
+        ty: KvCacheType,
+        n_layer: usize,
+        n_ctx: usize,
+        row_elems: usize,
+    ) -> Result<KvCache, EngineError> {
+        let g = ty.ggml();
+        if row_elems % g.block_size() != 0 {
+            return Err(EngineError::Metadata(format!(
+                "a {g} KV cache needs rows of whole blocks; {row_elems} elements per row"
+            )));
+        }
+        let cells = pad(n_ctx.max(1) as u64, LLAMA_KV_PAD) as usize;
+        let row_bytes = row_elems / g.block_size() * g.type_size();
+        let layer = cells
+            .checked_mul(row_bytes)
+            .ok_or_else(|| EngineError::Metadata(format!("a cache of {cells} cells overflows")))?;
+        Ok(KvCache {
+            ty,
+            cells,
+            row_elems,
+            row_bytes,
+            k: (0..n_layer).map(|_| vec![0u8; layer]).collect(),
+            v: (0..n_layer).map(|_| vec![0u8; layer]).collect(),
+        })
+    }
+
+    pub fn ty(&self) -> KvCacheType {
+        self.ty
+    }
+    /// Cells per layer (the context padded to 256).
+    pub fn cells(&self) -> usize {
+        self.cells
+    }
+    /// Bytes of K and V over all layers.
+    pub fn bytes(&self) -> u64 {
+        (self.k.len() * 2 * self.cells * self.row_bytes) as u64
+    }
+
+    fn encode(&self, x: &[f32], out: &mut [u8]) {
+        match self.ty {
+            KvCacheType::F16 => quant::quantize_row_f16(x, out),
+            KvCacheType::Q8_0 => super::matmul::quantize_row_q8_0_x86(x, out),
+        }
+    }
+
+    /// Stores the K and V rows of the token at `pos` in layer `il`.
+    pub fn store(&mut self, il: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let (rb, r) = (self.row_bytes, pos * self.row_bytes);
+        let mut kb = std::mem::take(&mut self.k[il]);
+        let mut vb = std::mem::take(&mut self.v[il]);
+        self.encode(k, &mut kb[r..r + rb]);
+        self.encode(v, &mut vb[r..r + rb]);
+        self.k[il] = kb;
+        self.v[il] = vb;
+    }
+
+    /// K rows of cells `0..n` of layer `il`, decoded to f32 (`n × row_elems`).
+    pub fn keys(&self, il: usize, n: usize, out: &mut Vec<f32>) {
+        self.decode(&self.k[il], n, out);
+    }
+    /// V rows of cells `0..n` of layer `il`, decoded to f32.
+    pub fn values(&self, il: usize, n: usize, out: &mut Vec<f32>) {
+        self.decode(&self.v[il], n, out);
+    }
+
+    fn decode(&self, b: &[u8], n: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(n * self.row_elems, 0.0);
+        let f = match self.ty {
+            KvCacheType::F16 => quant::dequantize_row_f16,
+            KvCacheType::Q8_0 => quant::dequantize_row_q8_0,
+        };
+        f(&b[..n * self.row_bytes], out);
+    }
+}

@@ -1,0 +1,323 @@
+//! Matrix products on weights that stay quantized in the memory map.
+//!
+//! As in llama.cpp's `ggml_compute_forward_mul_mat`, the activations are quantized once to the
+//! weight type's partner type (`vec_dot_type`: Q8_0, Q8_1, Q8_K or the float type itself) and
+//! each output element is one [`crate::kernels`] dot product of a weight row with an activation
+//! row. Weight types the kernels lack but the codecs can dequantize (the IQ1-IQ3 and ternary
+//! types, MXFP4) take a slow twin: the weight row is dequantized and dotted in f32.
+//!
+//! The activation quantizers follow ggml-cpu's x86 `quantize_row_q8_0`/`quantize_row_q8_1`
+//! (`ggml/src/ggml-cpu/arch/x86/quants.c`: `id = 127/amax`, round half to even), which differ from
+//! the reference quantizers in `crate::quant` in the last bit of rare elements.
+
+use rayon::prelude::*;
+
+use super::EngineError;
+use crate::ggml::GgmlType;
+use crate::kernels::{self, DotKernel};
+use crate::quant;
+
+/// A weight matrix viewed in the file: `rows` rows of `cols` elements of type `ty`, back to back.
+#[derive(Debug, Clone, Copy)]
+pub struct Weight<'a> {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: &'a [u8],
+}
+
+impl<'a> Weight<'a> {
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.cols / self.ty.block_size() * self.ty.type_size()
+    }
+
+    /// Rows `r0..r0 + n` as a matrix of their own (an expert of a stacked `*_exps` tensor).
+    pub fn slice_rows(&self, r0: usize, n: usize) -> Weight<'a> {
+        let rb = self.row_bytes();
+        Weight {
+            ty: self.ty,
+            rows: n,
+            cols: self.cols,
+            data: &self.data[r0 * rb..(r0 + n) * rb],
+        }
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` floats).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let rb = self.row_bytes();
+        let f = quant::dequantize_fn(self.ty)
+            .expect("weights are checked to be dequantizable when the model is loaded");
+        f(&self.data[r * rb..(r + 1) * rb], out);
+    }
+}
+
+/// How a weight type is multiplied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MatKernel {
+    /// A dot-product kernel on activations quantized to `act`.
+    Dot { kernel: DotKernel, act: GgmlType },
+    /// Dequantize each weight row and dot in f32 (types without a kernel).
+    Dequant,
+}
+
+impl MatKernel {
+    /// The kernel for weights of type `ty`, or an error naming the tensor.
+    pub(crate) fn for_weight(name: &str, ty: GgmlType) -> Result<MatKernel, EngineError> {
+        if let (Some(act), Ok(kernel)) = (kernels::vec_dot_type(ty), DotKernel::new(ty)) {
+            return Ok(MatKernel::Dot { kernel, act });
+        }
+        if quant::can_dequantize(ty) && ty.block_size() <= 256 {
+            return Ok(MatKernel::Dequant);
+        }
+        Err(EngineError::UnsupportedType {
+            name: name.to_string(),
+            ty,
+        })
+    }
+
+    /// The type the activations must be in (`None`: plain f32).
+    pub(crate) fn act_type(&self) -> Option<GgmlType> {
+        match self {
+            MatKernel::Dot { act, .. } => Some(*act),
+            MatKernel::Dequant => None,
+        }
+    }
+}
+
+/// Activations of `n` tokens, each a row of `cols` floats, quantized for one partner type.
+#[derive(Debug, Default)]
+pub(crate) struct QuantActs {
+    pub ty: Option<GgmlType>,
+    pub cols: usize,
+    pub n: usize,
+    pub row_bytes: usize,
+    pub data: Vec<u8>,
+}
+
+impl QuantActs {
+    /// Quantizes `x` (`n` rows of `cols`) to `ty`, replacing the contents.
+    pub(crate) fn quantize(&mut self, ty: GgmlType, x: &[f32], cols: usize) {
+        let n = x.len() / cols;
+        let rb = cols / ty.block_size() * ty.type_size();
+        self.ty = Some(ty);
+        self.cols = cols;
+        self.n = n;
+        self.row_bytes = rb;
+        self.data.clear();
+        self.data.resize(rb * n, 0);
+        let quantize_row: fn(&[f32], &mut [u8]) = match ty {
+            GgmlType::Q8_0 => quantize_row_q8_0_x86,
+            GgmlType::Q8_1 => quantize_row_q8_1_x86,
+            GgmlType::Q8_K => quant::quantize_row_q8_k,
+            GgmlType::F16 => quant::quantize_row_f16,
+            GgmlType::BF16 => quant::quantize_row_bf16,
+            GgmlType::F32 => quant::quantize_row_f32,
+            other => unreachable!("{other} is not a partner type of any kernel"),
+        };
+        if n >= 4 {
+            self.data
+                .par_chunks_mut(rb)
+                .zip(x.par_chunks(cols))
+                .for_each(|(d, s)| quantize_row(s, d));
+        } else {
+            for (d, s) in self.data.chunks_mut(rb).zip(x.chunks(cols)) {
+                quantize_row(s, d);
+            }
+        }
+    }
+
+    fn row(&self, t: usize) -> &[u8] {
+        &self.data[t * self.row_bytes..(t + 1) * self.row_bytes]
+    }
+}
+
+/// Rows per rayon task: a task streams about 16-64 KB of weights and reuses them for every token.
+fn chunk_rows(w: &Weight<'_>) -> usize {
+    let rb = w.row_bytes().max(1);
+    (32 * 1024 / rb).clamp(4, 256)
+}
+
+/// `out[t][r] = w[r] · x[t]` for the `n` tokens of `x` (`n × w.cols` floats, token-major) into
+/// `out` (`n × w.rows`, token-major). `acts` must hold `x` quantized to the kernel's partner type
+/// (see [`QuantActs::quantize`]); `scratch` is reused between calls.
+pub(crate) fn matmul(
+    w: &Weight<'_>,
+    k: &MatKernel,
+    x: &[f32],
+    acts: &QuantActs,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let n = x.len() / w.cols;
+    debug_assert_eq!(out.len(), n * w.rows);
+    let rows = w.rows;
+    let cols = w.cols;
+    let rb = w.row_bytes();
+    let cr = chunk_rows(w);
+    // Row-major by weight row: each task owns `cr` rows for all tokens.
+    let ybuf: &mut [f32] = if n == 1 {
+        &mut *out
+    } else {
+        scratch.clear();
+        scratch.resize(rows * n, 0.0);
+        &mut scratch[..]
+    };
+    match k {
+        MatKernel::Dot { kernel, act } => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            debug_assert_eq!(acts.n, n);
+            ybuf.par_chunks_mut(cr * n)
+                .zip(w.data.par_chunks(cr * rb))
+                .for_each(|(y, wc)| {
+                    let nr = wc.len() / rb;
+                    if n == 1 {
+                        kernels::matvec_with(kernel, wc, cols, acts.row(0), y)
+                            .expect("operands sized by the model loader");
+                        return;
+                    }
+                    let mut tmp = vec![0.0f32; nr];
+                    for t in 0..n {
+                        kernels::matvec_with(kernel, wc, cols, acts.row(t), &mut tmp)
+                            .expect("operands sized by the model loader");
+                        for (r, v) in tmp.iter().enumerate() {
+                            y[r * n + t] = *v;
+                        }
+                    }
+                });
+        }
+        MatKernel::Dequant => {
+            let f = quant::dequantize_fn(w.ty).expect("checked by MatKernel::for_weight");
+            ybuf.par_chunks_mut(cr * n)
+                .zip(w.data.par_chunks(cr * rb))
+                .for_each(|(y, wc)| {
+                    let mut row = vec![0.0f32; cols];
+                    for (r, wr) in wc.chunks_exact(rb).enumerate() {
+                        f(wr, &mut row);
+                        for t in 0..n {
+                            y[r * n + t] = dot_f32(&row, &x[t * cols..(t + 1) * cols]);
+                        }
+                    }
+                });
+        }
+    }
+    if n > 1 {
+        for r in 0..rows {
+            for t in 0..n {
+                out[t * rows + r] = scratch[r * n + t];
+            }
+        }
+    }
+}
+
+/// f32 dot product with eight independent partial sums (vectorizes without `unsafe`).
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// ggml-cpu's AVX2 `quantize_row_q8_0`: `d = amax/127`, `q = round_half_even(x·(127/amax))`.
+pub(crate) fn quantize_row_q8_0_x86(x: &[f32], y: &mut [u8]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(34)) {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        yb[..2].copy_from_slice(&quant::fp32_to_fp16(d).to_le_bytes());
+        for (q, v) in yb[2..].iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i8 as u8;
+        }
+    }
+}
+
+/// ggml-cpu's AVX2 `quantize_row_q8_1`: as Q8_0, plus `s = d · Σq` stored as f16.
+pub(crate) fn quantize_row_q8_1_x86(x: &[f32], y: &mut [u8]) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(36)) {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, v) in yb[4..].iter_mut().zip(xb) {
+            let qi = (v * id).round_ties_even() as i8;
+            sum += i32::from(qi);
+            *q = qi as u8;
+        }
+        yb[..2].copy_from_slice(&quant::fp32_to_fp16(d).to_le_bytes());
+        yb[2..4].copy_from_slice(&quant::fp32_to_fp16(d * sum as f32).to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn x86_q8_quantizers_agree_with_the_reference_within_one_step() {
+        let mut s = 7u64;
+        let x: Vec<f32> = (0..256).map(|_| lcg(&mut s)).collect();
+        let mut a = vec![0u8; 8 * 34];
+        let mut b = vec![0u8; 8 * 34];
+        quantize_row_q8_0_x86(&x, &mut a);
+        quant::quantize_row_q8_0(&x, &mut b);
+        for (p, q) in a.chunks(34).zip(b.chunks(34)) {
+            assert_eq!(p[..2], q[..2]);
+            for (u, v) in p[2..].iter().zip(&q[2..]) {
+                assert!((i32::from(*u as i8) - i32::from(*v as i8)).abs() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_matches_dequantized_reference() {
+        let (rows, cols, n) = (70, 64, 3);
+        let mut s = 1u64;
+        let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut s)).collect();
+        let x: Vec<f32> = (0..n * cols).map(|_| lcg(&mut s)).collect();
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q8_0,
+            GgmlType::F16,
+        ] {
+            let mut wq = vec![0u8; rows * cols / ty.block_size() * ty.type_size()];
+            quant::quantize(ty, &wf, &mut wq).unwrap();
+            let w = Weight {
+                ty,
+                rows,
+                cols,
+                data: &wq,
+            };
+            let k = MatKernel::for_weight("w", ty).unwrap();
+            let mut acts = QuantActs::default();
+            acts.quantize(k.act_type().unwrap(), &x, cols);
+            let mut out = vec![0.0; n * rows];
+            matmul(&w, &k, &x, &acts, &mut out, &mut Vec::new());
+            let mut row = vec![0.0; cols];
+            for r in 0..rows {
+                w.dequantize_row(r, &mut row);
+                for t in 0..n {
+                    let want = dot_f32(&row, &x[t * cols..(t + 1) * cols]);
+                    let got = out[t * rows + r];
+                    assert!((got - want).abs() < 0.05, "{ty} r{r} t{t}: {got} vs {want}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The model: hyperparameters from the GGUF metadata (as llama.cpp's `llama_model::load_hparams`
+//! reads them) and views of every weight tensor in the memory map. Quantized tensors are never
+//! copied; only the small f32 norm weights and biases are.
+
+use super::matmul::{MatKernel, Weight};
+use super::ops::{Rope, RopeKind};
+use super::EngineError;
+use crate::ggml::GgmlType;
+use crate::gguf::GgufFile;
+use crate::quant;
+
+/// Architectures with a forward pass here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `llama` (Llama 1-3, Mistral, SmolLM, Mixtral when it has experts).
+    Llama,
+    /// `qwen2` (Qwen1.5/2/2.5): QKV biases, NeoX RoPE.
+    Qwen2,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+}
+
+/// Hyperparameters of a model.
+#[derive(Debug, Clone)]
+pub struct HParams {
+    pub arch: Arch,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    /// Per-head width of Q, K and V (`attention.key_length`, default `n_embd / n_head`).
+    pub head_dim: usize,
+    /// Dense FFN width, or the width of one expert.
+    pub n_ff: usize,
+    pub n_expert: usize,
+    pub n_expert_used: usize,
+    pub rms_eps: f32,
+    /// `1/sqrt(head_dim)`, or `attention.scale` when the file sets it.
+    pub kq_scale: f32,
+    pub rope: Rope,
+}
+
+/// One weight matrix and how to multiply it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub w: Weight<'a>,
+    pub k: MatKernel,
+}
+
+/// Stacked expert matrices (`blk.N.ffn_*_exps.weight`: `n_expert` matrices of `rows × cols`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Experts<'a> {
+    pub all: Weight<'a>,
+    pub rows: usize,
+    pub k: MatKernel,
+}
+
+impl<'a> Experts<'a> {
+    pub fn expert(&self, e: usize) -> Mat<'a> {
+        Mat {
+            w: self.all.slice_rows(e * self.rows, self.rows),
+            k: self.k,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Ffn<'a> {
+    Dense {
+        gate: Mat<'a>,
+        up: Mat<'a>,
+        down: Mat<'a>,
+    },
+    Moe {
+        router: Mat<'a>,
+        gate: Experts<'a>,
+        up: Experts<'a>,
+        down: Experts<'a>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Layer<'a> {
+    pub attn_norm: Vec<f32>,
+    pub wq: Mat<'a>,
+    pub wk: Mat<'a>,
+    pub wv: Mat<'a>,
+    pub wo: Mat<'a>,
+    pub bq: Option<Vec<f32>>,
+    pub bk: Option<Vec<f32>>,
+    pub bv: Option<Vec<f32>>,
+    pub bo: Option<Vec<f32>>,
+    pub ffn_norm: Vec<f32>,
+    pub ffn: Ffn<'a>,
+}
+
+/// A loaded model: hyperparameters and weight views borrowed from the GGUF file.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    pub hparams: HParams,
+    pub(crate) tok_embd: Weight<'a>,
+    pub(crate) layers: Vec<Layer<'a>>,
+    pub(crate) output_norm: Vec<f32>,
+    pub(crate) output: Mat<'a>,
+    /// Whether the output head is the token embedding (tied embeddings).
+    pub tied_embeddings: bool,
+    /// Bytes of tensor data in the file the model uses (mapped, not copied).
+    pub weight_bytes: u64,
+    /// Bytes of f32 norm weights and biases copied out of the file.
+    pub copied_bytes: u64,
+}
+
+/// Reads a metadata integer stored as a scalar or as a per-layer array whose entries all agree.
+fn uint_key<D: AsRef<[u8]>>(f: &GgufFile<D>, key: &str) -> Result<Option<u64>, EngineError> {
+    if f.get(key).is_none() {
+        return Ok(None);
+    }
+    if let Ok(v) = f.get_uint(key) {
+        return Ok(Some(v));
+    }
+    let vals: Vec<i64> = if let Ok(it) = f.get_scalar_array::<u32>(key) {
+        it.map(i64::from).collect()
+    } else if let Ok(it) = f.get_scalar_array::<i32>(key) {
+        it.map(i64::from).collect()
+    } else {
+        return Err(EngineError::Metadata(format!(
+            "`{key}` is neither an integer nor an integer array"
+        )));
+    };
+    match vals.first() {
+        Some(&v) if v >= 0 && vals.iter().all(|&x| x == v) => Ok(Some(v as u64)),
+        _ => Err(EngineError::Metadata(format!(
+            "`{key}` varies per layer ({vals:?}); the engine needs uniform layers"
+        ))),
+    }
+}
+
+fn float_key<D: AsRef<[u8]>>(f: &GgufFile<D>, key: &str) -> Result<Option<f32>, EngineError> {
+    match f.get(key) {
+        None => Ok(None),
+        Some(_) => Ok(Some(f.get_float(key)? as f32)),
+    }
+}
+
+impl HParams {
+    /// Reads the hyperparameters of a llama-family or qwen2 file.
+    pub fn from_gguf<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<HParams, EngineError> {
+        let arch_name = f.architecture()?;
+        let arch = match arch_name {
+            "llama" => Arch::Llama,
+            "qwen2" => Arch::Qwen2,
+            other => {
+                return Err(EngineError::UnsupportedArchitecture {
+                    arch: other.to_string(),
+                })
+            }
+        };
+        let k = |s: &str| format!("{arch_name}.{s}");
+        let need = |s: &str| -> Result<usize, EngineError> {
+            uint_key(f, &k(s))?
+                .map(|v| v as usize)
+                .ok_or_else(|| EngineError::Metadata(format!("`{}` is missing", k(s))))
+        };
+        let n_embd = need("embedding_length")?;
+        let n_layer = need("block_count")?;
+        let n_head = need("attention.head_count")?;
+        if n_head == 0 || n_embd == 0 || n_layer == 0 {
+            return Err(EngineError::Metadata(format!(
+                "n_embd {n_embd}, n_layer {n_layer}, n_head {n_head} must be positive"
+            )));
+        }
+        let n_head_kv = uint_key(f, &k("attention.head_count_kv"))?.map_or(n_head, |v| v as usize);
+        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(EngineError::Metadata(format!(
+                "{n_head} query heads cannot share {n_head_kv} KV heads"
+            )));
+        }
+        let head_dim =
+            uint_key(f, &k("attention.key_length"))?.map_or(n_embd / n_head, |v| v as usize);
+        let head_dim_v =
+            uint_key(f, &k("attention.value_length"))?.map_or(n_embd / n_head, |v| v as usize);
+        if head_dim_v != head_dim || head_dim == 0 || head_dim % 2 != 0 {
+            return Err(EngineError::Metadata(format!(
+                "head widths K {head_dim} / V {head_dim_v} must be equal and even"
+            )));
+        }
+        let n_rot = uint_key(f, &k("rope.dimension_count"))?.map_or(head_dim, |v| v as usize);
+        if n_rot == 0
+            || n_rot > head_dim
+            || n_rot % 2 != 0
+            || (arch == Arch::Llama && n_rot != head_dim)
+        {
+            return Err(EngineError::Metadata(format!(
+                "invalid n_rot {n_rot} for head width {head_dim}"
+            )));
+        }
+        let n_expert = uint_key(f, &k("expert_count"))?.unwrap_or(0) as usize;
+        let n_expert_used = uint_key(f, &k("expert_used_count"))?.unwrap_or(0) as usize;
+        if n_expert > 0 && (n_expert_used == 0 || n_expert_used > n_expert) {
+            return Err(EngineError::Metadata(format!(
+                "{n_expert_used} experts used of {n_expert}"
+            )));
+        }
+        let n_ff = if n_expert > 0 {
+            uint_key(f, &k("expert_feed_forward_length"))?
+                .or(uint_key(f, &k("feed_forward_length"))?)
+                .unwrap_or(0) as usize
+        } else {
+            need("feed_forward_length")?
+        };
+        let rms_eps = float_key(f, &k("attention.layer_norm_rms_epsilon"))?.ok_or_else(|| {
+            EngineError::Metadata(format!(
+                "`{}` is missing",
+                k("attention.layer_norm_rms_epsilon")
+            ))
+        })?;
+        let freq_base = float_key(f, &k("rope.freq_base"))?.unwrap_or(10000.0);
+        let scaling = match f.get(&k("rope.scaling.type")) {
+            None => "linear".to_string(),
+            Some(_) => f.get_str(&k("rope.scaling.type"))?.to_string(),
+        };
+        let factor = match float_key(f, &k("rope.scaling.factor"))? {
+            Some(v) => v,
+            None => float_key(f, &k("rope.scale_linear"))?.unwrap_or(0.0),
+        };
+        let freq_scale = match scaling.as_str() {
+            "none" | "linear" => {
+                if factor == 0.0 {
+                    1.0
+                } else {
+                    1.0 / factor
+                }
+            }
+            other => {
+                return Err(EngineError::Metadata(format!(
+                    "RoPE scaling `{other}` is not supported (none, linear and rope_freqs are)"
+                )))
+            }
+        };
+        let freq_factors = match f.tensor("rope_freqs.weight") {
+            None => None,
+            Some(t) => {
+                if t.ty() != GgmlType::F32 || t.n_elements() as usize != n_rot / 2 {
+                    return Err(EngineError::TensorShape {
+                        name: t.name().to_string(),
+                        expected: vec![(n_rot / 2) as u64],
+                        found: t.shape().to_vec(),
+                    });
+                }
+                Some(f32s(f.tensor_data(t)))
+            }
+        };
+        let kq_scale = match float_key(f, &k("attention.scale"))? {
+            Some(s) if s != 0.0 => s,
+            _ => 1.0 / (head_dim as f32).sqrt(),
+        };
+        let n_vocab = f
+            .tensor("token_embd.weight")
+            .and_then(|t| t.shape().get(1).copied())
+            .ok_or_else(|| EngineError::MissingTensor {
+                name: "token_embd.weight".into(),
+            })? as usize;
+        Ok(HParams {
+            arch,
+            n_vocab,
+            n_ctx_train: uint_key(f, &k("context_length"))?.unwrap_or(4096) as usize,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff,
+            n_expert,
+            n_expert_used,
+            rms_eps,
+            kq_scale,
+            rope: Rope {
+                kind: match arch {
+                    Arch::Llama => RopeKind::Normal,
+                    Arch::Qwen2 => RopeKind::Neox,
+                },
+                n_rot,
+                freq_base,
+                freq_scale,
+                freq_factors,
+            },
+        })
+    }
+}
+
+/// Little-endian f32 values of a byte slice.
+fn f32s(b: &[u8]) -> Vec<f32> {
+    let mut out = vec![0.0; b.len() / 4];
+    quant::dequantize_row_f32(&b[..out.len() * 4], &mut out);
+    out
+}
+
+/// Collects tensor views and checks their shapes.
+struct Loader<'a, D: AsRef<[u8]>> {
+    f: &'a GgufFile<D>,
+    weight_bytes: u64,
+    copied_bytes: u64,
+}
+
+impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
+    fn info(&self, name: &str, shape: &[u64]) -> Result<&'a crate::gguf::TensorInfo, EngineError> {
+        let t = self
+            .f
+            .tensor(name)
+            .ok_or_else(|| EngineError::MissingTensor {
+                name: name.to_string(),
+            })?;
+        let found = t.shape();
+        let trimmed: Vec<u64> = {
+            let mut v = found.to_vec();
+            while v.len() > shape.len() && v.last() == Some(&1) {
+                v.pop();
+            }
+            v
+        };
+        if trimmed != shape {
+            return Err(EngineError::TensorShape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: found.to_vec(),
+            });
+        }
+        Ok(t)
+    }
+
+    fn weight(&mut self, name: &str, cols: usize, rows: usize) -> Result<Weight<'a>, EngineError> {
+        let t = self.info(name, &[cols as u64, rows as u64])?;
+        self.weight_bytes += t.n_bytes();
+        Ok(Weight {
+            ty: t.ty(),
+            rows,
+            cols,
+            data: self.f.tensor_data(t),
+        })
+    }
+
+    fn mat(&mut self, name: &str, cols: usize, rows: usize) -> Result<Mat<'a>, EngineError> {
+        let w = self.weight(name, cols, rows)?;
+        Ok(Mat {
+            k: MatKernel::for_weight(name, w.ty)?,
+            w,
+        })
+    }
+
+    fn experts(
+        &mut self,
+        name: &str,
+        cols: usize,
+        rows: usize,
+        n: usize,
+    ) -> Result<Experts<'a>, EngineError> {
+        let t = self.info(name, &[cols as u64, rows as u64, n as u64])?;
+        self.weight_bytes += t.n_bytes();
+        let all = Weight {
+            ty: t.ty(),
+            rows: rows * n,
+            cols,
+            data: self.f.tensor_data(t),
+        };
+        Ok(Experts {
+            all,
+            rows,
+            k: MatKernel::for_weight(name, t.ty())?,
+        })
+    }
+
+    /// A small vector copied to f32 (norm weights, biases).
+    fn vector(&mut self, name: &str, n: usize) -> Result<Vec<f32>, EngineError> {
+        let t = self.info(name, &[n as u64])?;
+        self.weight_bytes += t.n_bytes();
+        self.copied_bytes += 4 * n as u64;
+        let mut out = vec![0.0; n];
+        let f = quant::dequantize_fn(t.ty())
+            .filter(|_| !t.ty().is_quantized() || n % t.ty().block_size() == 0);
+        match f {
+            Some(f) => f(self.f.tensor_data(t), &mut out),
+            None => {
+                return Err(EngineError::UnsupportedType {
+                    name: name.to_string(),
+                    ty: t.ty(),
+                })
+            }
+        }
+        Ok(out)
+    }
+
+    fn opt_vector(&mut self, name: &str, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
+        if self.f.tensor(name).is_none() {
+            return Ok(None);
+        }
+        self.vector(name, n).map(Some)
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Loads a llama-family or qwen2 model from a parsed GGUF file. The weights stay in the file's
+    /// bytes; an unsupported architecture, a missing tensor or a wrong shape is an error naming it.
+    pub fn load<D: AsRef<[u8]>>(f: &'a GgufFile<D>) -> Result<Model<'a>, EngineError> {
+        let hp = HParams::from_gguf(f)?;
+        let mut l = Loader {
+            f,
+            weight_bytes: 0,
+            copied_bytes: 0,
+        };
+        let (e, hd) = (hp.n_embd, hp.head_dim);
+        let q_dim = hp.n_head * hd;
+        let kv_dim = hp.n_head_kv * hd;
+        let tok_embd = l.weight("token_embd.weight", e, hp.n_vocab)?;
+        if !quant::can_dequantize(tok_embd.ty) {
+            return Err(EngineError::UnsupportedType {
+                name: "token_embd.weight".into(),
+                ty: tok_embd.ty,
+            });
+        }
+        let output_norm = l.vector("output_norm.weight", e)?;
+        let tied = f.tensor("output.weight").is_none();
+        let output = if tied {
+            Mat {
+                w: tok_embd,
+                k: MatKernel::for_weight("token_embd.weight", tok_embd.ty)?,
+            }
+        } else {
+            l.mat("output.weight", e, hp.n_vocab)?
+        };
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for i in 0..hp.n_layer {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let ffn = if hp.n_expert > 0 {
+                Ffn::Moe {
+                    router: l.mat(&n("ffn_gate_inp.weight"), e, hp.n_expert)?,
+                    gate: l.experts(&n("ffn_gate_exps.weight"), e, hp.n_ff, hp.n_expert)?,
+                    up: l.experts(&n("ffn_up_exps.weight"), e, hp.n_ff, hp.n_expert)?,
+                    down: l.experts(&n("ffn_down_exps.weight"), hp.n_ff, e, hp.n_expert)?,
+                }
+            } else {
+                Ffn::Dense {
+                    gate: l.mat(&n("ffn_gate.weight"), e, hp.n_ff)?,
+                    up: l.mat(&n("ffn_up.weight"), e, hp.n_ff)?,
+                    down: l.mat(&n("ffn_down.weight"), hp.n_ff, e)?,
+                }
+            };
+            layers.push(Layer {
+                attn_norm: l.vector(&n("attn_norm.weight"), e)?,
+                wq: l.mat(&n("attn_q.weight"), e, q_dim)?,
+                wk: l.mat(&n("attn_k.weight"), e, kv_dim)?,
+                wv: l.mat(&n("attn_v.weight"), e, kv_dim)?,
+                wo: l.mat(&n("attn_output.weight"), q_dim, e)?,
+                bq: l.opt_vector(&n("attn_q.bias"), q_dim)?,
+                bk: l.opt_vector(&n("attn_k.bias"), kv_dim)?,
+                bv: l.opt_vector(&n("attn_v.bias"), kv_dim)?,
+                bo: l.opt_vector(&n("attn_output.bias"), e)?,
+                ffn_norm: l.vector(&n("ffn_norm.weight"), e)?,
+                ffn,
+            });
+        }
+        if f.tensor("rope_freqs.weight").is_some() {
+            l.weight_bytes += 4 * (hp.rope.n_rot / 2) as u64;
+        }
+        Ok(Model {
+            hparams: hp,
+            tok_embd,
+            layers,
+            output_norm,
+            output,
+            tied_embeddings: tied,
+            weight_bytes: l.weight_bytes,
+            copied_bytes: l.copied_bytes,
+        })
+    }
+
+    /// The ggml type of the token embedding (and of the output head when tied).
+    pub fn embedding_type(&self) -> GgmlType {
+        self.tok_embd.ty
+    }
+
+    /// Dequantizes the embedding row of `token` into `out`.
+    pub(crate) fn embed(&self, token: u32, out: &mut [f32]) -> Result<(), EngineError> {
+        if token as usize >= self.hparams.n_vocab {
+            return Err(EngineError::TokenOutOfRange {
+                token,
+                n_vocab: self.hparams.n_vocab,
+            });
+        }
+        self.tok_embd.dequantize_row(token as usize, out);
+        Ok(())
+    }
+}
