@@ -26,27 +26,41 @@ pub fn speed(
     }
     let shape = model.shape;
     let n_layer = shape.n_layer;
-    let bytes_of = |t: &crate::arch::TensorSpec| weights::tensor_bytes(req.format, t);
-    // Active bytes per tensor, assigned to layers (None = outside the repeating layers).
-    let active = |t: &crate::arch::TensorSpec| -> u64 {
-        let one = crate::arch::Inventory {
-            tensors: vec![t.clone()],
-        };
-        let has_output = model
-            .inventory
-            .tensors
-            .iter()
-            .any(|x| x.name == "output.weight");
-        if t.name == "token_embd.weight" && !has_output {
-            return bytes_of(t); // tied: the output head reads it whole
-        }
-        speed::active_weight_bytes(&one, shape, bytes_of)
-    };
     let has_output = model
         .inventory
         .tensors
         .iter()
         .any(|x| x.name == "output.weight");
+    // One pass over the tensors: active bytes per token per layer (dense tensors whole, the used
+    // share of expert tensors), expert bytes per layer (for --cpu-moe), and the output head
+    // (with a tied embedding, which it reads whole; an untied input embedding reads one row).
+    let mut layer_active = vec![0u64; n_layer as usize];
+    let mut layer_experts = vec![0u64; n_layer as usize];
+    let mut head = 0u64;
+    for t in &model.inventory.tensors {
+        let b = weights::tensor_bytes(req.format, t);
+        let is_exps = t.name.contains("_exps.");
+        let a = match shape.moe {
+            Some(m) if is_exps => b / m.n_expert as u64 * m.n_expert_used as u64,
+            _ => b,
+        };
+        match t.layer() {
+            Some(l) if l < n_layer as usize => {
+                layer_active[l] += a;
+                if is_exps {
+                    layer_experts[l] += a;
+                }
+            }
+            _ if t.name == "token_embd.weight" => {
+                head += if has_output {
+                    b / t.shape.get(1).copied().unwrap_or(1).max(1)
+                } else {
+                    b
+                };
+            }
+            _ => head += a,
+        }
+    }
     let kv_type = match (req.engine, req.kv_type) {
         (Engine::LlamaCpp, kv::KvType::Fp8) => kv::KvType::Q8_0,
         (_, k) => k,
@@ -57,7 +71,7 @@ pub fn speed(
     let mut host_bytes = 0u64;
     match req.engine {
         Engine::Vllm => {
-            let total: u64 = model.inventory.tensors.iter().map(active).sum();
+            let total: u64 = layer_active.iter().sum::<u64>() + head;
             let ranks = (tp * placement.pipeline_parallel.max(1)) as u64;
             for d in devices {
                 loads.push(DeviceLoad {
@@ -69,24 +83,18 @@ pub fn speed(
         }
         Engine::LlamaCpp => {
             for (i, u) in placement.devices.iter().enumerate() {
-                let range = u.layer_range;
-                let w: u64 = model
-                    .inventory
-                    .tensors
-                    .iter()
-                    .filter(|t| match (t.layer(), range) {
-                        (Some(l), Some((a, b))) => {
-                            (a as usize..=b as usize).contains(&l)
-                                && !(req.cpu_moe && t.name.contains("_exps."))
-                        }
-                        (None, _) => {
-                            // The output head (and a tied embedding, which it reads whole).
-                            u.holds_output && (t.name != "token_embd.weight" || !has_output)
-                        }
-                        _ => false,
-                    })
-                    .map(active)
-                    .sum();
+                let mut w: u64 = match u.layer_range {
+                    Some((a, b)) => (a..=b)
+                        .map(|l| {
+                            let l = l as usize;
+                            layer_active[l] - if req.cpu_moe { layer_experts[l] } else { 0 }
+                        })
+                        .sum(),
+                    None => 0,
+                };
+                if u.holds_output {
+                    w += head;
+                }
                 loads.push(DeviceLoad {
                     device: devices[i].clone(),
                     weight_bytes: w,
@@ -94,19 +102,13 @@ pub fn speed(
                 });
             }
             let on_devices: u32 = placement.devices.iter().map(|u| u.layers).sum();
-            host_bytes = model
-                .inventory
-                .tensors
-                .iter()
-                .filter(|t| match t.layer() {
-                    Some(l) => {
-                        (l as u32) < n_layer - on_devices
-                            || (req.cpu_moe && t.name.contains("_exps."))
-                    }
-                    None => false,
-                })
-                .map(active)
-                .sum();
+            let first_gpu_layer = (n_layer - on_devices.min(n_layer)) as usize;
+            host_bytes = layer_active[..first_gpu_layer].iter().sum::<u64>()
+                + if req.cpu_moe {
+                    layer_experts[first_gpu_layer..].iter().sum::<u64>()
+                } else {
+                    0
+                };
         }
     }
     let inputs = SpeedInputs {
