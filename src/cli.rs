@@ -55,9 +55,9 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct QuantizeArgs {
     /// Input GGUF file.
-    pub input: String,
+    pub input: PathBuf,
     /// Output GGUF file (written to a temporary file and renamed into place when complete).
-    pub output: String,
+    pub output: PathBuf,
     /// Target file type: Q4_K_M, Q5_K_M, Q6_K, Q8_0, Q4_0, IQ4_XS, F16, BF16, ...
     #[arg(long = "type", short = 't')]
     pub ftype: String,
@@ -99,10 +99,10 @@ pub struct CostArgs {
 #[derive(Debug, Args, Clone)]
 pub struct InspectArgs {
     /// A .gguf file or a config.json.
-    pub file: String,
+    pub file: PathBuf,
     /// With a config.json: the safetensors weight files, for their dtypes and bytes (repeatable).
     #[arg(long)]
-    pub safetensors: Vec<String>,
+    pub safetensors: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

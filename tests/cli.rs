@@ -328,3 +328,45 @@ fn detect_never_fails() {
     assert!(d["logical_cores"].as_u64().unwrap() >= 1);
     assert!(d["gpus"].is_array());
 }
+
+/// File names need not be UTF-8: such a file is read, and a missing one is named in the error.
+#[cfg(unix)]
+#[test]
+fn non_utf8_paths() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("vramplan-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join(OsStr::from_bytes(b"bad\xff.gguf"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .arg("inspect")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("bad") && err.contains("cannot read"), "{err}");
+    // A real config.json under a non-UTF-8 name is read.
+    let cfg = dir.join(OsStr::from_bytes(b"conf\xfeig.json"));
+    std::fs::write(
+        &cfg,
+        r#"{"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9,
+            "num_key_value_heads": 3, "num_hidden_layers": 30, "vocab_size": 49152, "tie_word_embeddings": true}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .arg("inspect")
+        .arg(&cfg)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["params_total"].as_u64(), Some(134_515_008));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

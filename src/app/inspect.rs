@@ -70,7 +70,7 @@ struct SafetensorsSummary {
 }
 
 pub fn run(global: &Global, args: InspectArgs) -> Result<()> {
-    let path = Path::new(&args.file);
+    let path = args.file.as_path();
     check_file(path)?;
     if path.extension().is_some_and(|e| e == "json") {
         return inspect_config(global, path, &args.safetensors);
@@ -235,21 +235,21 @@ fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn inspect_config(global: &Global, path: &Path, safetensors: &[String]) -> Result<()> {
+fn inspect_config(global: &Global, path: &Path, safetensors: &[std::path::PathBuf]) -> Result<()> {
     let shown = path.display().to_string();
     let config = HfConfig::from_path(path).map_err(|e| bad_input(e.to_string()))?;
     let entry = config.to_model_entry("config", &shown).ok();
     let (params_total, params_active) = entry.as_ref().map(param_counts).unzip();
     let mut summaries = Vec::new();
     for st in safetensors {
-        check_file(Path::new(st))?;
+        check_file(st)?;
         let h = SafetensorsHeader::read(st).map_err(|e| bad_input(e.to_string()))?;
         let mut by_dtype = BTreeMap::new();
         for t in &h.tensors {
             *by_dtype.entry(format!("{:?}", t.dtype)).or_insert(0u64) += t.n_bytes;
         }
         summaries.push(SafetensorsSummary {
-            path: st.clone(),
+            path: st.display().to_string(),
             tensors: h.tensors.len(),
             bytes: h.total_bytes(),
             by_dtype,

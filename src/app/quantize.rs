@@ -3,7 +3,6 @@
 //! untouched) and exits 130.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -19,9 +18,9 @@ use crate::cli::{Global, QuantizeArgs};
 
 pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
     let ftype: FileType = args.ftype.parse()?;
-    let input = Path::new(&args.input);
+    let input = args.input.as_path();
     check_file(input)?;
-    let output = Path::new(&args.output);
+    let output = args.output.as_path();
     if output.is_dir() {
         return Err(bad_input(format!(
             "output `{}` is a directory",
