@@ -104,31 +104,35 @@ pub(crate) fn attend(
         }
     }
     if kqv_tiny {
-        // Lane j % 8 accumulates position j.
-        let mut acc = vec![[0.0f32; 8]; hd];
+        // Lane j % 8 accumulates position j (lane-major, so the inner loop runs along d).
+        let mut acc = vec![0.0f32; 8 * hd];
         for (j, &p) in s.iter().enumerate().take(visible) {
             let v = &values[j * stride + off..j * stride + off + hd];
-            let l = j % 8;
-            for (a, &x) in acc.iter_mut().zip(v) {
-                a[l] += p * x;
+            let a = &mut acc[(j % 8) * hd..(j % 8 + 1) * hd];
+            for (a, &x) in a.iter_mut().zip(v) {
+                *a += p * x;
             }
         }
-        for (o, a) in out.iter_mut().zip(&acc) {
-            *o = hsum8(a);
+        for (d, o) in out.iter_mut().enumerate() {
+            let lanes: [f32; 8] = std::array::from_fn(|l| acc[l * hd + d]);
+            *o = hsum8(&lanes);
         }
     } else {
         // Position j goes to accumulator (j / 8) % 4, lane j % 8; llama.cpp's KV length is a
         // multiple of 32, so there are no leftovers (the padding contributes exact zeros).
-        let mut acc = vec![[[0.0f32; 8]; 4]; hd];
+        let mut acc = vec![0.0f32; 32 * hd];
         for (j, &p) in s.iter().enumerate().take(visible) {
             let v = &values[j * stride + off..j * stride + off + hd];
-            let (a4, l) = ((j / 8) % 4, j % 8);
-            for (a, &x) in acc.iter_mut().zip(v) {
-                a[a4][l] += p * x;
+            let slot = ((j / 8) % 4) * 8 + j % 8;
+            let a = &mut acc[slot * hd..(slot + 1) * hd];
+            for (a, &x) in a.iter_mut().zip(v) {
+                *a += p * x;
             }
         }
-        for (o, a) in out.iter_mut().zip(&acc) {
-            *o = reduce4(a);
+        for (d, o) in out.iter_mut().enumerate() {
+            let acc4: [[f32; 8]; 4] =
+                std::array::from_fn(|k| std::array::from_fn(|l| acc[(k * 8 + l) * hd + d]));
+            *o = reduce4(&acc4);
         }
     }
 }

@@ -8,6 +8,13 @@ use crate::quant;
 
 use super::EngineError;
 
+/// Every f16 value widened to f32 (`GGML_FP16_TO_FP32`), indexed by its bits: reading the cache
+/// is a table lookup (ggml keeps the same table).
+fn f16_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(quant::fp16_to_fp32).collect())
+}
+
 /// Element type of the engine's cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KvCacheType {
@@ -116,10 +123,14 @@ impl KvCache {
     fn decode(&self, b: &[u8], n: usize, out: &mut Vec<f32>) {
         out.clear();
         out.resize(n * self.row_elems, 0.0);
-        let f = match self.ty {
-            KvCacheType::F16 => quant::dequantize_row_f16,
-            KvCacheType::Q8_0 => quant::dequantize_row_q8_0,
-        };
-        f(&b[..n * self.row_bytes], out);
+        match self.ty {
+            KvCacheType::F16 => {
+                let lut = f16_table();
+                for (o, h) in out.iter_mut().zip(b[..n * self.row_bytes].chunks_exact(2)) {
+                    *o = lut[usize::from(u16::from_le_bytes([h[0], h[1]]))];
+                }
+            }
+            KvCacheType::Q8_0 => quant::dequantize_row_q8_0(&b[..n * self.row_bytes], out),
+        }
     }
 }

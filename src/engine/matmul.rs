@@ -227,6 +227,15 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Round half to even of `|x| <= 127.5` (`_mm256_round_ps(_MM_ROUND_NEAREST)`): adding and
+/// subtracting 1.5·2^23 leaves the integer the FPU rounded to (`f32::round_ties_even` calls
+/// `rintf` on baseline x86-64).
+#[inline(always)]
+fn round_even(x: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((x + MAGIC) - MAGIC) as i8
+}
+
 /// ggml-cpu's AVX2 `quantize_row_q8_0`: `d = amax/127`, `q = round_half_even(x·(127/amax))`.
 pub(crate) fn quantize_row_q8_0_x86(x: &[f32], y: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(34)) {
@@ -235,7 +244,7 @@ pub(crate) fn quantize_row_q8_0_x86(x: &[f32], y: &mut [u8]) {
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         yb[..2].copy_from_slice(&quant::fp32_to_fp16(d).to_le_bytes());
         for (q, v) in yb[2..].iter_mut().zip(xb) {
-            *q = (v * id).round_ties_even() as i8 as u8;
+            *q = round_even(v * id) as u8;
         }
     }
 }
@@ -248,7 +257,7 @@ pub(crate) fn quantize_row_q8_1_x86(x: &[f32], y: &mut [u8]) {
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         let mut sum = 0i32;
         for (q, v) in yb[4..].iter_mut().zip(xb) {
-            let qi = (v * id).round_ties_even() as i8;
+            let qi = round_even(v * id);
             sum += i32::from(qi);
             *q = qi as u8;
         }
@@ -266,6 +275,24 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn round_even_ties_to_even() {
+        for (x, want) in [
+            (0.5f32, 0i8),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (126.5, 126),
+            (-127.0, -127),
+            (3.49, 3),
+            (-3.51, -4),
+        ] {
+            assert_eq!(round_even(x), want, "{x}");
+            assert_eq!(x.round_ties_even() as i8, want, "{x}");
+        }
     }
 
     #[test]
