@@ -239,3 +239,47 @@ fn smollm2_logits_match_llama_cpp() {
     };
     assert!(max_diff < bound, "max |logit diff| {max_diff} >= {bound}");
 }
+
+#[test]
+fn smollm2_memory_matches_the_estimator() {
+    use vramplan::engine::KvCacheType;
+    use vramplan::estimate::kv::llama_cpp_layers;
+    let f = GgufFile::open(model_path()).unwrap();
+    let model = Model::load(&f).unwrap();
+    let shape = vramplan::gguf::model_shape(&f).unwrap();
+    // Every tensor's bytes are mapped, none copied except the f32 norms (tied output: once).
+    assert_eq!(
+        model.weight_bytes,
+        f.inventory().total_bytes().unwrap(),
+        "mapped weight bytes vs the file's inventory"
+    );
+    for (kv_type, n_ctx) in [(KvCacheType::F16, 300), (KvCacheType::Q8_0, 4096)] {
+        let mut s = Session::new(
+            &model,
+            SessionConfig {
+                n_ctx,
+                kv_type,
+                threads: 2,
+                ..SessionConfig::default()
+            },
+        )
+        .unwrap();
+        let predicted: u64 =
+            llama_cpp_layers(&shape, kv_type.estimate_type(), n_ctx as u64, 1, 512, false)
+                .unwrap()
+                .iter()
+                .map(|l| l.bytes)
+                .sum();
+        s.eval(&[1, 2, 3], false).unwrap();
+        let m = s.memory();
+        eprintln!(
+            "{kv_type:?} n_ctx {n_ctx}: KV {} bytes in {} cells (estimator {predicted}), buffers {} bytes, weights {} mapped + {} copied",
+            m.kv_bytes, m.kv_cells, m.buffer_bytes, m.weights_mapped_bytes, m.weights_copied_bytes
+        );
+        assert_eq!(
+            m.kv_bytes, predicted,
+            "{kv_type:?} KV bytes vs the estimator"
+        );
+        assert_eq!(m.kv_cells, n_ctx.div_ceil(256) as u64 * 256);
+    }
+}

@@ -12,13 +12,14 @@ Writes into tests/data/engine/ (or OUT_DIR):
                          the top-20 token ids with their logits
   vocab_<name>.json      tokenization with llama.cpp's own vocab-only test files
                          (models/ggml-vocab-<name>.gguf) when LLAMA_VOCAB_DIR is given
-  testgen_<name>.json    logits of the random-weight GGUF files tools written by `cargo test
-                         --release --test engine_testgen -- --ignored write_testgen_models` (optional)
+  testgen_<name>.json    llama.cpp's logits (top 8 per position) and greedy tokens on the
+                         random-weight GGUF files that `VRAMPLAN_TESTGEN_DIR=DIR cargo test
+                         --release --test engine_testgen -- --ignored` writes (optional)
 
 usage:
   pip install llama-cpp-python==0.3.36     # builds llama.cpp; CMAKE_ARGS="-DGGML_NATIVE=ON"
   python3 tools/engine_ref/make_ref.py "$(tools/fetch_smollm2.sh)" [--vocab-dir LLAMA_CPP/models]
-      [--testgen-dir DIR]
+      [--testgen-dir DIR [--testgen-only]]
 
 The model runs on 2 threads with llama-cpp-python's defaults otherwise: n_ctx 512, n_batch 512,
 f16 KV cache, no flash attention (what the engine reproduces).
@@ -188,10 +189,18 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--vocab-dir", help="llama.cpp's models/ directory (ggml-vocab-*.gguf)")
     ap.add_argument("--testgen-dir", help="directory of engine_testgen GGUF files")
+    ap.add_argument("--testgen-only", action="store_true", help="only the testgen files")
     ap.add_argument("--out", default=str(ROOT / "tests" / "data" / "engine"))
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.testgen_only:
+        smollm2(args, out)
+    if args.testgen_dir:
+        testgen(args, out)
+
+
+def smollm2(args, out):
 
     llm = Llama(args.model, n_ctx=512, n_batch=512, n_threads=2, n_threads_batch=2,
                 logits_all=True, verbose=False)
@@ -217,6 +226,9 @@ def main():
                                              "cases": tokenize_cases(v)})
             del v
 
+
+
+def testgen(args, out):
     if args.testgen_dir:
         for path in sorted(Path(args.testgen_dir).glob("*.gguf")):
             m = Llama(str(path), n_ctx=256, n_batch=256, n_threads=2, n_threads_batch=2,
