@@ -48,8 +48,53 @@ pub enum Command {
     Cost(CostArgs),
     /// Quantize a GGUF file to a llama.cpp file type, byte for byte as llama-quantize does.
     Quantize(QuantizeArgs),
+    /// Run a GGUF model with the built-in reference engine: continuation and measured tok/s.
+    Run(RunArgs),
+    /// Token ids of TEXT under a GGUF model's tokenizer (special tokens parsed as llama.cpp does).
+    Tokenize(TokenizeArgs),
     /// This machine's hardware: CPU, RAM, SIMD features, NVIDIA GPUs (NVML) matched to the catalogue.
     Detect,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// A GGUF model (llama, mistral, smollm2, qwen2, Mixtral-style MoE).
+    pub model: PathBuf,
+    /// The prompt.
+    #[arg(long, short = 'p')]
+    pub prompt: String,
+    /// Tokens to generate.
+    #[arg(long, short = 'n', default_value_t = 64)]
+    pub n_predict: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub temp: f32,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Context size (default: prompt + generated tokens).
+    #[arg(long, short = 'c', allow_hyphen_values = true)]
+    pub ctx: Option<String>,
+    /// KV cache type: f16 or q8_0.
+    #[arg(long, default_value = "f16")]
+    pub kv_type: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TokenizeArgs {
+    /// A GGUF model whose tokenizer to use.
+    pub model: PathBuf,
+    /// The text.
+    pub text: String,
+    /// Treat special-token text (`<|im_start|>`) as plain text.
+    #[arg(long)]
+    pub no_parse_special: bool,
+    /// Do not add BOS even where the model asks for it.
+    #[arg(long)]
+    pub no_bos: bool,
 }
 
 #[derive(Debug, Args, Clone)]

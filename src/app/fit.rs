@@ -55,9 +55,10 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     req.engine = match args.engine.as_str() {
         "llama.cpp" | "llama-cpp" | "llamacpp" | "llama" => Engine::LlamaCpp,
         "vllm" => Engine::Vllm,
+        "vramplan" | "reference" => Engine::Vramplan,
         other => {
             return Err(bad_input(format!(
-                "unknown --engine `{other}` (llama.cpp or vllm)"
+                "unknown --engine `{other}` (llama.cpp, vllm or vramplan)"
             )))
         }
     };
@@ -233,6 +234,7 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         match r.engine {
             Engine::LlamaCpp => "llama.cpp",
             Engine::Vllm => "vLLM",
+            Engine::Vramplan => "vramplan reference engine",
         }
     ));
     let mut t = table(&[
@@ -362,6 +364,14 @@ fn launch_command(
     devices: &[vramplan::catalog::Device],
 ) -> Option<String> {
     match req.engine {
+        Engine::Vramplan => Some(format!(
+            "vramplan run {} -c {} -p PROMPT",
+            model
+                .path
+                .clone()
+                .unwrap_or_else(|| format!("{}.gguf", model.id)),
+            req.ctx
+        )),
         Engine::LlamaCpp => {
             let file = model
                 .path

@@ -10,6 +10,7 @@ mod list;
 mod model_input;
 mod quantize;
 mod quants;
+mod run;
 mod show;
 
 use anyhow::Result;
@@ -63,6 +64,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cost(args) => cost::run(&cli.global, args),
         Command::Detect => detect::run(&cli.global),
         Command::Quantize(args) => quantize::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Tokenize(args) => run::tokenize(&cli.global, args),
     }
 }
 

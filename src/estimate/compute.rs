@@ -23,6 +23,9 @@ pub const GIB: u64 = 1 << 30;
 pub const GPU_CONTEXT_OVERHEAD: u64 = 400 * MIB;
 /// Memory the OS and other processes keep on a CPU-only host.
 pub const CPU_HOST_RESERVE: u64 = 2 * GIB;
+/// The reference engine's process: binary, libraries, allocator and thread stacks (measured
+/// about 20 MB resident for `vramplan run` on Linux x86-64 beyond its buffers).
+pub const REFERENCE_PROCESS_OVERHEAD: u64 = 20 * MIB;
 /// vLLM: CUDA graphs captured for decode batch sizes (vLLM logs "took 0.5 GiB" on typical runs).
 pub const VLLM_CUDA_GRAPHS: u64 = GIB / 2;
 /// vLLM: memory outside PyTorch's allocator (CUDA context, cuBLAS, NCCL buffers).
@@ -81,4 +84,23 @@ pub fn vllm_activation_bytes(shape: &ModelShape, max_num_batched_tokens: u64, tp
     let per_token =
         4 * shape.n_embd + (2 * widest_ff + shape.n_head as u64 * shape.head_dim_k * 2) / tp;
     max_num_batched_tokens * per_token * 2 + 256 * shape.n_vocab * 4
+}
+
+/// Scratch buffers of vramplan's reference engine (`engine::forward`'s `Buffers`), all f32 unless
+/// said: per ubatch token the residual, normed and output rows (`n_embd` each, four of them), q
+/// and the attention output (`n_head x head_dim`), k and v, gate and up (and the down input);
+/// f32 copies of the cached keys and values over the context; the logits of the last position;
+/// and the activations quantized for the dot kernels (about 34/32 bytes per FFN element, twice).
+pub fn reference_buffer_bytes(shape: &ModelShape, n_ubatch: u64, kv_cells: u64) -> u64 {
+    let ff = (0..shape.n_layer)
+        .map(|il| shape.active_ff(il))
+        .max()
+        .unwrap_or(shape.n_ff);
+    let q_dim = shape.n_head as u64 * shape.head_dim_k;
+    let kv_dim = shape.n_head_kv as u64 * shape.head_dim_k.max(shape.head_dim_v);
+    let per_token = 4 * shape.n_embd + 2 * q_dim + 2 * kv_dim + 3 * ff;
+    4 * n_ubatch * per_token
+        + 8 * kv_cells * kv_dim
+        + 4 * shape.n_vocab
+        + 2 * n_ubatch * ff * 34 / 32
 }

@@ -16,6 +16,8 @@ use crate::catalog::{Device, DeviceKind};
 pub enum Engine {
     LlamaCpp,
     Vllm,
+    /// vramplan's own reference engine (`vramplan run`), on the CPU.
+    Vramplan,
 }
 
 /// What to fit.
@@ -150,6 +152,7 @@ pub fn place(
     match req.engine {
         Engine::LlamaCpp => place_llama_cpp(model, devices, req),
         Engine::Vllm => place_vllm(model, devices, req),
+        Engine::Vramplan => place_reference(model, devices, req),
     }
 }
 
@@ -716,6 +719,90 @@ fn place_vllm(
         tensor_parallel: tp,
         pipeline_parallel: pp,
         max_concurrency,
+    })
+}
+
+/// vramplan's reference engine: one process on the CPU, weights read through the memory map
+/// (resident once touched), f32 norms copied out, a KV cache of the context padded to 256 cells,
+/// its scratch buffers (`compute::reference_buffer_bytes`) and the process itself.
+fn place_reference(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+) -> Result<Placement, FitError> {
+    let shape = model.shape;
+    let kv_type = match req.kv_type {
+        KvType::F16 | KvType::Bf16 => KvType::F16,
+        _ => KvType::Q8_0,
+    };
+    let kv_layers =
+        kv::llama_cpp_layers(shape, kv_type, req.ctx, req.parallel, req.n_ubatch, true).ok_or(
+            FitError::KvRow(kv_type.name(), shape.n_head_kv as u64 * shape.head_dim_k),
+        )?;
+    let kv_cells = kv_layers.iter().map(|l| l.cells).max().unwrap_or(0);
+    let kv_bytes: u64 = kv_layers.iter().map(|l| l.bytes).sum();
+    let weights: u64 = model
+        .inventory
+        .tensors
+        .iter()
+        .map(|t| weights::tensor_bytes(req.format, t))
+        .sum();
+    let copied_f32: u64 = model
+        .inventory
+        .tensors
+        .iter()
+        .filter(|t| t.shape.len() == 1)
+        .map(|t| t.n_elements() * 4)
+        .sum();
+    let all_layers: Vec<u32> = (0..shape.n_layer).collect();
+    let ubatch = req.n_ubatch.min(req.ctx);
+    let compute =
+        compute::reference_buffer_bytes(shape, ubatch, kv_cells) * req.parallel.max(1) + copied_f32;
+    let overhead = compute::REFERENCE_PROCESS_OVERHEAD;
+    let used = weights + kv_bytes + compute + overhead;
+    let (fits, devs) = match devices {
+        [] => (true, vec![]),
+        [d] if d.entry.kind == DeviceKind::Cpu => (
+            used <= d.memory_bytes,
+            vec![device_use(
+                d,
+                d.memory_bytes,
+                weights,
+                kv_bytes,
+                compute,
+                overhead,
+                &all_layers,
+                true,
+            )],
+        ),
+        _ => {
+            return Err(FitError::NotAGpu(
+                "the reference engine runs on the CPU: give no --gpu or one CPU host".into(),
+            ))
+        }
+    };
+    Ok(Placement {
+        fits,
+        note: devices
+            .is_empty()
+            .then(|| "resident memory of `vramplan run` at this context".into()),
+        weights_bytes: weights,
+        kv_cache_bytes: kv_bytes,
+        compute_bytes: compute,
+        overhead_bytes: overhead,
+        total_bytes: used,
+        devices: devs,
+        host: HostUse {
+            weights_bytes: 0,
+            kv_cache_bytes: 0,
+            compute_bytes: 0,
+            total_bytes: 0,
+            layers: 0,
+        },
+        n_gpu_layers: 0,
+        tensor_parallel: 1,
+        pipeline_parallel: 1,
+        max_concurrency: None,
     })
 }
 

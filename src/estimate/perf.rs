@@ -81,7 +81,7 @@ pub fn speed(
                 });
             }
         }
-        Engine::LlamaCpp => {
+        Engine::LlamaCpp | Engine::Vramplan => {
             for (i, u) in placement.devices.iter().enumerate() {
                 let mut w: u64 = match u.layer_range {
                     Some((a, b)) => (a..=b)
@@ -122,7 +122,7 @@ pub fn speed(
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
     };
     let engine = match req.engine {
-        Engine::LlamaCpp => "llama.cpp",
+        Engine::LlamaCpp | Engine::Vramplan => "llama.cpp",
         Engine::Vllm => "vllm",
     };
     Some(speed::estimate(&loads, &inputs, |c| {
