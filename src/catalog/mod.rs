@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 pub use api::ApiEntry;
 pub use device::{CloudPrice, DeviceEntry, DeviceKind};
-pub use model::{Mla, ModelEntry, Moe, SlidingWindow, KNOWN_GGUF_ARCHS};
+pub use model::{limits, Mla, ModelEntry, Moe, SlidingWindow, KNOWN_GGUF_ARCHS};
 
 /// The embedded default catalogue files.
 pub const EMBEDDED_MODELS: &str = include_str!("../../models.toml");

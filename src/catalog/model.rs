@@ -98,6 +98,29 @@ impl Moe {
     }
 }
 
+/// Upper bounds on hyperparameters from files vramplan did not write (user catalogues,
+/// config.json, GGUF metadata). Each is far above any published model, and together they keep
+/// every size derived from them (parameter counts, bytes, KV cache, compute buffers) far from
+/// `u64` overflow and the per-layer work small. Values beyond them are refused, not estimated.
+pub mod limits {
+    /// Repeating layers (published models: at most ~130).
+    pub const MAX_LAYERS: u64 = 1024;
+    /// Embedding width (published: at most ~25k).
+    pub const MAX_HIDDEN: u64 = 1 << 17;
+    /// Dense, expert and shared-expert FFN widths (published: at most ~75k).
+    pub const MAX_FFN: u64 = 1 << 19;
+    /// Attention heads and KV heads (published: at most 128).
+    pub const MAX_HEADS: u64 = 1024;
+    /// Per-head dimensions and MLA ranks (published: at most 1536).
+    pub const MAX_HEAD_DIM: u64 = 1 << 14;
+    /// Vocabulary size (published: at most ~260k).
+    pub const MAX_VOCAB: u64 = 1 << 24;
+    /// Routed or shared experts (published: at most 384).
+    pub const MAX_EXPERTS: u64 = 4096;
+    /// Context length and sliding window, in tokens (published: at most ~10M).
+    pub const MAX_CONTEXT: u64 = 1 << 32;
+}
+
 /// `general.architecture` values whose tensor layout the inventory builder knows.
 pub const KNOWN_GGUF_ARCHS: &[&str] = &[
     "llama",
@@ -132,7 +155,7 @@ impl ModelEntry {
 
     /// Every broken invariant, as human-readable messages (empty when valid).
     pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
+        let mut p = self.out_of_bounds();
         if !super::is_kebab_id(&self.id) {
             p.push(format!("id `{}` is not lower-case kebab-case", self.id));
         }
@@ -203,5 +226,55 @@ impl ModelEntry {
             }
         }
         p
+    }
+
+    /// Hyperparameters beyond [`limits`]: a hostile or corrupt entry must be refused before
+    /// anything expands it into tensors or multiplies its sizes.
+    fn out_of_bounds(&self) -> Vec<String> {
+        use limits::*;
+        let mut checks = vec![
+            ("layers", u64::from(self.layers), MAX_LAYERS),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("ffn_size", self.ffn_size, MAX_FFN),
+            ("heads", u64::from(self.heads), MAX_HEADS),
+            ("kv_heads", u64::from(self.kv_heads), MAX_HEADS),
+            ("head_dim", self.head_dim.unwrap_or(0), MAX_HEAD_DIM),
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("max_context", self.max_context, MAX_CONTEXT),
+        ];
+        if let Some(sw) = self.sliding_window {
+            checks.push(("sliding_window.window", sw.window, MAX_CONTEXT));
+            checks.push(("sliding_window.pattern", u64::from(sw.pattern), MAX_LAYERS));
+        }
+        if let Some(mla) = self.mla {
+            checks.push(("mla.kv_lora_rank", mla.kv_lora_rank, MAX_HEAD_DIM));
+            checks.push((
+                "mla.q_lora_rank",
+                mla.q_lora_rank.unwrap_or(0),
+                MAX_HEAD_DIM,
+            ));
+            checks.push(("mla.qk_rope_head_dim", mla.qk_rope_head_dim, MAX_HEAD_DIM));
+            checks.push(("mla.qk_nope_head_dim", mla.qk_nope_head_dim, MAX_HEAD_DIM));
+            checks.push(("mla.v_head_dim", mla.v_head_dim, MAX_HEAD_DIM));
+        }
+        if let Some(moe) = self.moe {
+            checks.push(("moe.experts", u64::from(moe.experts), MAX_EXPERTS));
+            checks.push(("moe.expert_ffn_size", moe.expert_ffn_size, MAX_FFN));
+            checks.push((
+                "moe.shared_experts",
+                u64::from(moe.shared_experts),
+                MAX_EXPERTS,
+            ));
+            let shared_ffn = moe.shared_expert_ffn_size.unwrap_or_else(|| {
+                moe.expert_ffn_size
+                    .saturating_mul(u64::from(moe.shared_experts))
+            });
+            checks.push(("the shared-expert FFN width", shared_ffn, MAX_FFN));
+        }
+        checks
+            .into_iter()
+            .filter(|&(_, value, max)| value > max)
+            .map(|(name, value, max)| format!("{name} {value} exceeds the limit of {max}"))
+            .collect()
     }
 }

@@ -76,6 +76,9 @@ pub enum GgufError {
         expected: String,
         found: String,
     },
+    /// A hyperparameter is beyond [`crate::catalog::limits`] (a corrupt or hostile file).
+    #[error("GGUF {what} is {value}, more than the {max} vramplan accepts")]
+    OutOfRange { what: String, value: u64, max: u64 },
     /// The writer was given something it cannot write (duplicate key, bad shape, short data).
     #[error("cannot write GGUF: {0}")]
     InvalidWrite(String),

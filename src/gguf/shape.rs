@@ -2,6 +2,9 @@
 //! the estimator's [`ModelShape`]. Keys follow llama.cpp's `llama-arch.cpp` names.
 
 use crate::arch::{ModelShape, MoeShape};
+use crate::catalog::limits::{
+    MAX_CONTEXT, MAX_EXPERTS, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_HIDDEN, MAX_LAYERS, MAX_VOCAB,
+};
 
 use super::{GgufError, GgufFile};
 
@@ -23,67 +26,100 @@ fn uint<D: AsRef<[u8]>>(f: &GgufFile<D>, key: &str) -> Option<u64> {
         })
 }
 
-/// The estimator's view of a GGUF model. Fails only when a key every model has is missing.
+/// `value` of `what`, refused above `max`.
+fn bounded(what: impl FnOnce() -> String, value: u64, max: u64) -> Result<u64, GgufError> {
+    if value > max {
+        return Err(GgufError::OutOfRange {
+            what: what(),
+            value,
+            max,
+        });
+    }
+    Ok(value)
+}
+
+/// The estimator's view of a GGUF model. Fails when a key every model has is missing, or when a
+/// value is beyond [`crate::catalog::limits`]: a hostile file must not drive the estimator into
+/// overflow or unbounded work (a billion layers).
 pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufError> {
     let arch = f.architecture()?.to_string();
     let k = |s: &str| format!("{arch}.{s}");
-    let need = |s: &str| uint(f, &k(s)).ok_or_else(|| GgufError::MissingKey { key: k(s) });
-    let n_layer = need("block_count")? as u32;
-    let n_embd = need("embedding_length")?;
-    let n_head = need("attention.head_count")? as u32;
-    let n_head_kv = uint(f, &k("attention.head_count_kv")).unwrap_or(n_head as u64) as u32;
-    let default_hd = if n_head > 0 {
-        n_embd / n_head as u64
-    } else {
-        0
+    let what = |s: &str| format!("metadata key `{}`", k(s));
+    let opt = |s: &str, max: u64| -> Result<Option<u64>, GgufError> {
+        uint(f, &k(s))
+            .map(|v| bounded(|| what(s), v, max))
+            .transpose()
     };
-    let head_dim_k = uint(f, &k("attention.key_length")).unwrap_or(default_hd);
-    let head_dim_v = uint(f, &k("attention.value_length")).unwrap_or(default_hd);
-    let n_vocab = f
+    let need = |s: &str, max: u64| opt(s, max)?.ok_or_else(|| GgufError::MissingKey { key: k(s) });
+    let n_layer = need("block_count", MAX_LAYERS)?;
+    let n_embd = need("embedding_length", MAX_HIDDEN)?;
+    let n_head = need("attention.head_count", MAX_HEADS)?;
+    let n_head_kv = opt("attention.head_count_kv", MAX_HEADS)?.unwrap_or(n_head);
+    let default_hd = n_embd.checked_div(n_head).unwrap_or(0);
+    let head_dim_k = opt("attention.key_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
+    let head_dim_v = opt("attention.value_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
+    let embd_rows = f
         .tensor("token_embd.weight")
-        .and_then(|t| t.shape().get(1).copied())
-        .or_else(|| {
-            f.get_str_array("tokenizer.ggml.tokens")
-                .ok()
-                .map(|it| it.count() as u64)
-        })
-        .unwrap_or(0);
-    let n_expert = uint(f, &k("expert_count")).unwrap_or(0);
-    let moe = (n_expert > 1).then(|| {
-        let expert_ff = uint(f, &k("expert_feed_forward_length"))
-            .unwrap_or_else(|| uint(f, &k("feed_forward_length")).unwrap_or(0));
-        let shared = uint(f, &k("expert_shared_count")).unwrap_or(0);
-        let shared_ff =
-            uint(f, &k("expert_shared_feed_forward_length")).unwrap_or(expert_ff * shared);
-        MoeShape {
+        .and_then(|t| t.shape().get(1).copied());
+    let n_vocab = match embd_rows {
+        Some(n) => bounded(
+            || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
+            n,
+            MAX_VOCAB,
+        )?,
+        None => match f.get_str_array("tokenizer.ggml.tokens") {
+            Ok(it) => bounded(
+                || "metadata key `tokenizer.ggml.tokens` length (vocabulary)".into(),
+                it.len() as u64,
+                MAX_VOCAB,
+            )?,
+            Err(_) => 0,
+        },
+    };
+    let n_ff = opt("feed_forward_length", MAX_FFN)?.unwrap_or(0);
+    let n_expert = opt("expert_count", MAX_EXPERTS)?.unwrap_or(0);
+    let moe = if n_expert > 1 {
+        let expert_ff = opt("expert_feed_forward_length", MAX_FFN)?.unwrap_or(n_ff);
+        let shared = opt("expert_shared_count", MAX_EXPERTS)?.unwrap_or(0);
+        // Both factors are bounded, so the product cannot overflow.
+        let shared_ff = match opt("expert_shared_feed_forward_length", MAX_FFN)? {
+            Some(w) => w,
+            None => bounded(|| what("expert_shared_count"), expert_ff * shared, MAX_FFN)?,
+        };
+        Some(MoeShape {
             n_expert: n_expert as u32,
-            n_expert_used: uint(f, &k("expert_used_count")).unwrap_or(2) as u32,
+            n_expert_used: opt("expert_used_count", n_expert)?.unwrap_or(2) as u32,
             expert_ff,
             shared_ff,
-            dense_layers: uint(f, &k("leading_dense_block_count")).unwrap_or(0) as u32,
-        }
-    });
-    let kv_lora = uint(f, &k("attention.kv_lora_rank"));
-    let rope_dims = uint(f, &k("rope.dimension_count")).unwrap_or(0);
+            dense_layers: opt("leading_dense_block_count", n_layer)?.unwrap_or(0) as u32,
+        })
+    } else {
+        None
+    };
+    let kv_lora = opt("attention.kv_lora_rank", MAX_HEAD_DIM)?;
+    let rope_dims = opt("rope.dimension_count", MAX_HEAD_DIM)?.unwrap_or(0);
     // llama.cpp applies a sliding window only for architectures that define a layer pattern.
     let swa_pattern = match arch.as_str() {
         "gemma2" | "gpt-oss" | "cohere2" => Some(2),
         "gemma3" | "gemma3n" => Some(6),
         _ => None,
     };
-    let sliding_window =
-        swa_pattern.and_then(|p| uint(f, &k("attention.sliding_window")).map(|w| (w, p)));
+    let sliding_window = match swa_pattern {
+        Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?.map(|w| (w, p)),
+        None => None,
+    };
     Ok(ModelShape {
         arch: arch.clone(),
-        n_layer,
+        // The bounds above keep these within u32.
+        n_layer: n_layer as u32,
         n_embd,
-        n_head,
-        n_head_kv,
+        n_head: n_head as u32,
+        n_head_kv: n_head_kv as u32,
         head_dim_k,
         head_dim_v,
         n_vocab,
-        n_ff: uint(f, &k("feed_forward_length")).unwrap_or(0),
-        max_context: uint(f, &k("context_length")).unwrap_or(4096),
+        n_ff,
+        max_context: opt("context_length", MAX_CONTEXT)?.unwrap_or(4096),
         sliding_window,
         mla_cache_width: kv_lora.map(|r| r + rope_dims),
         moe,

@@ -62,15 +62,15 @@ impl HfConfig {
         };
         let moe = match (self.num_experts, self.num_experts_per_tok) {
             (Some(n), Some(k)) if n > 1 => Some(Moe {
-                experts: n as u32,
-                experts_per_token: k as u32,
+                experts: to_u32(n),
+                experts_per_token: to_u32(k),
                 expert_ffn_size: self
                     .moe_intermediate_size
                     .or(self.intermediate_size)
                     .unwrap_or(0),
-                shared_experts: self.n_shared_experts.unwrap_or(0) as u32,
+                shared_experts: to_u32(self.n_shared_experts.unwrap_or(0)),
                 shared_expert_ffn_size: None,
-                dense_layers: self.first_k_dense_replace.unwrap_or(0) as u32,
+                dense_layers: to_u32(self.first_k_dense_replace.unwrap_or(0)),
                 router_bias: self.model_type == "deepseek_v3",
             }),
             _ => None,
@@ -88,24 +88,30 @@ impl HfConfig {
             gguf_arch: arch.to_string(),
             released: None,
             source: source.to_string(),
-            layers: self.num_hidden_layers as u32,
+            layers: to_u32(self.num_hidden_layers),
             hidden_size: self.hidden_size,
             ffn_size: self.intermediate_size.unwrap_or(0).max(1),
-            heads: self.num_attention_heads as u32,
-            kv_heads: self.num_key_value_heads as u32,
+            heads: to_u32(self.num_attention_heads),
+            kv_heads: to_u32(self.num_key_value_heads),
             head_dim,
             vocab_size: self.vocab_size,
             tied_embeddings: tied,
             max_context: self.max_position_embeddings.unwrap_or(4096),
             qkv_bias: self.attention_bias.unwrap_or(arch == "qwen2"),
             qk_norm: matches!(arch, "qwen3" | "qwen3moe" | "gemma3"),
+            // Placeholders until the counts below; they satisfy `problems`.
             params_total_official: 1.0,
-            params_active_official: None,
+            params_active_official: moe.map(|_| 1.0),
             params_source: None,
             sliding_window,
             mla,
             moe,
         };
+        // Invariants and limits first: an absurd config (a billion layers, giant widths) is refused
+        // before its inventory is expanded.
+        if let Some(p) = entry.problems().into_iter().find(|p| !p.contains("kebab")) {
+            return Err(p);
+        }
         let (total, active) = crate::arch::param_counts(&entry);
         entry.params_total_official = total as f64;
         entry.params_active_official = entry.moe.map(|_| active as f64);
@@ -114,4 +120,10 @@ impl HfConfig {
         }
         Ok(entry)
     }
+}
+
+/// A count as `u32`, saturating: a value past `u32::MAX` stays out of bounds for
+/// [`ModelEntry::problems`] instead of wrapping to a small, plausible one.
+fn to_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

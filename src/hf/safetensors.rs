@@ -337,8 +337,13 @@ fn locate(json: &[u8], name: &str) -> u64 {
 }
 
 fn check_tensor(json: &[u8], name: String, raw: RawTensor) -> Result<SafeTensorInfo, HfError> {
-    let at = locate(json, &name);
-    let bad = |msg: String| Err(st_err(at, format!("tensor `{name}`: {msg}")));
+    // Located only on error: searching the header once per tensor is quadratic in its size.
+    let bad = |msg: String| {
+        Err(st_err(
+            locate(json, &name),
+            format!("tensor `{name}`: {msg}"),
+        ))
+    };
     let Some(dtype) = SafeDtype::from_name(&raw.dtype) else {
         return bad(format!("unknown dtype `{}`", raw.dtype));
     };
