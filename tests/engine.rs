@@ -12,7 +12,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use vramplan::engine::{generate, logits_for, Model, Sampling, Session, SessionConfig, Tokenizer};
+use vramplan::engine::{
+    generate, generate_stream, logits_for, Model, Sampling, Session, SessionConfig, Tokenizer,
+};
 use vramplan::gguf::GgufFile;
 
 fn model_path() -> PathBuf {
@@ -168,15 +170,31 @@ fn smollm2_greedy_continuations_match_llama_cpp() {
 
     // The public entry point gives the same continuation (up to an end-of-generation token).
     let c = &reference["cases"][0];
-    let g = generate(
+    let mut streamed = Vec::new();
+    let g = generate_stream(
         &model,
         &tok,
         c["prompt"].as_str().unwrap(),
         16,
         Sampling::greedy(),
         2,
+        |_, piece| streamed.extend_from_slice(piece),
     )
     .unwrap();
+    assert_eq!(String::from_utf8(streamed).unwrap(), g.text);
+    let again = generate(
+        &model,
+        &tok,
+        c["prompt"].as_str().unwrap(),
+        16,
+        Sampling::greedy(),
+        1,
+    );
+    assert_eq!(
+        again.unwrap().tokens,
+        g.tokens,
+        "1 and 2 threads give the same tokens"
+    );
     let want = ids(&c["tokens"]);
     assert_eq!(g.prompt_ids, ids(&c["prompt_ids"]));
     assert_eq!(g.tokens[..], want[..g.tokens.len()]);
@@ -270,7 +288,9 @@ fn smollm2_memory_matches_the_estimator() {
                 .iter()
                 .map(|l| l.bytes)
                 .sum();
-        s.eval(&[1, 2, 3], false).unwrap();
+        // "The capital of France is" -> " Paris" with either cache type.
+        let logits = s.eval(&[504, 3575, 282, 4649, 314], false).unwrap();
+        assert_eq!(vramplan::engine::argmax(&logits), 7042, "{kv_type:?}");
         let m = s.memory();
         eprintln!(
             "{kv_type:?} n_ctx {n_ctx}: KV {} bytes in {} cells (estimator {predicted}), buffers {} bytes, weights {} mapped + {} copied",

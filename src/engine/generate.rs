@@ -111,6 +111,20 @@ pub fn generate(
     sampling: Sampling,
     threads: usize,
 ) -> Result<Generation, EngineError> {
+    generate_stream(model, tok, prompt, n_predict, sampling, threads, |_, _| {})
+}
+
+/// [`generate`], calling `on_token(id, piece)` as each token is chosen (`piece` is the token's
+/// bytes, which may end inside a UTF-8 sequence), e.g. to print text as it is generated.
+pub fn generate_stream(
+    model: &Model<'_>,
+    tok: &Tokenizer,
+    prompt: &str,
+    n_predict: usize,
+    sampling: Sampling,
+    threads: usize,
+    on_token: impl FnMut(u32, &[u8]),
+) -> Result<Generation, EngineError> {
     let prompt_ids = tok.encode(prompt, true, true);
     let n_ctx = (prompt_ids.len() + n_predict).max(1);
     let mut session = Session::new(
@@ -122,16 +136,17 @@ pub fn generate(
             ..SessionConfig::default()
         },
     )?;
-    generate_in(&mut session, tok, prompt_ids, n_predict, sampling)
+    generate_in(&mut session, tok, prompt_ids, n_predict, sampling, on_token)
 }
 
-/// [`generate`] in an existing (possibly non-empty) session, from already tokenized input.
+/// [`generate_stream`] in an existing (possibly non-empty) session, from already tokenized input.
 pub fn generate_in(
     session: &mut Session<'_, '_>,
     tok: &Tokenizer,
     prompt_ids: Vec<u32>,
     n_predict: usize,
     sampling: Sampling,
+    mut on_token: impl FnMut(u32, &[u8]),
 ) -> Result<Generation, EngineError> {
     let mut rng = SplitMix(sampling.seed);
     let mut tokens = Vec::new();
@@ -152,6 +167,7 @@ pub fn generate_in(
             break;
         }
         tokens.push(next);
+        on_token(next, tok.token_to_piece(next, false));
         if tokens.len() == n_predict {
             break;
         }
