@@ -136,6 +136,11 @@ pub enum FitError {
     Overflow(u64),
 }
 
+/// Most tokens (context x sequences) the estimator sizes: far beyond any model's context, and
+/// small enough that every size product below stays far from u64 overflow (2^32 tokens x 1024
+/// heads x 65536 ubatch x 4 bytes < 2^60).
+pub const MAX_TOKENS: u64 = 1 << 32;
+
 /// Places the model on `devices` (empty: report what it needs, everything in one pool).
 pub fn place(
     model: &ModelView<'_>,
@@ -145,7 +150,7 @@ pub fn place(
     if req
         .ctx
         .checked_mul(req.parallel.max(1))
-        .is_none_or(|c| c > 1 << 40)
+        .is_none_or(|c| c > MAX_TOKENS)
     {
         return Err(FitError::Overflow(req.ctx));
     }
