@@ -136,11 +136,22 @@ pub fn generate_stream(
             ..SessionConfig::default()
         },
     )?;
-    generate_in(&mut session, tok, prompt_ids, n_predict, sampling, on_token)
+    generate_in_stream(&mut session, tok, prompt_ids, n_predict, sampling, on_token)
+}
+
+/// [`generate`] in an existing (possibly non-empty) session, from already tokenized input.
+pub fn generate_in(
+    session: &mut Session<'_, '_>,
+    tok: &Tokenizer,
+    prompt_ids: Vec<u32>,
+    n_predict: usize,
+    sampling: Sampling,
+) -> Result<Generation, EngineError> {
+    generate_in_stream(session, tok, prompt_ids, n_predict, sampling, |_, _| {})
 }
 
 /// [`generate_stream`] in an existing (possibly non-empty) session, from already tokenized input.
-pub fn generate_in(
+pub fn generate_in_stream(
     session: &mut Session<'_, '_>,
     tok: &Tokenizer,
     prompt_ids: Vec<u32>,

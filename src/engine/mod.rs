@@ -31,8 +31,8 @@ mod unicode_data;
 pub use error::EngineError;
 pub use forward::{MemoryUse, Session, SessionConfig};
 pub use generate::{
-    argmax, generate, generate_in, generate_stream, logits_for, logits_for_with, Generation,
-    Sampling,
+    argmax, generate, generate_in, generate_in_stream, generate_stream, logits_for,
+    logits_for_with, Generation, Sampling,
 };
 pub use kv::{KvCache, KvCacheType};
 pub use model::{Arch, HParams, Model};
