@@ -499,3 +499,37 @@ impl<'a> Model<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::GgufWriter;
+
+    fn file_with_arch(arch: &str) -> Vec<u8> {
+        let mut w = GgufWriter::new();
+        w.add_kv("general.architecture", arch).unwrap();
+        w.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn unsupported_architectures_are_named() {
+        for arch in ["gpt2", "qwen2moe", "mamba"] {
+            let bytes = file_with_arch(arch);
+            let f = GgufFile::parse(&bytes).unwrap();
+            let e = Model::load(&f).unwrap_err();
+            assert!(
+                matches!(&e, EngineError::UnsupportedArchitecture { arch: a } if a == arch),
+                "{e}"
+            );
+            assert!(e.to_string().contains(&format!("`{arch}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_hyperparameters_are_named() {
+        let bytes = file_with_arch("llama");
+        let f = GgufFile::parse(&bytes).unwrap();
+        let e = Model::load(&f).unwrap_err().to_string();
+        assert!(e.contains("llama.embedding_length"), "{e}");
+    }
+}
