@@ -92,6 +92,17 @@ pub struct HostUse {
     pub layers: u32,
 }
 
+impl HostUse {
+    /// Nothing in host RAM.
+    pub const NONE: HostUse = HostUse {
+        weights_bytes: 0,
+        kv_cache_bytes: 0,
+        compute_bytes: 0,
+        total_bytes: 0,
+        layers: 0,
+    };
+}
+
 /// The result of placing a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
@@ -263,13 +274,7 @@ fn place_llama_cpp(
             overhead_bytes: 0,
             total_bytes: weights + kv_bytes + compute,
             devices: vec![],
-            host: HostUse {
-                weights_bytes: 0,
-                kv_cache_bytes: 0,
-                compute_bytes: 0,
-                total_bytes: 0,
-                layers: 0,
-            },
+            host: HostUse::NONE,
             n_gpu_layers: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
@@ -316,13 +321,7 @@ fn place_llama_cpp(
                 &all_layers,
                 true,
             )],
-            host: HostUse {
-                weights_bytes: 0,
-                kv_cache_bytes: 0,
-                compute_bytes: 0,
-                total_bytes: 0,
-                layers: 0,
-            },
+            host: HostUse::NONE,
             n_gpu_layers: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
@@ -632,13 +631,7 @@ fn place_vllm(
                 overhead_bytes: ovh,
                 total_bytes: w + kv + act + ovh,
                 devices: vec![],
-                host: HostUse {
-                    weights_bytes: 0,
-                    kv_cache_bytes: 0,
-                    compute_bytes: 0,
-                    total_bytes: 0,
-                    layers: 0,
-                },
+                host: HostUse::NONE,
                 n_gpu_layers: 0,
                 tensor_parallel: 1,
                 pipeline_parallel: 1,
@@ -713,13 +706,7 @@ fn place_vllm(
         overhead_bytes: ovh * ranks,
         total_bytes: weights_total + (needed + act + ovh) * ranks,
         devices: devs,
-        host: HostUse {
-            weights_bytes: 0,
-            kv_cache_bytes: 0,
-            compute_bytes: 0,
-            total_bytes: 0,
-            layers: 0,
-        },
+        host: HostUse::NONE,
         n_gpu_layers: 0,
         tensor_parallel: tp,
         pipeline_parallel: pp,
@@ -797,13 +784,7 @@ fn place_reference(
         overhead_bytes: overhead,
         total_bytes: used,
         devices: devs,
-        host: HostUse {
-            weights_bytes: 0,
-            kv_cache_bytes: 0,
-            compute_bytes: 0,
-            total_bytes: 0,
-            layers: 0,
-        },
+        host: HostUse::NONE,
         n_gpu_layers: 0,
         tensor_parallel: 1,
         pipeline_parallel: 1,
