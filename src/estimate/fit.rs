@@ -247,16 +247,14 @@ fn place_llama_cpp(
     }
     let host_buffers = compute::llama_cpp_host_buffers(shape, req.parallel, req.n_ubatch);
     let all_layers: Vec<u32> = (0..shape.n_layer).collect();
+    // Everything in one pool (no device, or a CPU-only host): one copy of a tied embedding.
+    let pool_weights: u64 =
+        layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts
+            - if has_output { 0 } else { embd_bytes };
+    let pool_kv: u64 = layers.iter().map(|l| l.kv).sum();
 
     // No devices: the memory needed, as if on one device.
     if devices.is_empty() {
-        // One pool holds one copy of a tied embedding/output matrix.
-        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>()
-            + output_bytes
-            + embd_bytes
-            + host_experts
-            - if has_output { 0 } else { embd_bytes };
-        let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
         let compute = compute::llama_cpp_compute_bytes(
             shape,
             &all_layers,
@@ -268,11 +266,11 @@ fn place_llama_cpp(
         return Ok(Placement {
             fits: true,
             note: Some("no device given: memory needed".into()),
-            weights_bytes: weights,
-            kv_cache_bytes: kv_bytes,
+            weights_bytes: pool_weights,
+            kv_cache_bytes: pool_kv,
             compute_bytes: compute,
             overhead_bytes: 0,
-            total_bytes: weights + kv_bytes + compute,
+            total_bytes: pool_weights + pool_kv + compute,
             devices: vec![],
             host: HostUse::NONE,
             n_gpu_layers: 0,
@@ -285,12 +283,6 @@ fn place_llama_cpp(
     // CPU-only host: everything in RAM (weights through mmap's page cache).
     if devices.len() == 1 && devices[0].entry.kind == DeviceKind::Cpu {
         let d = &devices[0];
-        let weights: u64 = layers.iter().map(|l| l.weights).sum::<u64>()
-            + output_bytes
-            + embd_bytes
-            + host_experts
-            - if has_output { 0 } else { embd_bytes };
-        let kv_bytes: u64 = layers.iter().map(|l| l.kv).sum();
         let compute = compute::llama_cpp_compute_bytes(
             shape,
             &all_layers,
@@ -300,22 +292,22 @@ fn place_llama_cpp(
             false,
         ) + host_buffers;
         let overhead = compute::CPU_HOST_RESERVE;
-        let used = weights + kv_bytes + compute + overhead;
+        let used = pool_weights + pool_kv + compute + overhead;
         let fits = used <= d.memory_bytes;
         return Ok(Placement {
             fits,
             note: (!fits)
                 .then(|| format!("needs {} of RAM", crate::units::Bytes(used).display_gb())),
-            weights_bytes: weights,
-            kv_cache_bytes: kv_bytes,
+            weights_bytes: pool_weights,
+            kv_cache_bytes: pool_kv,
             compute_bytes: compute,
             overhead_bytes: overhead,
             total_bytes: used,
             devices: vec![device_use(
                 d,
                 d.memory_bytes,
-                weights,
-                kv_bytes,
+                pool_weights,
+                pool_kv,
                 compute,
                 overhead,
                 &all_layers,
