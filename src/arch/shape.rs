@@ -4,7 +4,7 @@
 use crate::catalog::ModelEntry;
 
 /// Attention geometry and the per-token activation widths of a model.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct ModelShape {
     pub arch: String,
     pub n_layer: u32,
@@ -25,7 +25,7 @@ pub struct ModelShape {
     pub moe: Option<MoeShape>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct MoeShape {
     pub n_expert: u32,
     pub n_expert_used: u32,

@@ -112,7 +112,7 @@ const MLA_QK_HEAD: u64 = 192;
 const MLA_V_HEAD: u64 = 128;
 
 /// How a llama.cpp context is created, as far as its worst-case graph depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LlamaCppParams {
     /// KV cells of a full-attention layer, all sequences together: `-c` padded to 256 (what
     /// `kv::llama_cpp_layers` gives for `ctx x n_seq`). The ubatch is capped at it (llama.cpp
@@ -164,6 +164,48 @@ pub fn llama_cpp_compute_bytes(
     if layers.is_empty() && !holds_output {
         return 0;
     }
+    // A `gpus` search places the same layer ranges at the same contexts over and over (every
+    // candidate's max-context bisection): remember each replay's result for the current shape.
+    let contiguous = layers.windows(2).all(|w| w[1] == w[0] + 1);
+    if !contiguous {
+        return replay_compute_bytes(shape, layers, holds_output, p);
+    }
+    type Range = (u32, usize, bool, LlamaCppParams);
+    type Memo = Option<(ModelShape, std::collections::HashMap<Range, u64>)>;
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(None) };
+    }
+    let key: Range = (
+        layers.first().copied().unwrap_or(0),
+        layers.len(),
+        holds_output,
+        *p,
+    );
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.as_ref().is_none_or(|(s, _)| s != shape) {
+            *memo = Some((shape.clone(), std::collections::HashMap::new()));
+        }
+        let (_, results) = memo.as_mut().expect("set above");
+        if let Some(&v) = results.get(&key) {
+            return v;
+        }
+        let v = replay_compute_bytes(shape, layers, holds_output, p);
+        // Bounded: a long-lived process never holds more than this many results.
+        if results.len() >= 1 << 16 {
+            results.clear();
+        }
+        results.insert(key, v);
+        v
+    })
+}
+
+fn replay_compute_bytes(
+    shape: &ModelShape,
+    layers: &[u32],
+    holds_output: bool,
+    p: &LlamaCppParams,
+) -> u64 {
     let g = Geometry::new(shape, p);
     let mut sim = Replay::new(shape, g);
     sim.run(layers, holds_output);

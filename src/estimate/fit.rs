@@ -170,7 +170,7 @@ pub fn place(
         return Err(FitError::Overflow(req.ctx));
     }
     match req.engine {
-        Engine::LlamaCpp => place_llama_cpp(model, devices, req),
+        Engine::LlamaCpp => place_llama_cpp(model, devices, req, &weights_by_place(model, req)),
         Engine::Vllm => place_vllm(model, devices, req),
         Engine::Vramplan => place_reference(model, devices, req),
     }
@@ -183,10 +183,60 @@ struct LayerCost {
     largest: u64,
 }
 
+/// Weights by place for llama.cpp: per layer (bytes, largest tensor), the output head, the input
+/// embeddings (always host memory in llama.cpp; a tied output head is a second copy on the
+/// output device), experts kept on host. Independent of the context, so `max_context` computes
+/// it once for its whole bisection.
+struct WeightsByPlace {
+    layers: Vec<(u64, u64)>,
+    output_bytes: u64,
+    embd_bytes: u64,
+    host_experts: u64,
+    has_output: bool,
+}
+
+fn weights_by_place(model: &ModelView<'_>, req: &FitRequest) -> WeightsByPlace {
+    let n_layer = model.shape.n_layer as usize;
+    let mut w = WeightsByPlace {
+        layers: vec![(0, 0); n_layer],
+        output_bytes: 0,
+        embd_bytes: 0,
+        host_experts: 0,
+        has_output: model
+            .inventory
+            .tensors
+            .iter()
+            .any(|t| t.name == "output.weight"),
+    };
+    for t in &model.inventory.tensors {
+        let b = weights::tensor_bytes(req.format, t);
+        match t.layer() {
+            Some(il) if il < n_layer => {
+                if req.cpu_moe && t.name.contains("_exps.") {
+                    w.host_experts += b;
+                } else {
+                    w.layers[il].0 += b;
+                    w.layers[il].1 = w.layers[il].1.max(b);
+                }
+            }
+            Some(_) => w.output_bytes += b,
+            None if t.name == "token_embd.weight" => {
+                w.embd_bytes += b;
+                if !w.has_output {
+                    w.output_bytes += b;
+                }
+            }
+            None => w.output_bytes += b,
+        }
+    }
+    w
+}
+
 fn place_llama_cpp(
     model: &ModelView<'_>,
     devices: &[Device],
     req: &FitRequest,
+    w: &WeightsByPlace,
 ) -> Result<Placement, FitError> {
     let shape = model.shape;
     if matches!(req.kv_type, KvType::Q8_0 | KvType::Q4_0) && !req.flash_attn {
@@ -212,45 +262,16 @@ fn place_llama_cpp(
     ))?;
     let kv_cells = kv_layers.iter().map(|l| l.cells).max().unwrap_or(0);
 
-    // Weights by place: per layer, the output head, the input embeddings (always host memory in
-    // llama.cpp; a tied output head is a second copy on the output device), experts kept on host.
     let n_layer = shape.n_layer as usize;
-    let mut layers: Vec<LayerCost> = (0..n_layer)
+    let layers: Vec<LayerCost> = (0..n_layer)
         .map(|il| LayerCost {
-            weights: 0,
+            weights: w.layers[il].0,
             kv: kv_layers[il].bytes,
-            largest: 0,
+            largest: w.layers[il].1,
         })
         .collect();
-    let mut output_bytes = 0u64;
-    let mut embd_bytes = 0u64;
-    let mut host_experts = 0u64;
-    let has_output = model
-        .inventory
-        .tensors
-        .iter()
-        .any(|t| t.name == "output.weight");
-    for t in &model.inventory.tensors {
-        let b = weights::tensor_bytes(req.format, t);
-        match t.layer() {
-            Some(il) if il < n_layer => {
-                if req.cpu_moe && t.name.contains("_exps.") {
-                    host_experts += b;
-                } else {
-                    layers[il].weights += b;
-                    layers[il].largest = layers[il].largest.max(b);
-                }
-            }
-            Some(_) => output_bytes += b,
-            None if t.name == "token_embd.weight" => {
-                embd_bytes += b;
-                if !has_output {
-                    output_bytes += b;
-                }
-            }
-            None => output_bytes += b,
-        }
-    }
+    let (output_bytes, embd_bytes, host_experts, has_output) =
+        (w.output_bytes, w.embd_bytes, w.host_experts, w.has_output);
     let host_buffers = compute::llama_cpp_host_buffers(shape, req.parallel, req.n_ubatch);
     let all_layers: Vec<u32> = (0..shape.n_layer).collect();
     // Everything in one pool (no device, or a CPU-only host): one copy of a tied embedding.
@@ -532,16 +553,23 @@ fn split_layers(
     };
     if gpu_layers.is_empty() || spare_sum <= 0.0 || overflows(&assigned) {
         assigned = vec![Vec::new(); devices.len()];
+        let mut used = 0u64;
         for il in gpu_start..n_layer {
             let need = layer_bytes(il);
             loop {
-                let used: u64 = assigned[dev].iter().map(|&l| layer_bytes(l)).sum();
                 let budget = devices[dev].usable_bytes;
-                if used + need + fixed(dev, &assigned[dev], Some(il)) <= budget || dev == last {
+                // The last device takes the rest; the compute buffer (a graph replay) is only
+                // worth asking for when the weights and KV alone leave room.
+                if dev == last
+                    || (used + need <= budget
+                        && used + need + fixed(dev, &assigned[dev], Some(il)) <= budget)
+                {
                     assigned[dev].push(il);
+                    used += need;
                     break;
                 }
                 dev += 1;
+                used = 0;
             }
         }
     }
@@ -792,12 +820,68 @@ fn place_reference(
 /// The largest context per sequence (up to the model's maximum) at which the placement fits
 /// entirely on the accelerators, or `None` when even 256 tokens do not.
 pub fn max_context(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) -> Option<u64> {
+    Prepared::new(model, req).max_context(devices, req)
+}
+
+/// The context-independent part of a placement (which weight bytes go where), computed once for
+/// many placements of one model and format: a `gpus` search, a max-context bisection.
+pub struct Prepared<'m, 'a> {
+    model: &'m ModelView<'a>,
+    format: WeightFormat,
+    cpu_moe: bool,
+    weights: Option<WeightsByPlace>,
+}
+
+impl<'m, 'a> Prepared<'m, 'a> {
+    pub fn new(model: &'m ModelView<'a>, req: &FitRequest) -> Self {
+        Prepared {
+            model,
+            format: req.format,
+            cpu_moe: req.cpu_moe,
+            weights: (req.engine == Engine::LlamaCpp).then(|| weights_by_place(model, req)),
+        }
+    }
+
+    /// [`place`] for a request of the same model, format and `cpu_moe`.
+    pub fn place(&self, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
+        match &self.weights {
+            Some(w)
+                if req.engine == Engine::LlamaCpp
+                    && req.format == self.format
+                    && req.cpu_moe == self.cpu_moe
+                    && req
+                        .ctx
+                        .checked_mul(req.parallel.max(1))
+                        .is_some_and(|c| c <= MAX_TOKENS) =>
+            {
+                place_llama_cpp(self.model, devices, req, w)
+            }
+            _ => place(self.model, devices, req),
+        }
+    }
+
+    /// [`max_context`] for a request of the same model, format and `cpu_moe`.
+    pub fn max_context(&self, devices: &[Device], req: &FitRequest) -> Option<u64> {
+        max_context_with(self.model, devices, req, |r| self.place(devices, r))
+    }
+}
+
+fn max_context_with(
+    model: &ModelView<'_>,
+    devices: &[Device],
+    req: &FitRequest,
+    place_at: impl Fn(&FitRequest) -> Result<Placement, FitError>,
+) -> Option<u64> {
+    // Without -ngl, "fits" means every layer and the output head on the accelerators: ask for
+    // exactly that placement instead of letting `place` try every smaller -ngl first.
+    let mut base = req.clone();
+    if !devices.is_empty() && base.n_gpu_layers.is_none() {
+        base.n_gpu_layers = Some(model.shape.n_layer + 1);
+    }
     let fits_at = |ctx: u64| {
-        let mut r = req.clone();
+        let mut r = base.clone();
         r.ctx = ctx;
-        place(model, devices, &r).is_ok_and(|p| {
-            p.fits && (devices.is_empty() || p.host.layers == 0 || req.n_gpu_layers.is_some())
-        })
+        place_at(&r).is_ok_and(|p| p.fits)
     };
     let cap = model.shape.max_context.max(256);
     if !fits_at(256) {

@@ -11,6 +11,7 @@ pub mod weights;
 
 pub use fit::{
     max_context, place, DeviceUse, Engine, FitError, FitRequest, HostUse, ModelView, Placement,
+    Prepared,
 };
 pub use kv::KvType;
 pub use weights::WeightFormat;

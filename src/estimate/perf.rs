@@ -11,9 +11,94 @@ use crate::catalog::Device;
 /// DDR5-5600 (89.6 GB/s), the common desktop of 2024-2026.
 pub const DEFAULT_HOST_BANDWIDTH_GB_S: f64 = 89.6;
 
+/// Active weight bytes a token reads, per layer, for one model and weight format: one pass over
+/// the inventory, shared by every placement of that model (a `gpus` search prices hundreds).
+#[derive(Debug, Clone)]
+pub struct ActiveBytes {
+    /// Dense tensors whole, the used share of expert tensors, per layer.
+    layer_active: Vec<u64>,
+    /// Of which expert tensors (what `--cpu-moe` leaves on the host).
+    layer_experts: Vec<u64>,
+    /// The output head (with a tied embedding, which it reads whole; an untied input embedding
+    /// reads one row) and other tensors outside the layers.
+    head: u64,
+    /// Active parameters per token (for FLOPs).
+    active_params: u64,
+}
+
+impl ActiveBytes {
+    pub fn new(model: &ModelView<'_>, format: weights::WeightFormat) -> ActiveBytes {
+        let shape = model.shape;
+        let n_layer = shape.n_layer as usize;
+        let has_output = model
+            .inventory
+            .tensors
+            .iter()
+            .any(|x| x.name == "output.weight");
+        let mut layer_active = vec![0u64; n_layer];
+        let mut layer_experts = vec![0u64; n_layer];
+        let mut head = 0u64;
+        for t in &model.inventory.tensors {
+            let b = weights::tensor_bytes(format, t);
+            let is_exps = t.name.contains("_exps.");
+            let a = match shape.moe {
+                Some(m) if is_exps => b / m.n_expert as u64 * m.n_expert_used as u64,
+                _ => b,
+            };
+            match t.layer() {
+                Some(l) if l < n_layer => {
+                    layer_active[l] += a;
+                    if is_exps {
+                        layer_experts[l] += a;
+                    }
+                }
+                _ if t.name == "token_embd.weight" => {
+                    head += if has_output {
+                        b / t.shape.get(1).copied().unwrap_or(1).max(1)
+                    } else {
+                        b
+                    };
+                }
+                _ => head += a,
+            }
+        }
+        ActiveBytes {
+            layer_active,
+            layer_experts,
+            head,
+            active_params: speed::active_params(model.inventory, shape),
+        }
+    }
+}
+
 /// Speed of `placement` on `devices` for `req`, with efficiencies from `fit`.
 pub fn speed(
     model: &ModelView<'_>,
+    placement: &Placement,
+    devices: &[Device],
+    req: &FitRequest,
+    prompt_tokens: u64,
+    fit: &Fit,
+    host_bandwidth_gb_s: f64,
+) -> Option<SpeedEstimate> {
+    let active = ActiveBytes::new(model, req.format);
+    speed_with(
+        model,
+        &active,
+        placement,
+        devices,
+        req,
+        prompt_tokens,
+        fit,
+        host_bandwidth_gb_s,
+    )
+}
+
+/// [`speed`] with the model's [`ActiveBytes`] computed once (for `req.format`).
+#[allow(clippy::too_many_arguments)]
+pub fn speed_with(
+    model: &ModelView<'_>,
+    active: &ActiveBytes,
     placement: &Placement,
     devices: &[Device],
     req: &FitRequest,
@@ -26,41 +111,8 @@ pub fn speed(
     }
     let shape = model.shape;
     let n_layer = shape.n_layer;
-    let has_output = model
-        .inventory
-        .tensors
-        .iter()
-        .any(|x| x.name == "output.weight");
-    // One pass over the tensors: active bytes per token per layer (dense tensors whole, the used
-    // share of expert tensors), expert bytes per layer (for --cpu-moe), and the output head
-    // (with a tied embedding, which it reads whole; an untied input embedding reads one row).
-    let mut layer_active = vec![0u64; n_layer as usize];
-    let mut layer_experts = vec![0u64; n_layer as usize];
-    let mut head = 0u64;
-    for t in &model.inventory.tensors {
-        let b = weights::tensor_bytes(req.format, t);
-        let is_exps = t.name.contains("_exps.");
-        let a = match shape.moe {
-            Some(m) if is_exps => b / m.n_expert as u64 * m.n_expert_used as u64,
-            _ => b,
-        };
-        match t.layer() {
-            Some(l) if l < n_layer as usize => {
-                layer_active[l] += a;
-                if is_exps {
-                    layer_experts[l] += a;
-                }
-            }
-            _ if t.name == "token_embd.weight" => {
-                head += if has_output {
-                    b / t.shape.get(1).copied().unwrap_or(1).max(1)
-                } else {
-                    b
-                };
-            }
-            _ => head += a,
-        }
-    }
+    let (layer_active, layer_experts, head) =
+        (&active.layer_active, &active.layer_experts, active.head);
     let kv_type = match (req.engine, req.kv_type) {
         (Engine::LlamaCpp, kv::KvType::Fp8) => kv::KvType::Q8_0,
         (_, k) => k,
@@ -117,7 +169,7 @@ pub fn speed(
         ctx: req.ctx,
         prompt_tokens,
         parallel: req.parallel,
-        active_params: speed::active_params(model.inventory, shape),
+        active_params: active.active_params,
         tensor_parallel: if req.engine == Engine::Vllm { tp } else { 1 },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
     };

@@ -61,6 +61,8 @@ pub struct Candidate {
     pub nodes: u32,
     #[serde(skip)]
     pub set: Vec<Device>,
+    #[serde(skip)]
+    pub placement: estimate::Placement,
 }
 
 fn price_of(d: &Device) -> Option<f64> {
@@ -94,7 +96,8 @@ pub fn search(
     let mut req = req.clone();
     // Candidates must hold every layer on the accelerators.
     req.n_gpu_layers = Some(model.shape.n_layer + 1);
-    let fits = |set: &[Device]| estimate::place(model, set, &req).ok().filter(|p| p.fits);
+    let prepared = estimate::Prepared::new(model, &req);
+    let fits = |set: &[Device]| prepared.place(set, &req).ok().filter(|p| p.fits);
     let mut found: Vec<Candidate> = Vec::new();
     let mut push = |set: Vec<Device>, label: String, nodes: u32, p: &estimate::Placement| {
         let bought = &set[opts.have.len()..];
@@ -104,18 +107,6 @@ pub fn search(
             .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
             .sum::<Option<f64>>();
         let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
-        let decode = opts.speed_fit.as_ref().and_then(|f| {
-            estimate::perf::speed(
-                model,
-                p,
-                &set,
-                &req,
-                512,
-                f,
-                estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
-            )
-            .map(|s| s.decode_tok_s)
-        });
         found.push(Candidate {
             label,
             devices: set.iter().map(|d| d.id.clone()).collect(),
@@ -125,9 +116,10 @@ pub fn search(
             memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
             headroom_bytes: headroom,
             max_context: None,
-            decode_tok_s: decode,
+            decode_tok_s: None,
             nodes,
             set,
+            placement: p.clone(),
         });
     };
 
@@ -216,7 +208,27 @@ pub fn search(
         }
     }
 
+    // Speed for the candidates shown (or all of them when --min-tps filters on it).
+    let active = estimate::perf::ActiveBytes::new(model, req.format);
+    let decode_of = |c: &Candidate| {
+        opts.speed_fit.as_ref().and_then(|f| {
+            estimate::perf::speed_with(
+                model,
+                &active,
+                &c.placement,
+                &c.set,
+                &req,
+                512,
+                f,
+                estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
+            )
+            .map(|s| s.decode_tok_s)
+        })
+    };
     if let Some(min) = opts.min_tps {
+        for c in &mut found {
+            c.decode_tok_s = decode_of(c);
+        }
         found.retain(|c| c.decode_tok_s.is_some_and(|r| r.expected >= min));
     }
     if let Some(budget) = opts.budget_usd {
@@ -242,7 +254,10 @@ pub fn search(
     let mut ctx_req = req.clone();
     ctx_req.n_gpu_layers = None;
     for c in &mut found {
-        c.max_context = estimate::max_context(model, &c.set, &ctx_req);
+        c.max_context = prepared.max_context(&c.set, &ctx_req);
+        if opts.min_tps.is_none() {
+            c.decode_tok_s = decode_of(c);
+        }
     }
     found
 }
