@@ -53,8 +53,10 @@ fn holds_every_required_model_and_at_least_35() {
 }
 
 /// The official totals the issue names, and the derived counts must agree within 1%, or within
-/// the rounding of the published figure where that is coarser: DeepSeek's "37B" is given to the
-/// billion (36.5B..37.5B, ±1.35%); derived the way DeepSeek counts it is 36.63B (-1.01%).
+/// the rounding of the published figure where that is coarser: DeepSeek's headline "37B" is given
+/// to the billion (36.5B..37.5B, ±1.35%); derived the way DeepSeek counts it is 36.63B (-1.01%).
+/// DeepSeek's weight documentation gives the same quantity (main model, no MTP module) to a tenth:
+/// see [`deepseek_active_matches_its_weight_documentation`].
 #[test]
 fn parameter_counts_match_official_figures() {
     let c = catalog();
@@ -83,6 +85,28 @@ fn parameter_counts_match_official_figures() {
             assert!(
                 err < 0.01_f64.max(rounding),
                 "{id}: derived active {a} vs official {active} ({:.2}%)",
+                err * 100.0
+            );
+        }
+    }
+}
+
+/// DeepSeek-V3's README_WEIGHTS.md states the main model's activation parameters (without the
+/// MTP module) to a tenth of a billion: "36.6B (including 0.9B for the output Head)" in the
+/// revision published with the weights (huggingface.co/deepseek-ai/DeepSeek-V3-Base, README_WEIGHTS.md
+/// at commit afb92e1fa402c2be2a9eb085312bb02e0384d6c7) and "36.7B" in the current one
+/// (github.com/deepseek-ai/DeepSeek-V3, README_WEIGHTS.md at commit 0b39205). The headline "37B"
+/// is that figure rounded; the derived count must be within 1% of both.
+#[test]
+fn deepseek_active_matches_its_weight_documentation() {
+    let c = catalog();
+    for id in ["deepseek-v3", "deepseek-r1"] {
+        let (_, a) = param_counts(c.model(id).unwrap());
+        for documented in [36.6e9, 36.7e9] {
+            let err = (a as f64 - documented).abs() / documented;
+            assert!(
+                err < 0.01,
+                "{id}: derived active {a} vs documented {documented} ({:.2}%)",
                 err * 100.0
             );
         }
