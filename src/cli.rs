@@ -261,9 +261,13 @@ pub struct FitArgs {
     /// llama.cpp -ngl: layers on the GPUs (the output head counts as one); default: as many as fit.
     #[arg(long)]
     pub ngl: Option<u32>,
-    /// Keep MoE expert tensors in host RAM (llama.cpp --cpu-moe).
-    #[arg(long)]
+    /// Keep every layer's MoE expert tensors in host RAM (llama.cpp --cpu-moe).
+    #[arg(long, conflicts_with = "n_cpu_moe")]
     pub cpu_moe: bool,
+    /// Keep the MoE expert tensors of the first N layers in host RAM (llama.cpp --n-cpu-moe);
+    /// default without --ngl: chosen with the offload when the model does not fit.
+    #[arg(long, value_name = "N")]
+    pub n_cpu_moe: Option<u32>,
     /// Show how the speed estimate was formed.
     #[arg(long)]
     pub explain: bool,

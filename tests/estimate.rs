@@ -139,11 +139,69 @@ fn mixtral_on_two_rtx_3060_12gb() {
         8192,
         &two,
     );
+    // Q5_K_M (33 GB) cannot sit in 24 GB of VRAM: every layer stays on the cards with the
+    // experts of the first layers in host RAM (llama.cpp --n-cpu-moe), which reads fewer bytes
+    // from host RAM per token than leaving whole layers behind.
+    assert!(q5.fits, "Q5_K_M runs with offload: {q5:?}");
+    assert_eq!(q5.host.layers, 0, "every layer on the cards");
+    assert_eq!(q5.n_gpu_layers, 33);
     assert!(
-        q5.host.layers > 0,
-        "Q5_K_M (33 GB) needs layers in host RAM on 24 GB of VRAM"
+        (8..32).contains(&q5.n_cpu_moe),
+        "experts of {} layers in host RAM",
+        q5.n_cpu_moe
     );
+    assert!(q5.host.weights_bytes > 8_000_000_000);
     assert_eq!(q5_ctx, None);
+}
+
+/// `--n-cpu-moe N` keeps exactly the first N layers' experts in host RAM; chosen automatically,
+/// N is the fewest that lets every layer onto the devices.
+#[test]
+fn n_cpu_moe_explicit_and_automatic() {
+    let c = catalog();
+    let one = devices(&c, "rtx-3060-12gb", 1);
+    let format = WeightFormat::Gguf(FileType::Q4_K_M);
+    let model = "qwen3-30b-a3b";
+    let m = c.model(model).unwrap();
+    let inv = inventory(m, FileType::Q4_K_M);
+    let expert_bytes = |layers: std::ops::Range<usize>| -> u64 {
+        inv.tensors
+            .iter()
+            .filter(|t| t.name.contains("_exps.") && t.layer().is_some_and(|l| layers.contains(&l)))
+            .map(|t| estimate::weights::tensor_bytes(format, t))
+            .sum()
+    };
+    let token_embd: u64 = inv
+        .tensors
+        .iter()
+        .filter(|t| t.name == "token_embd.weight")
+        .map(|t| estimate::weights::tensor_bytes(format, t))
+        .sum();
+    let mut req = FitRequest::new(format, 16384);
+    req.n_cpu_moe = Some(30);
+    req.n_gpu_layers = Some(m.layers + 1);
+    let (p, _) = fit_with(&c, model, req.clone(), &one);
+    assert_eq!(p.n_cpu_moe, 30);
+    assert_eq!(p.host.layers, 0);
+    assert_eq!(p.host.weights_bytes, token_embd + expert_bytes(0..30));
+
+    let (auto, _) = fit(&c, model, format, 16384, &one);
+    assert!(auto.fits && auto.host.layers == 0, "{auto:?}");
+    let n = auto.n_cpu_moe;
+    assert!(n > 0 && n < m.layers);
+    assert_eq!(
+        auto.host.weights_bytes,
+        token_embd + expert_bytes(0..n as usize)
+    );
+    for (k, should_fit) in [(n - 1, false), (n, true)] {
+        req.n_cpu_moe = Some(k);
+        let (p, _) = fit_with(&c, model, req.clone(), &one);
+        assert_eq!(p.fits, should_fit, "--n-cpu-moe {k}");
+    }
+    // A model that fits whole keeps its experts on the device.
+    let big = devices(&c, "rtx-5090", 1);
+    let (whole, _) = fit(&c, model, format, 16384, &big);
+    assert!(whole.fits && whole.n_cpu_moe == 0 && whole.host.layers == 0);
 }
 
 #[test]

@@ -34,6 +34,8 @@ struct FitReport {
     devices: Vec<estimate::DeviceUse>,
     host: estimate::HostUse,
     n_gpu_layers: u32,
+    /// Layers whose MoE experts stay in host RAM (llama.cpp --n-cpu-moe).
+    n_cpu_moe: u32,
     tensor_parallel: u32,
     pipeline_parallel: u32,
     max_concurrency: Option<u64>,
@@ -130,7 +132,11 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         req.format = f;
     }
     req.n_gpu_layers = args.ngl;
-    req.cpu_moe = args.cpu_moe;
+    req.n_cpu_moe = if args.cpu_moe {
+        Some(u32::MAX)
+    } else {
+        args.n_cpu_moe
+    };
     let mut detected_note = None;
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
@@ -190,6 +196,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         devices: p.devices.clone(),
         host: p.host.clone(),
         n_gpu_layers: p.n_gpu_layers,
+        n_cpu_moe: p.n_cpu_moe,
         tensor_parallel: p.tensor_parallel,
         pipeline_parallel: p.pipeline_parallel,
         max_concurrency: p.max_concurrency,
@@ -415,8 +422,10 @@ fn launch_command(
             } else {
                 " -fa off"
             };
-            if req.cpu_moe {
+            if p.n_cpu_moe >= model.shape.n_layer {
                 cmd += " --cpu-moe";
+            } else if p.n_cpu_moe > 0 {
+                cmd += &format!(" --n-cpu-moe {}", p.n_cpu_moe);
             }
             if req.swa_full {
                 cmd += " --swa-full";

@@ -37,8 +37,10 @@ pub struct FitRequest {
     pub flash_attn: bool,
     /// llama.cpp `-ngl`; `None` offloads as many layers as fit.
     pub n_gpu_layers: Option<u32>,
-    /// Keep MoE expert tensors in host RAM (`--cpu-moe`).
-    pub cpu_moe: bool,
+    /// llama.cpp `--n-cpu-moe N`: the MoE expert tensors of the first N layers stay in host RAM
+    /// (N at or above the layer count: every layer's, `--cpu-moe`). `None` with no `-ngl`
+    /// given: chosen with the offload (see [`place`]); `None` with `-ngl`: none.
+    pub n_cpu_moe: Option<u32>,
     pub swa_full: bool,
     pub gpu_memory_utilization: f64,
     pub max_num_batched_tokens: u64,
@@ -56,7 +58,7 @@ impl FitRequest {
             n_ubatch: 512,
             flash_attn: true,
             n_gpu_layers: None,
-            cpu_moe: false,
+            n_cpu_moe: None,
             swa_full: false,
             gpu_memory_utilization: 0.9,
             max_num_batched_tokens: 8192,
@@ -122,6 +124,9 @@ pub struct Placement {
     pub host: HostUse,
     /// llama.cpp: layers on accelerators (`-ngl`), counting the output head as one.
     pub n_gpu_layers: u32,
+    /// llama.cpp: layers whose MoE expert tensors stay in host RAM (`--n-cpu-moe`), counted
+    /// from the first layer.
+    pub n_cpu_moe: u32,
     /// vLLM tensor- and pipeline-parallel sizes.
     pub tensor_parallel: u32,
     pub pipeline_parallel: u32,
@@ -177,31 +182,41 @@ pub fn place(
 }
 
 struct LayerCost {
+    /// Weight bytes on the device holding the layer.
     weights: u64,
     kv: u64,
     /// Largest single weight tensor of the layer.
     largest: u64,
+    /// Largest tensor of the layer kept in host RAM while the layer is on a device (its experts
+    /// under `--n-cpu-moe`).
+    host_largest: u64,
 }
 
-/// Weights by place for llama.cpp: per layer (bytes, largest tensor), the output head, the input
-/// embeddings (always host memory in llama.cpp; a tied output head is a second copy on the
-/// output device), experts kept on host. Independent of the context, so `max_context` computes
-/// it once for its whole bisection.
+/// Weights by place for llama.cpp: per layer the dense and the MoE expert tensors (bytes and
+/// largest tensor), the output head, the input embeddings (always host memory in llama.cpp; a
+/// tied output head is a second copy on the output device). Independent of the context and of
+/// where the experts go, so a `gpus` search or a `max_context` bisection computes it once.
 struct WeightsByPlace {
-    layers: Vec<(u64, u64)>,
+    layers: Vec<LayerWeights>,
     output_bytes: u64,
     embd_bytes: u64,
-    host_experts: u64,
     has_output: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct LayerWeights {
+    dense: u64,
+    largest_dense: u64,
+    experts: u64,
+    largest_expert: u64,
 }
 
 fn weights_by_place(model: &ModelView<'_>, req: &FitRequest) -> WeightsByPlace {
     let n_layer = model.shape.n_layer as usize;
     let mut w = WeightsByPlace {
-        layers: vec![(0, 0); n_layer],
+        layers: vec![LayerWeights::default(); n_layer],
         output_bytes: 0,
         embd_bytes: 0,
-        host_experts: 0,
         has_output: model
             .inventory
             .tensors
@@ -212,11 +227,13 @@ fn weights_by_place(model: &ModelView<'_>, req: &FitRequest) -> WeightsByPlace {
         let b = weights::tensor_bytes(req.format, t);
         match t.layer() {
             Some(il) if il < n_layer => {
-                if req.cpu_moe && t.name.contains("_exps.") {
-                    w.host_experts += b;
+                let l = &mut w.layers[il];
+                if t.name.contains("_exps.") {
+                    l.experts += b;
+                    l.largest_expert = l.largest_expert.max(b);
                 } else {
-                    w.layers[il].0 += b;
-                    w.layers[il].1 = w.layers[il].1.max(b);
+                    l.dense += b;
+                    l.largest_dense = l.largest_dense.max(b);
                 }
             }
             Some(_) => w.output_bytes += b,
@@ -263,22 +280,34 @@ fn place_llama_cpp(
     let kv_cells = kv_layers.iter().map(|l| l.cells).max().unwrap_or(0);
 
     let n_layer = shape.n_layer as usize;
-    let layers: Vec<LayerCost> = (0..n_layer)
-        .map(|il| LayerCost {
-            weights: w.layers[il].0,
-            kv: kv_layers[il].bytes,
-            largest: w.layers[il].1,
-        })
-        .collect();
-    let (output_bytes, embd_bytes, host_experts, has_output) =
-        (w.output_bytes, w.embd_bytes, w.host_experts, w.has_output);
+    // Layer costs with the experts of the first `n_cpu_moe` layers in host RAM.
+    let layer_costs = |n_cpu_moe: u32| -> Vec<LayerCost> {
+        (0..n_layer)
+            .map(|il| {
+                let lw = w.layers[il];
+                let experts_on_host = (il as u64) < n_cpu_moe as u64;
+                LayerCost {
+                    weights: lw.dense + if experts_on_host { 0 } else { lw.experts },
+                    kv: kv_layers[il].bytes,
+                    largest: lw.largest_dense.max(lw.largest_expert),
+                    host_largest: if experts_on_host {
+                        lw.largest_expert
+                    } else {
+                        0
+                    },
+                }
+            })
+            .collect()
+    };
+    let (output_bytes, embd_bytes, has_output) = (w.output_bytes, w.embd_bytes, w.has_output);
+    let all_experts: u64 = w.layers.iter().map(|l| l.experts).sum();
     let host_buffers = compute::llama_cpp_host_buffers(shape, req.parallel, req.n_ubatch);
     let all_layers: Vec<u32> = (0..shape.n_layer).collect();
     // Everything in one pool (no device, or a CPU-only host): one copy of a tied embedding.
     let pool_weights: u64 =
-        layers.iter().map(|l| l.weights).sum::<u64>() + output_bytes + embd_bytes + host_experts
+        w.layers.iter().map(|l| l.dense).sum::<u64>() + all_experts + output_bytes + embd_bytes
             - if has_output { 0 } else { embd_bytes };
-    let pool_kv: u64 = layers.iter().map(|l| l.kv).sum();
+    let pool_kv: u64 = kv_layers.iter().map(|l| l.bytes).sum();
 
     // No devices: the memory needed, as if on one device.
     if devices.is_empty() {
@@ -299,6 +328,7 @@ fn place_llama_cpp(
             devices: vec![],
             host: HostUse::NONE,
             n_gpu_layers: 0,
+            n_cpu_moe: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
@@ -338,6 +368,7 @@ fn place_llama_cpp(
             )],
             host: HostUse::NONE,
             n_gpu_layers: 0,
+            n_cpu_moe: 0,
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
@@ -345,22 +376,88 @@ fn place_llama_cpp(
     }
 
     // Accelerators: the last `ngl` layers go to the devices, filled in order; the output head
-    // lives on the last device. With no -ngl given, offload as many layers as fit.
+    // lives on the last device. With no -ngl given, offload as many layers as fit; for an MoE
+    // model whose layers do not all fit, also try keeping every layer on the devices with the
+    // experts of the first N layers in host RAM (`--n-cpu-moe N`), and take whichever reads
+    // fewer bytes from host RAM per token (decode speed is bound by that share).
     let max_ngl = shape.n_layer + 1;
-    let candidates: Vec<u32> = match req.n_gpu_layers {
-        Some(n) => vec![n.min(max_ngl)],
-        None => (0..=max_ngl).rev().collect(),
+    let split_at = |ngl: u32, n_cpu_moe: u32| {
+        let layers = layer_costs(n_cpu_moe);
+        let split = split_layers(model, devices, req, &layers, output_bytes, kv_cells, ngl);
+        (ngl, n_cpu_moe, layers, split)
     };
-    let mut last = None;
-    for ngl in candidates {
-        let attempt = split_layers(model, devices, req, &layers, output_bytes, kv_cells, ngl);
-        let fits = attempt.fits;
-        last = Some((ngl, attempt));
-        if fits {
-            break;
+    let by_ngl = |n_cpu_moe: u32| {
+        let mut last = None;
+        for ngl in (0..=max_ngl).rev() {
+            let attempt = split_at(ngl, n_cpu_moe);
+            let fits = attempt.3.fits;
+            last = Some(attempt);
+            if fits {
+                break;
+            }
         }
-    }
-    let (ngl, split) = last.expect("at least one candidate -ngl");
+        last.expect("at least one candidate -ngl")
+    };
+    let (ngl, n_cpu_moe, layers, split) = match (req.n_gpu_layers, req.n_cpu_moe) {
+        (Some(ngl), n_cpu_moe) => split_at(ngl.min(max_ngl), n_cpu_moe.unwrap_or(0)),
+        (None, Some(n_cpu_moe)) => by_ngl(n_cpu_moe),
+        (None, None) => {
+            let full = split_at(max_ngl, 0);
+            match shape.moe {
+                Some(moe) if !full.3.fits && all_experts > 0 => {
+                    let by_layers = by_ngl(0);
+                    // The fewest layers whose experts must leave (the split is monotone in N).
+                    let fits_with = |n: u32| split_at(max_ngl, n).3.fits;
+                    let by_experts = if fits_with(shape.n_layer) {
+                        let (mut lo, mut hi) = (0u32, shape.n_layer);
+                        while hi - lo > 1 {
+                            let mid = (lo + hi) / 2;
+                            if fits_with(mid) {
+                                hi = mid;
+                            } else {
+                                lo = mid;
+                            }
+                        }
+                        Some(split_at(max_ngl, hi))
+                    } else {
+                        None
+                    };
+                    let share = |b: u64| b / moe.n_expert.max(1) as u64 * moe.n_expert_used as u64;
+                    let host_read_by_layers = |ngl: u32| {
+                        let start = shape.n_layer.saturating_sub(ngl.min(shape.n_layer)) as usize;
+                        w.layers[..start]
+                            .iter()
+                            .map(|l| l.dense + share(l.experts))
+                            .sum::<u64>()
+                            + if ngl <= shape.n_layer {
+                                output_bytes
+                            } else {
+                                0
+                            }
+                    };
+                    match by_experts {
+                        Some(e)
+                            if !by_layers.3.fits
+                                || w.layers[..e.1 as usize]
+                                    .iter()
+                                    .map(|l| share(l.experts))
+                                    .sum::<u64>()
+                                    <= host_read_by_layers(by_layers.0) =>
+                        {
+                            e
+                        }
+                        _ => by_layers,
+                    }
+                }
+                _ if full.3.fits => full,
+                _ => by_ngl(0),
+            }
+        }
+    };
+    let host_experts: u64 = w.layers[..(n_cpu_moe as usize).min(n_layer)]
+        .iter()
+        .map(|l| l.experts)
+        .sum();
     let gpu_layer_start = shape.n_layer.saturating_sub(ngl.min(shape.n_layer));
     let cpu_layers: Vec<usize> = (0..gpu_layer_start as usize).collect();
     let host_weights = embd_bytes
@@ -393,15 +490,20 @@ fn place_llama_cpp(
     };
     let mut note = split.note;
     if split.fits && (host.layers > 0 || host_experts > 0) {
+        let mut what = Vec::new();
+        if host.layers > 0 {
+            what.push(format!("{} layers", host.layers));
+        }
+        if host_experts > 0 {
+            what.push(format!(
+                "the MoE experts of {} layers",
+                n_cpu_moe.min(shape.n_layer)
+            ));
+        }
         note = Some(format!(
-            "{} of weights stay in host RAM ({} layers{}): slower decode",
+            "{} of weights stay in host RAM ({}): slower decode",
             crate::units::Bytes(host_weights - embd_bytes).display_gb(),
-            host.layers,
-            if host_experts > 0 {
-                ", MoE experts"
-            } else {
-                ""
-            }
+            what.join(" and ")
         ));
     }
     let devs = split.devices;
@@ -429,6 +531,11 @@ fn place_llama_cpp(
         devices: devs,
         host,
         n_gpu_layers: ngl,
+        n_cpu_moe: if host_experts > 0 {
+            n_cpu_moe.min(shape.n_layer)
+        } else {
+            0
+        },
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
@@ -498,8 +605,14 @@ fn split_layers(
     let last = devices.len() - 1;
     // llama.cpp runs big-batch matmuls of CPU-resident layers on the first GPU, copying one
     // weight tensor at a time into its compute buffer (ggml-backend `op_offload`).
-    let staging = (0..gpu_start as usize)
-        .map(|il| layers[il].largest)
+    let staging = (0..n_layer as usize)
+        .map(|il| {
+            if il < gpu_start as usize {
+                layers[il].largest
+            } else {
+                layers[il].host_largest
+            }
+        })
         .max()
         .unwrap_or(0);
     let fixed = |i: usize, mine: &[u32], extra_layer: Option<u32>| -> u64 {
@@ -649,6 +762,7 @@ fn place_vllm(
                 devices: vec![],
                 host: HostUse::NONE,
                 n_gpu_layers: 0,
+                n_cpu_moe: 0,
                 tensor_parallel: 1,
                 pipeline_parallel: 1,
                 max_concurrency: None,
@@ -724,6 +838,7 @@ fn place_vllm(
         devices: devs,
         host: HostUse::NONE,
         n_gpu_layers: 0,
+        n_cpu_moe: 0,
         tensor_parallel: tp,
         pipeline_parallel: pp,
         max_concurrency,
@@ -811,6 +926,7 @@ fn place_reference(
         devices: devs,
         host: HostUse::NONE,
         n_gpu_layers: 0,
+        n_cpu_moe: 0,
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
@@ -828,7 +944,6 @@ pub fn max_context(model: &ModelView<'_>, devices: &[Device], req: &FitRequest) 
 pub struct Prepared<'m, 'a> {
     model: &'m ModelView<'a>,
     format: WeightFormat,
-    cpu_moe: bool,
     weights: Option<WeightsByPlace>,
 }
 
@@ -837,18 +952,16 @@ impl<'m, 'a> Prepared<'m, 'a> {
         Prepared {
             model,
             format: req.format,
-            cpu_moe: req.cpu_moe,
             weights: (req.engine == Engine::LlamaCpp).then(|| weights_by_place(model, req)),
         }
     }
 
-    /// [`place`] for a request of the same model, format and `cpu_moe`.
+    /// [`place`] for a request of the same model and format.
     pub fn place(&self, devices: &[Device], req: &FitRequest) -> Result<Placement, FitError> {
         match &self.weights {
             Some(w)
                 if req.engine == Engine::LlamaCpp
                     && req.format == self.format
-                    && req.cpu_moe == self.cpu_moe
                     && req
                         .ctx
                         .checked_mul(req.parallel.max(1))
@@ -860,7 +973,7 @@ impl<'m, 'a> Prepared<'m, 'a> {
         }
     }
 
-    /// [`max_context`] for a request of the same model, format and `cpu_moe`.
+    /// [`max_context`] for a request of the same model and format.
     pub fn max_context(&self, devices: &[Device], req: &FitRequest) -> Option<u64> {
         max_context_with(self.model, devices, req, |r| self.place(devices, r))
     }

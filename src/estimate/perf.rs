@@ -17,7 +17,7 @@ pub const DEFAULT_HOST_BANDWIDTH_GB_S: f64 = 89.6;
 pub struct ActiveBytes {
     /// Dense tensors whole, the used share of expert tensors, per layer.
     layer_active: Vec<u64>,
-    /// Of which expert tensors (what `--cpu-moe` leaves on the host).
+    /// Of which expert tensors (what `--n-cpu-moe` leaves on the host).
     layer_experts: Vec<u64>,
     /// The output head (with a tied embedding, which it reads whole; an untied input embedding
     /// reads one row) and other tensors outside the layers.
@@ -139,7 +139,12 @@ pub fn speed_with(
                     Some((a, b)) => (a..=b)
                         .map(|l| {
                             let l = l as usize;
-                            layer_active[l] - if req.cpu_moe { layer_experts[l] } else { 0 }
+                            layer_active[l]
+                                - if l < placement.n_cpu_moe as usize {
+                                    layer_experts[l]
+                                } else {
+                                    0
+                                }
                         })
                         .sum(),
                     None => 0,
@@ -155,11 +160,15 @@ pub fn speed_with(
             }
             let on_devices: u32 = placement.devices.iter().map(|u| u.layers).sum();
             let first_gpu_layer = (n_layer - on_devices.min(n_layer)) as usize;
+            let experts_on_host = (placement.n_cpu_moe as usize).min(n_layer as usize);
             host_bytes = layer_active[..first_gpu_layer].iter().sum::<u64>()
-                + if req.cpu_moe {
-                    layer_experts[first_gpu_layer..].iter().sum::<u64>()
-                } else {
+                + layer_experts[first_gpu_layer.min(experts_on_host)..experts_on_host]
+                    .iter()
+                    .sum::<u64>()
+                + if placement.devices.iter().any(|u| u.holds_output) {
                     0
+                } else {
+                    head
                 };
         }
     }
