@@ -342,7 +342,7 @@ fn place_llama_cpp(
             shape,
             &all_layers,
             true,
-            &compute::LlamaCppParams::server(kv_cells, req.parallel, req.n_ubatch, false),
+            &compute::LlamaCppParams::server(kv_cells, req.parallel, req.n_ubatch, req.flash_attn),
         ) + host_buffers;
         let overhead = compute::CPU_HOST_RESERVE;
         let used = pool_weights + pool_kv + compute + overhead;
@@ -478,7 +478,12 @@ fn place_llama_cpp(
                 shape,
                 &cpu,
                 ngl <= shape.n_layer,
-                &compute::LlamaCppParams::server(kv_cells, req.parallel, req.n_ubatch, false),
+                &compute::LlamaCppParams::server(
+                    kv_cells,
+                    req.parallel,
+                    req.n_ubatch,
+                    req.flash_attn,
+                ),
             )
         };
     let host = HostUse {
