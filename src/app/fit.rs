@@ -144,10 +144,13 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             // Without --gpu: this machine's accelerators, when they are in the catalogue.
             let found = vramplan::hw::detect(&catalog).devices(&catalog);
             if !found.is_empty() {
-                detected_note = Some(format!(
-                    "detected on this machine: {}",
-                    vramplan::plan::summarize(&found)
-                ));
+                let what = match found.as_slice() {
+                    [host] if host.entry.kind == vramplan::catalog::DeviceKind::Cpu => {
+                        format!("no GPU; {}", host.name)
+                    }
+                    _ => vramplan::plan::summarize(&found),
+                };
+                detected_note = Some(format!("detected on this machine: {what}"));
             }
             found
         }

@@ -188,7 +188,8 @@ pub fn detect(catalog: &Catalog) -> Detected {
 }
 
 impl Detected {
-    /// The detected accelerators as catalogue devices (GPUs matched by name, or this Mac's chip).
+    /// The detected accelerators as catalogue devices (GPUs matched by name, or this Mac's chip);
+    /// without one, this machine as a CPU-only host.
     pub fn devices(&self, catalog: &Catalog) -> Vec<Device> {
         let mut out: Vec<Device> = self
             .gpus
@@ -201,15 +202,92 @@ impl Detected {
                 if let Ok(d) = catalog.device(&format!("{chip}-{gb}gb")) {
                     out.push(d);
                 }
+            } else if self.gpus.is_empty() {
+                // No GPU at all (an uncatalogued one is not silently replaced by the CPU).
+                let Some(host) = self.cpu_host(catalog) else {
+                    return out;
+                };
+                out.push(host);
             }
         }
         out
+    }
+
+    /// A machine without a catalogued accelerator as a CPU-only host: its own RAM, with the
+    /// memory bandwidth of the catalogue's dual-channel DDR5 desktop (an assumption, said in
+    /// the name: bandwidth is not measured here; `vramplan validate` measures it).
+    pub fn cpu_host(&self, catalog: &Catalog) -> Option<Device> {
+        const ASSUMED_CLASS: &str = "ddr5-desktop-2ch";
+        if self.ram_bytes == 0 {
+            return None;
+        }
+        let class = catalog.device(ASSUMED_CLASS).ok()?;
+        let mut entry = class.entry;
+        entry.id = "this-machine".into();
+        entry.name = format!(
+            "this machine: {}, {} RAM (bandwidth assumed: {} GB/s, {})",
+            if self.cpu_brand.is_empty() {
+                self.cpu_arch.as_str()
+            } else {
+                self.cpu_brand.as_str()
+            },
+            crate::units::Bytes(self.ram_bytes).display_gb(),
+            entry.bandwidth_gb_s,
+            ASSUMED_CLASS
+        );
+        entry.aliases.clear();
+        entry.memory_bytes = self.ram_bytes;
+        entry.memory_options_gb.clear();
+        Some(Device::from_entry(entry, None))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn machine(gpus: Vec<DetectedGpu>, apple_chip: Option<&str>) -> Detected {
+        Detected {
+            cpu_brand: "Test CPU".into(),
+            cpu_arch: "x86_64".into(),
+            physical_cores: Some(8),
+            logical_cores: 16,
+            ram_bytes: 32 << 30,
+            ram_available_bytes: 30 << 30,
+            simd: vec![],
+            gpus,
+            driver_version: None,
+            apple_chip: apple_chip.map(String::from),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn a_machine_without_gpu_is_a_cpu_host_with_its_own_ram() {
+        let c = Catalog::embedded().unwrap();
+        let found = machine(vec![], None).devices(&c);
+        assert_eq!(found.len(), 1);
+        let host = &found[0];
+        assert_eq!(host.entry.kind, crate::catalog::DeviceKind::Cpu);
+        assert_eq!(host.memory_bytes, 32 << 30);
+        assert!(host.name.contains("bandwidth assumed"), "{}", host.name);
+        // An uncatalogued GPU is not replaced by the CPU: no device, memory needed.
+        let unknown = DetectedGpu {
+            index: 0,
+            name: "Some Future GPU".into(),
+            memory_bytes: 48 << 30,
+            memory_free_bytes: 47 << 30,
+            pcie_gen: None,
+            pcie_width: None,
+            power_limit_watts: None,
+            catalog_id: None,
+        };
+        assert!(machine(vec![unknown], None).devices(&c).is_empty());
+        // A Mac is its chip, not a CPU host.
+        let mac = machine(vec![], Some("m2-max")).devices(&c);
+        assert_eq!(mac.len(), 1);
+        assert_eq!(mac[0].id, "m2-max-32gb");
+    }
 
     #[test]
     fn matches_driver_names_to_catalogue_ids() {
