@@ -314,3 +314,23 @@ proptest! {
         }
     }
 }
+
+/// Without -ngl, the largest context is the largest at which every layer and the output head
+/// sit on the devices (`-ngl n_layer + 1`), the criterion `gpus` uses: one more context step
+/// fails that placement.
+#[test]
+fn max_context_means_everything_on_the_devices() {
+    let c = catalog();
+    let one = devices(&c, "rtx-3060-12gb", 1);
+    let format = WeightFormat::Gguf(FileType::Q4_K_M);
+    let (_, mc) = fit(&c, "llama-3.1-8b", format, 8192, &one);
+    let mc = mc.expect("an 8B Q4_K_M fits a 12 GB card");
+    let m = c.model("llama-3.1-8b").unwrap();
+    for (ctx, should_fit) in [(mc, true), (mc + 256, false)] {
+        let mut req = FitRequest::new(format, ctx);
+        req.n_gpu_layers = Some(m.layers + 1);
+        let (p, _) = fit_with(&c, "llama-3.1-8b", req, &one);
+        assert_eq!(p.fits, should_fit, "ctx {ctx}");
+        assert_eq!(p.host.layers, 0);
+    }
+}

@@ -163,6 +163,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let p = estimate::place(&view, &devices, &req).map_err(|e| bad_input(e.to_string()))?;
     let max_context = if devices.is_empty() {
         None
+    } else if req.n_gpu_layers.is_none() && req.n_cpu_moe.is_none() && p.n_cpu_moe > 0 {
+        // The automatic choice kept every layer on the devices and some experts in host RAM:
+        // the largest context of that layout.
+        let mut same = req.clone();
+        same.n_cpu_moe = Some(p.n_cpu_moe);
+        estimate::max_context(&view, &devices, &same)
     } else {
         estimate::max_context(&view, &devices, &req)
     };
@@ -335,12 +341,22 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         "verdict: {verdict}{}",
         r.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
     ));
+    let layout = if p.n_cpu_moe > 0 {
+        format!(
+            "with every layer on the devices and the MoE experts of {} layers in host RAM",
+            p.n_cpu_moe
+        )
+    } else {
+        "fully on the devices".to_string()
+    };
     if let Some(mc) = r.max_context {
         super::out(&format!(
-            "largest context fully on the devices: {mc} tokens per sequence"
+            "largest context {layout}: {mc} tokens per sequence"
         ));
     } else if !p.devices.is_empty() {
-        super::out("largest context fully on the devices: none (the weights alone do not fit)");
+        super::out(&format!(
+            "largest context {layout}: none (the weights alone do not fit)"
+        ));
     }
     if let Some(c) = r.max_concurrency {
         super::out(&format!(

@@ -427,7 +427,10 @@ fn place_llama_cpp(
                         let start = shape.n_layer.saturating_sub(ngl.min(shape.n_layer)) as usize;
                         w.layers[..start]
                             .iter()
-                            .map(|l| l.dense + share(l.experts))
+                            .zip(&kv_layers)
+                            .map(|(l, kv)| {
+                                l.dense + share(l.experts) + kv.bytes / req.parallel.max(1)
+                            })
                             .sum::<u64>()
                             + if ngl <= shape.n_layer {
                                 output_bytes

@@ -169,7 +169,10 @@ pub fn speed_with(
                     0
                 } else {
                     head
-                };
+                }
+                // The CPU-resident layers' KV cache is read from host RAM too.
+                + kv_per_token.saturating_mul(req.ctx) / n_layer.max(1) as u64
+                    * first_gpu_layer as u64;
         }
     }
     let inputs = SpeedInputs {
