@@ -22,9 +22,39 @@ pub struct Global {
     /// Directory of extra catalogue files (*.toml) that add or override entries by id.
     #[arg(long, global = true, value_name = "DIR")]
     pub catalog: Option<PathBuf>,
-    /// Print one JSON report object instead of a table.
+    /// Print one JSON report object instead of a table (same as `--format json`).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Output format: a table for people, one JSON object, Markdown tables, or CSV (raw units:
+    /// bytes as integers, rates as plain numbers).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Colour for verdicts and warnings: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Md,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +88,13 @@ pub enum Command {
     /// engine, the quality lost (KL divergence, top-1, perplexity) and tok/s of each level, held
     /// against the estimator's predictions.
     Validate(ValidateArgs),
+    /// Shell completion script (catalogue ids offered for MODEL and --gpu), on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// The manual page (roff), on stdout: `vramplan man > vramplan.1`.
+    Man,
 }
 
 #[derive(Debug, Args, Clone)]

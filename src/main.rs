@@ -18,7 +18,7 @@ fn one_line_usage_error(rendered: &str) -> String {
 }
 
 fn main() {
-    let cli = match cli::Cli::try_parse() {
+    let mut cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
@@ -26,6 +26,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    app::set_render_context(&mut cli.global);
     match app::run(cli) {
         Ok(()) => {}
         Err(err) => {

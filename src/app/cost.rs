@@ -285,7 +285,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
             },
         ]);
     }
-    super::out(&t.to_string());
+    super::out_table(&t);
     super::out(&format!(
         "EUR prices converted at {eur_usd} US$/EUR: {EUR_USD_SOURCE}"
     ));

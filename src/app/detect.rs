@@ -48,7 +48,7 @@ pub fn run(global: &Global) -> Result<()> {
             d.driver_version.clone().unwrap_or_else(|| "-".into()),
         ),
     ];
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     if !d.gpus.is_empty() {
         let mut t = table(&[
             "#",
@@ -76,7 +76,7 @@ pub fn run(global: &Global) -> Result<()> {
                     .unwrap_or_else(|| "not in catalogue".into()),
             ]);
         }
-        super::out(&t.to_string());
+        super::out_table(&t);
     }
     for w in &d.warnings {
         eprintln!("warning: {w}");

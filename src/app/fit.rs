@@ -326,7 +326,7 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         Bytes(r.total_bytes).display_both(),
         "".into(),
     ]);
-    super::out(&t.to_string());
+    super::out_table(&t);
     let verdict = if p.devices.is_empty() {
         format!(
             "needs {} in all (no --gpu given)",

@@ -124,7 +124,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     if report.candidates.is_empty() {
         super::out("no device set in the catalogue runs it within these limits");
     } else {
-        super::out(&t.to_string());
+        super::out_table(&t);
     }
     Ok(())
 }

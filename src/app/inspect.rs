@@ -217,7 +217,7 @@ fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
     if let Some(k) = report.kv_bytes_per_token_f16 {
         rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
     }
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     let mut t = table(&["type", "tensors", "parameters", "bytes", "share"]);
     for r in &report.by_type {
         t.add_row(vec![
@@ -231,7 +231,7 @@ fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
             ),
         ]);
     }
-    super::out(&t.to_string());
+    super::out_table(&t);
     Ok(())
 }
 
@@ -324,6 +324,6 @@ fn inspect_config(global: &Global, path: &Path, safetensors: &[std::path::PathBu
             ),
         ));
     }
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     Ok(())
 }

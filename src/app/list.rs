@@ -101,7 +101,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 m.gguf_arch.clone(),
             ]);
         }
-        super::out(&t.to_string());
+        super::out_table(&t);
     }
     if let Some(devices) = &report.hardware {
         let mut t = table(&[
@@ -127,7 +127,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 price,
             ]);
         }
-        super::out(&t.to_string());
+        super::out_table(&t);
     }
     if let Some(apis) = &report.apis {
         let mut t = table(&[
@@ -144,7 +144,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
                 a.date.clone(),
             ]);
         }
-        super::out(&t.to_string());
+        super::out_table(&t);
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments -> request -> library call -> report -> render.
 
 mod args;
+mod completions;
 mod cost;
 mod detect;
 mod fit;
@@ -17,7 +18,7 @@ mod validate;
 use anyhow::Result;
 use vramplan::catalog::Catalog;
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Cli, ColorChoice, Command, Global, OutputFormat};
 
 /// Marks an error as bad input (exit code 2) rather than a failure of the work (1).
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Tokenize(args) => run::tokenize(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Completions { shell } => completions::completions(&cli.global, shell),
+        Command::Man => completions::man(),
     }
 }
 
@@ -77,13 +80,67 @@ pub fn load_catalog(global: &Global) -> Result<Catalog> {
 
 /// Prints a serializable report as one pretty JSON object.
 pub fn print_json<T: serde::Serialize>(report: &T) -> Result<()> {
-    out(&serde_json::to_string_pretty(report)?);
+    write_stdout(&serde_json::to_string_pretty(report)?);
     Ok(())
+}
+
+/// Decides how this process renders (format, table width, ASCII borders, colour) from the flags,
+/// the environment and the terminal. `--format json` and `--json` are the same.
+pub fn set_render_context(global: &mut Global) {
+    use std::io::IsTerminal;
+    use vramplan::report::{context::width_for, Format, RenderContext};
+    if global.format == OutputFormat::Json {
+        global.json = true;
+    }
+    let format = if global.json {
+        Format::Json
+    } else {
+        match global.format {
+            OutputFormat::Table | OutputFormat::Json => Format::Table,
+            OutputFormat::Md => Format::Md,
+            OutputFormat::Csv => Format::Csv,
+        }
+    };
+    let is_terminal = std::io::stdout().is_terminal();
+    // comfy-table asks the terminal for its size; None when there is no terminal.
+    let terminal_width = comfy_table::Table::new().width().map(usize::from);
+    let columns = std::env::var("COLUMNS").ok();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = match global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && !no_color && format == Format::Table,
+    };
+    vramplan::report::context::set_context(RenderContext {
+        format,
+        width: width_for(is_terminal, terminal_width, columns.as_deref()),
+        ascii: !is_terminal,
+        color,
+    });
+}
+
+/// Prints a table in the process's format (text, Markdown or CSV); Markdown tables stand apart
+/// from the paragraphs around them.
+pub fn out_table(table: &vramplan::report::HouseTable) {
+    match vramplan::report::context().format {
+        vramplan::report::Format::Md => write_stdout(&format!("\n{table}\n")),
+        _ => write_stdout(&table.to_string()),
+    }
+}
+
+/// A line of prose for people: on stdout, except with `--format csv`, whose stdout holds only
+/// CSV (prose goes to stderr there).
+pub fn out(text: &str) {
+    if vramplan::report::context().format == vramplan::report::Format::Csv {
+        eprintln!("{text}");
+    } else {
+        write_stdout(text);
+    }
 }
 
 /// Writes a line to stdout. A closed pipe (`vramplan list models | head`) ends the process
 /// quietly with success instead of panicking as `println!` would.
-pub fn out(text: &str) {
+pub fn write_stdout(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {

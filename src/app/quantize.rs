@@ -86,6 +86,6 @@ pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
             Bytes(ty.bytes).display_gb(),
         ]);
     }
-    super::out(&t.to_string());
+    super::out_table(&t);
     Ok(())
 }

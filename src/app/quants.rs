@@ -137,7 +137,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
                 .map_or("-".into(), |d| format!("+{d:.4}")),
         ]);
     }
-    super::out(&t.to_string());
+    super::out_table(&t);
     super::out(&format!(
         "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
         quality::SOURCE

@@ -207,7 +207,7 @@ fn show_model(global: &Global, catalog: &Catalog, m: &ModelEntry) -> Result<()> 
         ));
     }
     rows.push(("source".into(), m.source.clone()));
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     Ok(())
 }
 
@@ -269,7 +269,7 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         ));
     }
     rows.push(("source".into(), e.source.clone()));
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     Ok(())
 }
 
@@ -301,6 +301,6 @@ fn show_api(global: &Global, catalog: &Catalog, a: &ApiEntry) -> Result<()> {
         ("date".into(), a.date.clone()),
         ("source".into(), a.source.clone()),
     ];
-    super::out(&kv_table(&rows).to_string());
+    super::out_table(&kv_table(&rows));
     Ok(())
 }

@@ -366,7 +366,7 @@ fn render(r: &ValidateReport) {
     for row in rows {
         t.add_row(row);
     }
-    super::out(&t.to_string());
+    super::out_table(&t);
     if let Some(q) = r.levels.get(1).and_then(|l| l.quality) {
         super::out(&format!(
             "source perplexity on the text: {:.2}",

@@ -1,24 +1,26 @@
-//! Renderers only: tables for people (comfy-table), JSON via serde in the app layer.
+//! Renderers only: width-fitted tables, Markdown and CSV for people and spreadsheets, JSON via serde
+//! in the app layer.
 //! Knows result types, never how they were computed.
 
-use comfy_table::{presets, ContentArrangement, Table};
+pub mod context;
+pub mod style;
+pub mod table;
 
-/// A table in the house style: UTF-8 borders, wrapped to the terminal.
-pub fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| h.to_string()));
-    t
+pub use context::{context, Format, RenderContext};
+pub use style::{tone, Tone};
+pub use table::{Cell, Column, HouseTable};
+
+/// A table in the house style with these column titles (no column may be dropped when narrow;
+/// use `HouseTable::new` with `Column::optional` for that).
+pub fn table(header: &[&str]) -> HouseTable {
+    HouseTable::new(header.iter().map(|h| Column::new(h)).collect())
 }
 
 /// A two-column key/value table.
-pub fn kv_table(rows: &[(String, String)]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+pub fn kv_table(rows: &[(String, String)]) -> HouseTable {
+    let mut t = HouseTable::headless(2);
     for (k, v) in rows {
-        t.add_row(vec![k.clone(), v.clone()]);
+        t.add_row([k.clone(), v.clone()]);
     }
     t
 }
