@@ -8,7 +8,7 @@ use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, ModelView};
 use vramplan::plan::cost::{self, OwnedInputs, IDLE_SHARE_OF_TDP};
 use vramplan::plan::{self, SearchOptions};
-use vramplan::report::{sig, table};
+use vramplan::report::{sig, Cell, Column, HouseTable};
 
 use super::args::{parse_count, parse_devices};
 use super::{bad_input, model_input};
@@ -256,33 +256,58 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         sig(tokens_per_day, 3),
         IDLE_SHARE_OF_TDP * 100.0
     ));
-    let mut t = table(&[
-        "",
-        "option",
-        "US$ per 1M output tokens",
-        "tok/s",
-        "listed",
-        "owning breaks even at",
+    let mut t = HouseTable::new(vec![
+        Column::new("").csv("kind"),
+        Column::new("option").csv("label"),
+        Column::new("$ per 1M output tokens").csv("usd_per_million_tokens.expected"),
+        Column::csv_only("usd_per_million_tokens.low"),
+        Column::csv_only("usd_per_million_tokens.high"),
+        Column::new("tok/s").csv("tokens_per_s.expected"),
+        Column::csv_only("tokens_per_s.low"),
+        Column::csv_only("tokens_per_s.high"),
+        Column::new("listed").csv("listed").optional(1),
+        Column::new("owning breaks even at").csv("break_even_tokens_per_day"),
     ]);
     for r in &report.rows {
         let u = r.usd_per_million_tokens;
+        let tps = |pick: fn(&Range) -> f64| {
+            r.tokens_per_s
+                .map_or(String::new(), |t| pick(&t).to_string())
+        };
         t.add_row(vec![
-            r.kind.to_string(),
-            r.label.clone(),
-            if r.kind == "api" {
-                format!("{:.2}", u.expected)
-            } else {
-                format!("{:.2}-{:.2} (~{:.2})", u.low, u.high, u.expected)
-            },
-            r.tokens_per_s.map_or("-".into(), |t| {
-                format!("{}-{}", sig(t.low, 2), sig(t.high, 2))
-            }),
-            r.listed.clone().unwrap_or_else(|| "-".into()),
-            match (r.kind, r.break_even_tokens_per_day) {
-                ("owned", _) => "".into(),
-                (_, Some(n)) => format!("{} tokens/day", sig(n, 3)),
-                (_, None) => "never (within capacity)".into(),
-            },
+            Cell::from(r.kind.to_string()),
+            Cell::from(&r.label),
+            Cell::with_raw(
+                if r.kind == "api" {
+                    format!("{:.2}", u.expected)
+                } else {
+                    format!("{:.2}-{:.2} (~{:.2})", u.low, u.high, u.expected)
+                },
+                u.expected,
+            ),
+            Cell::from(u.low.to_string()),
+            Cell::from(u.high.to_string()),
+            Cell::with_raw(
+                r.tokens_per_s.map_or("-".into(), |t| {
+                    format!("{}-{}", sig(t.low, 2), sig(t.high, 2))
+                }),
+                tps(|t| t.expected),
+            ),
+            Cell::from(tps(|t| t.low)),
+            Cell::from(tps(|t| t.high)),
+            Cell::with_raw(
+                r.listed.clone().unwrap_or_else(|| "-".into()),
+                r.listed.clone().unwrap_or_default(),
+            ),
+            Cell::with_raw(
+                match (r.kind, r.break_even_tokens_per_day) {
+                    ("owned", _) => "".into(),
+                    (_, Some(n)) => format!("{} tokens/day", sig(n, 3)),
+                    (_, None) => "never (within capacity)".into(),
+                },
+                r.break_even_tokens_per_day
+                    .map_or(String::new(), |n| n.to_string()),
+            ),
         ]);
     }
     super::out_table(&t);

@@ -6,7 +6,7 @@ use serde::Serialize;
 use vramplan::estimate::calibration::Fit;
 use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, Engine, FitRequest, KvType, ModelView, Placement, WeightFormat};
-use vramplan::report::table;
+use vramplan::report::{table, tone, Tone};
 use vramplan::units::Bytes;
 
 use super::args::{parse_devices, parse_tokens};
@@ -333,9 +333,9 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             Bytes(r.total_bytes).display_both()
         )
     } else if r.fits {
-        "FITS".to_string()
+        tone("FITS", Tone::Good)
     } else {
-        "DOES NOT FIT".to_string()
+        tone("DOES NOT FIT", Tone::Bad)
     };
     super::out(&format!(
         "verdict: {verdict}{}",
@@ -386,7 +386,7 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         super::out("  (ranges: 5th-95th percentile of efficiencies fitted to published measurements; --explain shows the basis)");
     }
     if let Some(cmd) = &r.launch_command {
-        super::out(&format!("launch: {cmd}"));
+        super::out_command("launch: ", cmd);
     }
 }
 

@@ -4,8 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use vramplan::estimate::{Engine, ModelView};
 use vramplan::plan::{self, Candidate, SearchOptions};
-use vramplan::report::table;
-use vramplan::units::Bytes;
+use vramplan::report::{gb, sig, Cell, Column, HouseTable};
 
 use super::args::parse_devices;
 use super::{bad_input, model_input};
@@ -90,35 +89,57 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             "cheapest first"
         }
     ));
-    let mut t = table(&[
-        "#",
-        "devices",
-        "price",
-        "cloud $/h",
-        "memory",
-        "headroom",
-        "max context",
-        "decode tok/s",
+    let mut t = HouseTable::new(vec![
+        Column::new("#").csv("rank"),
+        Column::new("devices").csv("label"),
+        Column::new("price $").csv("price_usd"),
+        Column::new("cloud $/h")
+            .csv("cloud_usd_per_hour")
+            .optional(1),
+        Column::new("memory GB").csv("memory_bytes"),
+        Column::new("headroom GB").csv("headroom_bytes").optional(2),
+        Column::new("max context").csv("max_context"),
+        Column::new("decode tok/s").csv("decode_tok_s.expected"),
+        Column::csv_only("decode_tok_s.low"),
+        Column::csv_only("decode_tok_s.high"),
     ]);
     for (i, c) in report.candidates.iter().enumerate() {
+        let range = |pick: fn(&vramplan::estimate::speed::Range) -> f64| {
+            c.decode_tok_s
+                .map_or(String::new(), |r| pick(&r).to_string())
+        };
         t.add_row(vec![
-            (i + 1).to_string(),
-            c.label.clone(),
-            c.price_usd.map_or("unknown".into(), |p| format!("${p:.0}")),
-            c.cloud_usd_per_hour
-                .map_or("-".into(), |p| format!("${p:.2}")),
-            Bytes(c.memory_bytes).display_gb(),
-            Bytes(c.headroom_bytes.max(0) as u64).display_gb(),
-            c.max_context.map_or("-".into(), |m| m.to_string()),
-            c.decode_tok_s.map_or("-".into(), |r| {
-                use vramplan::report::sig;
-                format!(
-                    "{}-{} (~{})",
-                    sig(r.low, 2),
-                    sig(r.high, 2),
-                    sig(r.expected, 2)
-                )
-            }),
+            Cell::from((i + 1).to_string()),
+            Cell::from(&c.label),
+            Cell::with_raw(
+                c.price_usd.map_or("unknown".into(), |p| format!("{p:.0}")),
+                c.price_usd.map_or(String::new(), |p| p.to_string()),
+            ),
+            Cell::with_raw(
+                c.cloud_usd_per_hour
+                    .map_or("-".into(), |p| format!("{p:.2}")),
+                c.cloud_usd_per_hour
+                    .map_or(String::new(), |p| p.to_string()),
+            ),
+            Cell::with_raw(gb(c.memory_bytes as f64), c.memory_bytes),
+            Cell::with_raw(gb(c.headroom_bytes.max(0) as f64), c.headroom_bytes),
+            Cell::with_raw(
+                c.max_context.map_or("-".into(), |m| m.to_string()),
+                c.max_context.map_or(String::new(), |m| m.to_string()),
+            ),
+            Cell::with_raw(
+                c.decode_tok_s.map_or("-".into(), |r| {
+                    format!(
+                        "{}-{} (~{})",
+                        sig(r.low, 2),
+                        sig(r.high, 2),
+                        sig(r.expected, 2)
+                    )
+                }),
+                range(|r| r.expected),
+            ),
+            Cell::from(range(|r| r.low)),
+            Cell::from(range(|r| r.high)),
         ]);
     }
     if report.candidates.is_empty() {

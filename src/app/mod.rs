@@ -131,10 +131,34 @@ pub fn out_table(table: &vramplan::report::HouseTable) {
 /// A line of prose for people: on stdout, except with `--format csv`, whose stdout holds only
 /// CSV (prose goes to stderr there).
 pub fn out(text: &str) {
-    if vramplan::report::context().format == vramplan::report::Format::Csv {
+    let ctx = vramplan::report::context();
+    let text = match ctx.width {
+        Some(width) if ctx.format == vramplan::report::Format::Table => {
+            vramplan::report::table::wrap_prose(text, width)
+        }
+        _ => text.to_string(),
+    };
+    if ctx.format == vramplan::report::Format::Csv {
         eprintln!("{text}");
     } else {
-        write_stdout(text);
+        write_stdout(&text);
+    }
+}
+
+/// A shell command for people to copy: wrapped at the terminal width with ` \` continuations,
+/// so the wrapped form still runs.
+pub fn out_command(prefix: &str, command: &str) {
+    let ctx = vramplan::report::context();
+    let text = match ctx.width {
+        Some(width) if ctx.format == vramplan::report::Format::Table => {
+            vramplan::report::table::wrap_command(prefix, command, width)
+        }
+        _ => format!("{prefix}{command}"),
+    };
+    if ctx.format == vramplan::report::Format::Csv {
+        eprintln!("{text}");
+    } else {
+        write_stdout(&text);
     }
 }
 

@@ -5,8 +5,7 @@ use serde::Serialize;
 use vramplan::estimate::quality::{self, PublishedQuality};
 use vramplan::estimate::{self, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
-use vramplan::report::table;
-use vramplan::units::Bytes;
+use vramplan::report::{gb, Cell, Column, HouseTable};
 
 use super::args::parse_devices;
 use super::model_input;
@@ -110,31 +109,53 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             format!(" · on {}", vramplan::plan::summarize(&devices))
         }
     ));
-    let mut t = table(&[
-        "type",
-        "weights",
-        "bpw",
-        "total at ctx",
-        "fits",
-        "max context",
-        "KLD",
-        "ΔPPL",
+    let mut t = HouseTable::new(vec![
+        Column::new("type").csv("file_type"),
+        Column::new("weights GB (GiB)").csv("weights_bytes"),
+        Column::new("bpw").csv("bits_per_weight"),
+        Column::new("total GB at ctx")
+            .csv("total_bytes")
+            .optional(2),
+        Column::new("fits").csv("fits"),
+        Column::new("max context").csv("max_context"),
+        Column::new("KLD").csv("quality.kld"),
+        Column::new("ΔPPL").csv("quality.delta_ppl").optional(1),
     ]);
     for r in &report.ladder {
         let q = r.quality;
+        let opt = |v: Option<String>| v.unwrap_or_default();
         t.add_row(vec![
-            r.file_type.to_string(),
-            Bytes(r.weights_bytes).display_both(),
-            format!("{:.2}", r.bits_per_weight),
-            Bytes(r.total_bytes).display_gb(),
-            r.fits
-                .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
-            r.max_context.map_or("-".into(), |m| m.to_string()),
-            q.map_or("-".into(), |q| {
-                format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
-            }),
-            q.and_then(|q| q.delta_ppl)
-                .map_or("-".into(), |d| format!("+{d:.4}")),
+            Cell::from(r.file_type.to_string()),
+            Cell::with_raw(
+                format!(
+                    "{} ({:.2})",
+                    gb(r.weights_bytes as f64),
+                    r.weights_bytes as f64 / (1u64 << 30) as f64
+                ),
+                r.weights_bytes,
+            ),
+            Cell::with_raw(format!("{:.2}", r.bits_per_weight), r.bits_per_weight),
+            Cell::with_raw(gb(r.total_bytes as f64), r.total_bytes),
+            Cell::with_raw(
+                r.fits
+                    .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
+                opt(r.fits.map(|f| f.to_string())),
+            ),
+            Cell::with_raw(
+                r.max_context.map_or("-".into(), |m| m.to_string()),
+                opt(r.max_context.map(|m| m.to_string())),
+            ),
+            Cell::with_raw(
+                q.map_or("-".into(), |q| {
+                    format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
+                }),
+                opt(q.map(|q| q.kld.to_string())),
+            ),
+            Cell::with_raw(
+                q.and_then(|q| q.delta_ppl)
+                    .map_or("-".into(), |d| format!("+{d:.4}")),
+                opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
+            ),
         ]);
     }
     super::out_table(&t);

@@ -25,6 +25,11 @@ pub fn kv_table(rows: &[(String, String)]) -> HouseTable {
     t
 }
 
+/// Bytes as decimal gigabytes with two decimals, for a column whose header says "GB".
+pub fn gb(bytes: f64) -> String {
+    format!("{:.2}", bytes / 1e9)
+}
+
 /// A number with up to `sig` significant digits, no false decimals.
 pub fn sig(x: f64, sig: usize) -> String {
     if x == 0.0 || !x.is_finite() {

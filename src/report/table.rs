@@ -19,6 +19,8 @@ pub struct Column {
     pub title: String,
     pub csv_name: Option<String>,
     pub drop_rank: u8,
+    /// Only in CSV (the parts of a range the text column shows as one cell).
+    pub csv_only: bool,
 }
 
 impl Column {
@@ -27,6 +29,14 @@ impl Column {
             title: title.to_string(),
             csv_name: None,
             drop_rank: 0,
+            csv_only: false,
+        }
+    }
+    /// A CSV-only column named `name` (raw units).
+    pub fn csv_only(name: &str) -> Self {
+        Self {
+            csv_only: true,
+            ..Self::new(name).csv(name)
         }
     }
     /// The CSV header of this column, naming its raw unit (`memory_bytes`).
@@ -51,9 +61,9 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn with_raw(text: impl Into<String>, raw: impl ToString) -> Self {
+    pub fn with_raw(text: String, raw: impl ToString) -> Self {
         Self {
-            text: text.into(),
+            text,
             raw: Some(raw.to_string()),
             tone: None,
         }
@@ -152,21 +162,24 @@ impl HouseTable {
     fn markdown(&self) -> String {
         let esc = |s: &str| s.replace('|', "\\|").replace('\n', " ");
         let mut out = String::new();
+        let visible: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| !self.columns[i].csv_only)
+            .collect();
         let header: Vec<String> = if self.has_header {
-            self.columns.iter().map(|c| esc(&c.title)).collect()
+            visible
+                .iter()
+                .map(|&i| esc(&self.columns[i].title))
+                .collect()
         } else {
             // Markdown tables need a header row; a key/value listing gets neutral titles.
-            (0..self.columns.len())
+            (0..visible.len())
                 .map(|i| if i == 0 { "field" } else { "value" }.to_string())
                 .collect()
         };
         out.push_str(&format!("| {} |\n", header.join(" | ")));
-        out.push_str(&format!(
-            "|{}|\n",
-            vec!["---"; self.columns.len()].join("|")
-        ));
+        out.push_str(&format!("|{}|\n", vec!["---"; visible.len()].join("|")));
         for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|c| esc(&c.text)).collect();
+            let cells: Vec<String> = visible.iter().map(|&i| esc(&row[i].text)).collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         out.pop();
@@ -232,7 +245,7 @@ impl HouseTable {
             cols.iter().map(|&i| widths(i)).sum::<usize>() + 3 * cols.len() + 1
         };
 
-        let mut shown: Vec<usize> = (0..n).collect();
+        let mut shown: Vec<usize> = (0..n).filter(|&i| !self.columns[i].csv_only).collect();
         let mut dropped: Vec<usize> = Vec::new();
         let widths: Vec<usize> = match ctx.width {
             None => natural.clone(),
@@ -405,6 +418,54 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Prose wrapped at spaces to `width`, each continuation indented like its line (+2).
+pub fn wrap_prose(text: &str, width: usize) -> String {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        if line.width() <= width {
+            out.push(line.to_string());
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let lead = " ".repeat(indent);
+        let cont = " ".repeat(indent + 2);
+        for (k, piece) in wrap(line.trim_start(), width.saturating_sub(indent + 2).max(1))
+            .into_iter()
+            .enumerate()
+        {
+            out.push(format!("{}{piece}", if k == 0 { &lead } else { &cont }));
+        }
+    }
+    out.join("\n")
+}
+
+/// A shell command wrapped at `width` with ` \` line continuations (the result still runs when
+/// pasted); arguments are never split.
+pub fn wrap_command(prefix: &str, command: &str, width: usize) -> String {
+    let one = format!("{prefix}{command}");
+    if one.width() <= width {
+        return one;
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = prefix.to_string();
+    let indent = "    ";
+    for word in command.split(' ').filter(|w| !w.is_empty()) {
+        let fresh = line.trim().is_empty() || line == prefix;
+        // Keep a flag with its value (`-c 8192`) when the pair fits.
+        if fresh || line.width() + 1 + word.width() + 2 <= width {
+            if !fresh {
+                line.push(' ');
+            }
+            line.push_str(word);
+        } else {
+            lines.push(format!("{line} \\"));
+            line = format!("{indent}{word}");
+        }
+    }
+    lines.push(line);
+    lines.join("\n")
+}
+
 /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -441,7 +502,7 @@ mod tests {
             "rtx-4060-ti-16gb + rtx-5060-ti-16gb".into(),
             "$928".into(),
             "-".into(),
-            Cell::with_raw("34.36 GB", 34_360_000_000u64),
+            Cell::with_raw("34.36 GB".into(), 34_360_000_000u64),
             "14-35 (~28)".into(),
         ]);
         t
@@ -506,6 +567,23 @@ mod tests {
             ..ctx(None)
         });
         assert_eq!(md, "| a | b |\n|---|---|\n| x\\|y | z |");
+    }
+
+    #[test]
+    fn commands_wrap_with_continuations_and_prose_at_spaces() {
+        let cmd = "llama-server -m mixtral-8x7b-Q3_K_M.gguf -c 8192 -np 1 -ngl 33 --tensor-split 16,17 -fa on";
+        let w = wrap_command("launch: ", cmd, 40);
+        for line in w.lines() {
+            assert!(line.width() <= 40, "{line}");
+        }
+        let rejoined: String = w.trim_start_matches("launch: ").replace(" \\\n    ", " ");
+        assert_eq!(rejoined, cmd);
+        let p = wrap_prose(
+            "  (ranges: 5th-95th percentile of efficiencies fitted to published data)",
+            30,
+        );
+        assert!(p.lines().all(|l| l.width() <= 30), "{p}");
+        assert!(p.lines().skip(1).all(|l| l.starts_with("    ")), "{p}");
     }
 
     #[test]
