@@ -6,7 +6,7 @@ use serde::Serialize;
 use vramplan::estimate::calibration::Fit;
 use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, Engine, FitRequest, KvType, ModelView, Placement, WeightFormat};
-use vramplan::report::{table, tone, Tone};
+use vramplan::report::{gb, table, tone, Tone};
 use vramplan::units::Bytes;
 
 use super::args::{parse_devices, parse_tokens};
@@ -260,16 +260,19 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             Engine::Vramplan => "vramplan reference engine",
         }
     ));
+    // Figures in GB (10^9) in the headers, so cells stay short enough for 80 columns.
+    let g = |b: u64| gb(b as f64);
     let mut t = table(&[
         "device",
         "layers",
-        "weights",
-        "KV cache",
-        "compute",
-        "overhead",
-        "used / usable",
-        "free",
+        "weights GB",
+        "KV GB",
+        "compute GB",
+        "overhead GB",
+        "used / usable GB",
+        "free GB",
     ]);
+    t.drop_first(&["overhead GB", "compute GB"]);
     for d in &p.devices {
         let layers = match d.layer_range {
             Some((a, b)) => format!(
@@ -288,19 +291,15 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         t.add_row(vec![
             d.id.clone(),
             layers,
-            Bytes(d.weights_bytes).display_gb(),
-            Bytes(d.kv_cache_bytes).display_gb(),
-            Bytes(d.compute_bytes).display_gb(),
-            Bytes(d.overhead_bytes).display_gb(),
-            format!(
-                "{} / {}",
-                Bytes(d.used_bytes).display_gb(),
-                Bytes(d.usable_bytes).display_gb()
-            ),
+            g(d.weights_bytes),
+            g(d.kv_cache_bytes),
+            g(d.compute_bytes),
+            g(d.overhead_bytes),
+            format!("{} / {}", g(d.used_bytes), g(d.usable_bytes)),
             if d.free_bytes >= 0 {
-                Bytes(d.free_bytes as u64).display_gb()
+                g(d.free_bytes as u64)
             } else {
-                format!("-{}", Bytes((-d.free_bytes) as u64).display_gb())
+                format!("-{}", g((-d.free_bytes) as u64))
             },
         ]);
     }
@@ -308,22 +307,26 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         t.add_row(vec![
             "host RAM".into(),
             p.host.layers.to_string(),
-            Bytes(p.host.weights_bytes).display_gb(),
-            Bytes(p.host.kv_cache_bytes).display_gb(),
-            Bytes(p.host.compute_bytes).display_gb(),
+            g(p.host.weights_bytes),
+            g(p.host.kv_cache_bytes),
+            g(p.host.compute_bytes),
             "-".into(),
-            Bytes(p.host.total_bytes).display_gb(),
+            g(p.host.total_bytes),
             "".into(),
         ]);
     }
     t.add_row(vec![
         "total".into(),
         "".into(),
-        Bytes(r.weights_bytes).display_gb(),
-        Bytes(r.kv_cache_bytes).display_gb(),
-        Bytes(r.compute_bytes).display_gb(),
-        Bytes(r.overhead_bytes).display_gb(),
-        Bytes(r.total_bytes).display_both(),
+        g(r.weights_bytes),
+        g(r.kv_cache_bytes),
+        g(r.compute_bytes),
+        g(r.overhead_bytes),
+        format!(
+            "{} ({:.2} GiB)",
+            g(r.total_bytes),
+            r.total_bytes as f64 / (1u64 << 30) as f64
+        ),
         "".into(),
     ]);
     super::out_table(&t);

@@ -76,6 +76,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
             "attention",
             "arch",
         ]);
+        t.drop_first(&["arch", "attention", "layers", "name"]);
         for r in models {
             let m = r.entry;
             let attention = if m.mla.is_some() {
@@ -114,6 +115,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
             "W",
             "price USD",
         ]);
+        t.drop_first(&["W", "FP16 TFLOPS (dense)", "kind", "name"]);
         for d in devices {
             let price = d.price_usd().map_or("-".into(), |p| format!("{p:.0}"));
             t.add_row(vec![
@@ -133,6 +135,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
         let mut t = table(&[
             "id", "provider", "name", "model", "in /1M", "out /1M", "date",
         ]);
+        t.drop_first(&["date", "provider", "name"]);
         for a in apis {
             t.add_row(vec![
                 a.id.clone(),
