@@ -10,7 +10,7 @@ use vramplan::plan::cost::{self, OwnedInputs, IDLE_SHARE_OF_TDP};
 use vramplan::plan::{self, SearchOptions};
 use vramplan::report::{sig, table};
 
-use super::args::{parse_count, parse_devices};
+use super::args::parse_count;
 use super::{bad_input, model_input};
 use crate::cli::{CostArgs, Global};
 
@@ -63,10 +63,7 @@ fn positive(x: f64, flag: &str) -> Result<f64> {
 pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = super::fit::build_request(&args.est)?;
-    if let Some(f) = model.fixed_format() {
-        req.format = f;
-    }
+    let mut req = super::fit::request_for(&model, &args.est)?;
     let years = positive(args.years, "--years")?;
     let kwh = positive(args.kwh, "--kwh")?;
     let eur_usd = positive(args.eur_usd, "--eur-usd")?;
@@ -83,8 +80,17 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         inventory: &inv,
         shape: &model.shape,
     };
+    let mut host_bandwidth = args.est.host_bandwidth;
     let devices = match &args.gpu {
-        Some(s) => parse_devices(&catalog, s)?,
+        Some(s) => {
+            // A catalogue CPU host listed beside GPUs is the host, not a device to place on.
+            let m = super::fit::machine(&catalog, Some(s), None)?;
+            if m.host.is_some() {
+                req.host_ram_bytes = m.ram_bytes;
+            }
+            host_bandwidth = Some(m.host_bandwidth(host_bandwidth));
+            m.devices
+        }
         None => {
             let opts = SearchOptions {
                 limit: 1,
@@ -114,7 +120,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         &req,
         512,
         &fit,
-        args.est.host_bandwidth,
+        host_bandwidth.unwrap_or(estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S),
     )
     .ok_or_else(|| bad_input("no speed estimate without devices"))?;
     let tps = if req.parallel > 1 {

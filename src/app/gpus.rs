@@ -19,15 +19,13 @@ struct GpusReport {
     engine: Engine,
     ranked_by: &'static str,
     candidates: Vec<Candidate>,
+    warnings: Vec<String>,
 }
 
 pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = super::fit::build_request(&args.est)?;
-    if let Some(f) = model.fixed_format() {
-        req.format = f;
-    }
+    let mut req = super::fit::request_for(&model, &args.est)?;
     if let Some(b) = args.budget {
         if !(b.is_finite() && b > 0.0) {
             return Err(bad_input(format!(
@@ -35,6 +33,18 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             )));
         }
     }
+    // A context beyond the trained one is planned at the trained one (and said): a buyer's
+    // ranking at a context the model cannot use would rank the wrong sets.
+    let mut warnings = Vec::new();
+    if let Some(w) = super::fit::context_warning(&model, req.ctx) {
+        warnings.push(format!("{w}; planned at {}", model.shape.max_context));
+        req.ctx = model.shape.max_context;
+    }
+    req.host_ram_bytes = args
+        .ram
+        .as_deref()
+        .map(|r| super::args::parse_ram(r, "--ram"))
+        .transpose()?;
     if args.max_gpus == 0 || args.limit == 0 {
         return Err(bad_input("--max-gpus and --limit must be at least 1"));
     }
@@ -75,6 +85,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             "price_usd"
         },
         candidates,
+        warnings,
     };
     if global.json {
         return super::print_json(&report);
@@ -99,6 +110,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         "headroom",
         "max context",
         "decode tok/s",
+        "host RAM",
     ]);
     for (i, c) in report.candidates.iter().enumerate() {
         t.add_row(vec![
@@ -119,7 +131,12 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
                     sig(r.expected, 2)
                 )
             }),
+            c.host_ram_bytes
+                .map_or("unified".into(), |b| Bytes(b).display_gb()),
         ]);
+    }
+    for w in &report.warnings {
+        super::out(&format!("warning: {w}"));
     }
     if report.candidates.is_empty() {
         super::out("no device set in the catalogue runs it within these limits");

@@ -3,6 +3,7 @@
 pub mod calibration;
 pub mod compute;
 pub mod fit;
+pub mod host;
 pub mod kv;
 pub mod perf;
 pub mod quality;

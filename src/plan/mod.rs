@@ -59,6 +59,9 @@ pub struct Candidate {
     /// Decode tokens/s of one sequence at the requested context.
     pub decode_tok_s: Option<Range>,
     pub nodes: u32,
+    /// Host RAM the set needs (per node): weights and buffers left on the CPU plus the OS
+    /// reserve beside GPUs; everything for a CPU-only host; `None` for Apple unified memory.
+    pub host_ram_bytes: Option<u64>,
     #[serde(skip)]
     pub set: Vec<Device>,
     #[serde(skip)]
@@ -118,6 +121,11 @@ pub fn search(
             max_context: None,
             decode_tok_s: None,
             nodes,
+            host_ram_bytes: match set.first().map(|d| d.entry.kind) {
+                Some(DeviceKind::Cpu) => Some(p.total_bytes),
+                Some(DeviceKind::Apple) => None,
+                _ => Some(p.host.total_bytes),
+            },
             set,
             placement: p.clone(),
         });
@@ -230,6 +238,10 @@ pub fn search(
             c.decode_tok_s = decode_of(c);
         }
         found.retain(|c| c.decode_tok_s.is_some_and(|r| r.expected >= min));
+    }
+    if let Some(ram) = req.host_ram_bytes {
+        // GPU sets were placed against it; a CPU-only host must hold everything.
+        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
     }
     if let Some(budget) = opts.budget_usd {
         found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
