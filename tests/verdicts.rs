@@ -366,3 +366,69 @@ fn tiny_gguf() -> Vec<u8> {
     b.resize(b.len() + offset as usize, 0);
     b
 }
+
+/// vLLM cannot run FP8 on Volta or Turing, nor BF16 before Ampere: `gpus` never ranks such a
+/// set, and `fit` on one says why (no launch command) instead of FITS.
+#[test]
+fn sets_that_cannot_run_the_format_are_never_recommended() {
+    let g = json(&[
+        "gpus",
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--quant",
+        "fp8",
+        "--limit",
+        "60",
+    ]);
+    let cands = g["candidates"].as_array().unwrap();
+    assert!(!cands.is_empty());
+    for c in cands {
+        let id = c["devices"][0].as_str().unwrap();
+        assert!(
+            !matches!(
+                id,
+                "v100-32gb" | "t4" | "rtx-2080-ti" | "mi250x" | "rx-7900-xtx"
+            ),
+            "{id} cannot run FP8 in vLLM"
+        );
+    }
+    let f = json(&[
+        "fit",
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--quant",
+        "fp8",
+        "--gpu",
+        "v100-32gbx24",
+    ]);
+    assert_eq!(f["fits"], false);
+    assert!(f["cannot_run"].as_str().unwrap().contains("FP8"), "{f}");
+    assert!(f["launch_command"].is_null());
+    let t4 = json(&["fit", "llama-3.1-8b", "--engine", "vllm", "--gpu", "t4"]);
+    assert!(t4["cannot_run"].as_str().unwrap().contains("BF16"));
+    let f16 = json(&[
+        "fit",
+        "llama-3.1-8b",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "t4",
+        "--quant",
+        "f16",
+    ]);
+    assert!(f16["cannot_run"].is_null());
+    assert!(f16["launch_command"]
+        .as_str()
+        .unwrap()
+        .contains("--dtype half"));
+}
+
+/// Software sees an MI250X as two 64 GB GPUs (GCDs): the catalogue entry is one of them.
+#[test]
+fn mi250x_is_a_64_gb_device() {
+    let d = json(&["show", "mi250x"]);
+    assert_eq!(d["memory_bytes"].as_u64(), Some(64 << 30));
+    assert_eq!(d["arch"], "cdna2");
+}

@@ -33,6 +33,8 @@ struct FitReport {
     total_bytes: u64,
     fits: bool,
     note: Option<String>,
+    /// Why a device of the set cannot run the format with this engine.
+    cannot_run: Option<String>,
     max_context: Option<u64>,
     /// The context the model was trained for (the cap of `max_context`).
     model_max_context: Option<u64>,
@@ -323,7 +325,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     } else {
         estimate::max_context(&view, &devices, &req)
     };
-    let launch_command = launch_command(&model, &req, &p, &devices);
+    // No command for a set that cannot run the format.
+    let launch_command = p
+        .cannot_run
+        .is_none()
+        .then(|| launch_command(&model, &req, &p, &devices))
+        .flatten();
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
     let fit = Fit::embedded(&catalog);
     let speed = estimate::perf::speed(
@@ -353,6 +360,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         total_bytes: p.total_bytes,
         fits: p.fits,
         note: p.note.clone(),
+        cannot_run: p.cannot_run.clone(),
         max_context,
         model_max_context: Some(model.shape.max_context),
         devices: p.devices.clone(),
@@ -502,6 +510,8 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             "needs {} in all (no --gpu given)",
             Bytes(r.total_bytes).display_both()
         )
+    } else if p.cannot_run.is_some() {
+        "CANNOT RUN".to_string()
     } else if r.fits {
         "FITS".to_string()
     } else {
@@ -661,6 +671,9 @@ fn launch_command(
             }
             if req.kv_type == KvType::Fp8 {
                 cmd += " --kv-cache-dtype fp8";
+            }
+            if req.format == WeightFormat::Gguf(vramplan::ggml::FileType::F16) {
+                cmd += " --dtype half";
             }
             match req.format {
                 WeightFormat::AwqInt4 => cmd += " --quantization awq",

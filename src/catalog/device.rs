@@ -10,6 +10,72 @@ pub enum DeviceKind {
     Cpu,
 }
 
+/// Architecture generation: what decides which weight and KV formats an engine runs on a
+/// device (see `estimate::capability`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// NVIDIA, compute capability 7.0 (V100).
+    Volta,
+    /// NVIDIA, 7.5 (T4, RTX 20).
+    Turing,
+    /// NVIDIA, 8.0 / 8.6 (A100, A10, RTX 30, RTX A-series).
+    Ampere,
+    /// NVIDIA, 8.9 (RTX 40, L4, L40S, RTX Ada).
+    Ada,
+    /// NVIDIA, 9.0 (H100, H200).
+    Hopper,
+    /// NVIDIA, 10.0 (B200) / 12.0 (RTX 50, RTX PRO 6000).
+    Blackwell,
+    /// AMD Radeon RX 7000 (gfx1100).
+    Rdna3,
+    /// AMD Instinct MI200 (gfx90a).
+    Cdna2,
+    /// AMD Instinct MI300 (gfx942).
+    Cdna3,
+    AppleM1,
+    AppleM2,
+    AppleM3,
+    AppleM4,
+    /// A CPU host (x86-64 with AVX2 or better).
+    #[serde(rename = "x86-64")]
+    X86_64,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Volta => "Volta",
+            Arch::Turing => "Turing",
+            Arch::Ampere => "Ampere",
+            Arch::Ada => "Ada Lovelace",
+            Arch::Hopper => "Hopper",
+            Arch::Blackwell => "Blackwell",
+            Arch::Rdna3 => "RDNA3",
+            Arch::Cdna2 => "CDNA2",
+            Arch::Cdna3 => "CDNA3",
+            Arch::AppleM1 => "Apple M1",
+            Arch::AppleM2 => "Apple M2",
+            Arch::AppleM3 => "Apple M3",
+            Arch::AppleM4 => "Apple M4",
+            Arch::X86_64 => "x86-64",
+        }
+    }
+
+    /// NVIDIA compute capability of the generation (its lowest where it spans two).
+    pub fn compute_capability(self) -> Option<f64> {
+        Some(match self {
+            Arch::Volta => 7.0,
+            Arch::Turing => 7.5,
+            Arch::Ampere => 8.0,
+            Arch::Ada => 8.9,
+            Arch::Hopper => 9.0,
+            Arch::Blackwell => 10.0,
+            _ => return None,
+        })
+    }
+}
+
 /// One device as the catalogue file states it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +87,10 @@ pub struct DeviceEntry {
     pub kind: DeviceKind,
     pub vendor: String,
     pub segment: String,
+    /// Architecture generation; `None` (user entries without it): capability unknown, not
+    /// checked.
+    #[serde(default)]
+    pub arch: Option<Arch>,
     #[serde(default)]
     pub released: Option<String>,
     /// Memory as the vendor states it ("24 GB GDDR6X").

@@ -147,6 +147,9 @@ pub struct Placement {
     pub pipeline_parallel: u32,
     /// vLLM: sequences of `ctx` tokens the KV pool holds.
     pub max_concurrency: Option<u64>,
+    /// Why a device of the set cannot run the weight format with this engine (then `fits` is
+    /// false whatever the memory says).
+    pub cannot_run: Option<String>,
 }
 
 /// The model as the estimator sees it.
@@ -198,7 +201,19 @@ pub fn place(
         Engine::Vllm => place_vllm(model, devices, req),
         Engine::Vramplan => place_reference(model, devices, req),
     }?;
-    Ok(super::host::account(p, devices, req))
+    Ok(finish(p, devices, req))
+}
+
+/// What every engine's placement goes through: the host's share, then whether the devices
+/// run the format at all.
+fn finish(p: Placement, devices: &[Device], req: &FitRequest) -> Placement {
+    let mut p = super::host::account(p, devices, req);
+    if let Some(why) = super::capability::first_refusal(req.engine, req.format, devices) {
+        p.fits = false;
+        p.note = Some(why.clone());
+        p.cannot_run = Some(why);
+    }
+    p
 }
 
 struct LayerCost {
@@ -352,6 +367,7 @@ fn place_llama_cpp(
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
+            cannot_run: None,
         });
     }
 
@@ -392,6 +408,7 @@ fn place_llama_cpp(
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
+            cannot_run: None,
         });
     }
 
@@ -568,6 +585,7 @@ fn place_llama_cpp(
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
+        cannot_run: None,
     })
 }
 
@@ -795,6 +813,7 @@ fn place_vllm(
                 tensor_parallel: 1,
                 pipeline_parallel: 1,
                 max_concurrency: None,
+                cannot_run: None,
             });
         }
     };
@@ -871,6 +890,7 @@ fn place_vllm(
         tensor_parallel: tp,
         pipeline_parallel: pp,
         max_concurrency,
+        cannot_run: None,
     })
 }
 
@@ -959,6 +979,7 @@ fn place_reference(
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
+        cannot_run: None,
     })
 }
 
@@ -996,8 +1017,7 @@ impl<'m, 'a> Prepared<'m, 'a> {
                         .checked_mul(req.parallel.max(1))
                         .is_some_and(|c| c <= MAX_TOKENS) =>
             {
-                place_llama_cpp(self.model, devices, req, w)
-                    .map(|p| super::host::account(p, devices, req))
+                place_llama_cpp(self.model, devices, req, w).map(|p| finish(p, devices, req))
             }
             _ => place(self.model, devices, req),
         }

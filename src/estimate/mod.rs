@@ -1,6 +1,7 @@
 //! Pure estimates: weights, KV cache, compute buffers, overheads, placement on devices.
 
 pub mod calibration;
+pub mod capability;
 pub mod compute;
 pub mod fit;
 pub mod host;
