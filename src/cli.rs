@@ -298,7 +298,7 @@ pub struct GpusArgs {
     /// How many candidates to show.
     #[arg(long, default_value_t = 15)]
     pub limit: usize,
-    /// Only sets whose expected decode speed is at least this many tokens/s.
+    /// Only sets whose expected decode speed at the requested context is at least this many tokens/s.
     #[arg(long)]
     pub min_tps: Option<f64>,
     /// Only sets whose host RAM need fits this much RAM: 64 (GB), 64GB, 64GiB.

@@ -432,3 +432,35 @@ fn mi250x_is_a_64_gb_device() {
     assert_eq!(d["memory_bytes"].as_u64(), Some(64 << 30));
     assert_eq!(d["arch"], "cdna2");
 }
+
+/// Decode is quoted at an empty context (what llama-bench tg128 measures: 186.2 tok/s for
+/// Llama 2 7B Q4_0 on an RTX 4090 in llama.cpp's CUDA scoreboard, discussion #15013, a row of
+/// data/speed/measurements.csv) and with the KV cache filled to --ctx, which is slower.
+#[test]
+fn decode_at_an_empty_context_and_at_the_requested_one() {
+    let r = json(&[
+        "fit",
+        "llama-2-7b",
+        "--gpu",
+        "rtx-4090",
+        "--quant",
+        "Q4_0",
+        "--ctx",
+        "4096",
+        "--ram",
+        "64",
+    ]);
+    let empty = &r["decode_tok_s"];
+    let full = &r["decode_tok_s_at_ctx"];
+    let e = empty["expected"].as_f64().unwrap();
+    assert!((150.0..230.0).contains(&e), "{empty}");
+    assert!(empty["low"].as_f64().unwrap() <= 186.2 && 186.2 <= empty["high"].as_f64().unwrap());
+    assert!(full["expected"].as_f64().unwrap() < e * 0.9, "{full}");
+    let g = json(&["gpus", "llama-3.1-8b", "--limit", "3"]);
+    for c in g["candidates"].as_array().unwrap() {
+        assert!(
+            c["decode_tok_s"]["expected"].as_f64().unwrap()
+                >= c["decode_tok_s_at_ctx"]["expected"].as_f64().unwrap()
+        );
+    }
+}

@@ -126,7 +126,8 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     let tps = if req.parallel > 1 {
         speed.aggregate_decode_tok_s
     } else {
-        speed.decode_tok_s
+        // Priced at the full context: the conservative end of a conversation.
+        speed.decode_tok_s_at_ctx
     };
     let price: Option<f64> = devices
         .iter()

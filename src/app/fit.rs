@@ -50,7 +50,10 @@ struct FitReport {
     max_concurrency: Option<u64>,
     launch_command: Option<String>,
     prompt_tokens: u64,
+    /// One sequence at an empty context (llama-bench tg128).
     decode_tok_s: Option<Range>,
+    /// One sequence with the KV cache filled to `ctx`.
+    decode_tok_s_at_ctx: Option<Range>,
     prefill_tok_s: Option<Range>,
     ttft_s: Option<Range>,
     aggregate_decode_tok_s: Option<Range>,
@@ -374,6 +377,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         launch_command,
         prompt_tokens,
         decode_tok_s: speed.as_ref().map(|s| s.decode_tok_s),
+        decode_tok_s_at_ctx: speed.as_ref().map(|s| s.decode_tok_s_at_ctx),
         prefill_tok_s: speed.as_ref().map(|s| s.prefill_tok_s),
         ttft_s: speed.as_ref().map(|s| s.ttft_s),
         aggregate_decode_tok_s: speed
@@ -570,10 +574,16 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             r.ctx
         ));
     }
-    if let (Some(d), Some(pf), Some(t)) = (&r.decode_tok_s, &r.prefill_tok_s, &r.ttft_s) {
+    if let (Some(d), Some(dc), Some(pf), Some(t)) = (
+        &r.decode_tok_s,
+        &r.decode_tok_s_at_ctx,
+        &r.prefill_tok_s,
+        &r.ttft_s,
+    ) {
         super::out(&format!(
-            "decode: {} at {} tokens of context",
+            "decode: {} at an empty context (llama-bench tg128); {} with {} tokens of context",
             rate(d, "tok/s"),
+            rate(dc, "tok/s"),
             r.ctx
         ));
         super::out(&format!(

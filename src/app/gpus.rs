@@ -110,6 +110,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         "headroom",
         "max context",
         "decode tok/s",
+        "at ctx",
         "host RAM",
     ]);
     for (i, c) in report.candidates.iter().enumerate() {
@@ -130,6 +131,9 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
                     sig(r.high, 2),
                     sig(r.expected, 2)
                 )
+            }),
+            c.decode_tok_s_at_ctx.map_or("-".into(), |r| {
+                format!("~{}", vramplan::report::sig(r.expected, 2))
             }),
             c.host_ram_bytes
                 .map_or("unified".into(), |b| Bytes(b).display_gb()),

@@ -111,8 +111,11 @@ pub struct Efficiency {
 /// Decode and prefill speed of one placement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpeedEstimate {
-    /// Tokens per second for one sequence at the given context.
+    /// Tokens per second for one sequence at an empty context (what llama-bench tg128 and the
+    /// llama.cpp scoreboards measure).
     pub decode_tok_s: Range,
+    /// Tokens per second for one sequence with the KV cache filled to the requested context.
+    pub decode_tok_s_at_ctx: Range,
     /// Prompt tokens per second.
     pub prefill_tok_s: Range,
     /// Seconds to the first token for the prompt length.
@@ -184,12 +187,100 @@ pub fn estimate(
     eff: impl Fn(DeviceClass) -> Efficiency,
 ) -> SpeedEstimate {
     let mut basis = Vec::new();
+    let (decode, lines) = decode_at(loads, inp, &eff, inp.ctx);
+    basis.extend(lines);
+    // What llama-bench's tg128 measures: 128 tokens generated from an empty cache (64 tokens of
+    // context on average).
+    let (decode_empty, _) = decode_at(loads, inp, &eff, EMPTY_CONTEXT_TOKENS.min(inp.ctx));
+    basis.push(format!(
+        "at an empty context ({EMPTY_CONTEXT_TOKENS} tokens, the mean of llama-bench tg128): {:.1} tok/s expected",
+        decode_empty.expected
+    ));
+    let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
+
+    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
+    let attn_flops = 4.0
+        * inp.shape.n_layer as f64
+        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
+        * (inp.prompt_tokens as f64 / 2.0);
+    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
+    let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
+    for l in loads {
+        let e = eff(DeviceClass::of(&l.device)).prefill;
+        let peak = l.device.entry.fp16_tensor_tflops_dense * 1e12;
+        let f = flops_per_token * l.layer_share;
+        let t = f / peak;
+        if inp.tensor_parallel > 1 {
+            p_low = f64::max(p_low, t / e.high);
+            p_exp = f64::max(p_exp, t / e.expected);
+            p_high = f64::max(p_high, t / e.low);
+        } else {
+            p_low += t / e.high;
+            p_exp += t / e.expected;
+            p_high += t / e.low;
+        }
+    }
+    if let Some((bytes, _)) = inp.host {
+        if bytes > 0 {
+            // llama.cpp copies CPU-resident weights to the GPU for big batches: PCIe-bound.
+            let t = bytes as f64 / 25e9 / 512.0;
+            p_low += t;
+            p_exp += t;
+            p_high += t;
+        }
+    }
+    let prefill = Range {
+        low: 1.0 / p_high,
+        expected: 1.0 / p_exp,
+        high: 1.0 / p_low,
+    };
+    basis.push(format!(
+        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
+        flops_per_token / 1e9,
+        inp.active_params as f64 / 1e9
+    ));
+    let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
+    // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
+    // compute (2 x active params FLOPs per token).
+    let b = inp.parallel.max(1) as f64;
+    let weights_time = loads.iter().map(|l| l.weight_bytes as f64).sum::<f64>();
+    let kv_time = kv_read;
+    let step_scale = (weights_time + b * kv_time) / (weights_time + kv_time);
+    let compute_cap = prefill.scale(1.0);
+    let agg = Range {
+        low: (decode.low * b / step_scale).min(compute_cap.low),
+        expected: (decode.expected * b / step_scale).min(compute_cap.expected),
+        high: (decode.high * b / step_scale).min(compute_cap.high),
+    };
+    SpeedEstimate {
+        decode_tok_s: decode_empty,
+        decode_tok_s_at_ctx: decode,
+        prefill_tok_s: prefill,
+        ttft_s: ttft,
+        prompt_tokens: inp.prompt_tokens,
+        aggregate_decode_tok_s: agg,
+        parallel: inp.parallel,
+        basis,
+    }
+}
+
+/// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
+pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
+
+/// Decode speed of one sequence with `ctx` tokens in the KV cache, and how it was formed.
+fn decode_at(
+    loads: &[DeviceLoad],
+    inp: &SpeedInputs<'_>,
+    eff: &impl Fn(DeviceClass) -> Efficiency,
+    ctx: u64,
+) -> (Range, Vec<String>) {
+    let mut basis = Vec::new();
     let tp = inp.tensor_parallel.max(1) as f64;
     // Decode: seconds per token at efficiency 1, then scaled by each device's range.
     let mut t_low = 0.0; // the fastest (high efficiency)
     let mut t_exp = 0.0;
     let mut t_high = 0.0;
-    let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
+    let kv_read = inp.kv_bytes_per_token as f64 * ctx as f64;
     let mut per_device = Vec::new();
     for l in loads {
         let e = eff(DeviceClass::of(&l.device)).decode;
@@ -203,7 +294,7 @@ pub fn estimate(
             bytes / 1e9,
             l.weight_bytes as f64 / 1e9,
             kv_read * l.layer_share / 1e9,
-            inp.ctx,
+            ctx,
             l.device.entry.bandwidth_gb_s,
             e.expected,
             e.low,
@@ -270,68 +361,5 @@ pub fn estimate(
         expected: 1.0 / t_exp,
         high: 1.0 / t_low,
     };
-
-    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
-    let attn_flops = 4.0
-        * inp.shape.n_layer as f64
-        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
-        * (inp.prompt_tokens as f64 / 2.0);
-    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
-    let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
-    for l in loads {
-        let e = eff(DeviceClass::of(&l.device)).prefill;
-        let peak = l.device.entry.fp16_tensor_tflops_dense * 1e12;
-        let f = flops_per_token * l.layer_share;
-        let t = f / peak;
-        if inp.tensor_parallel > 1 {
-            p_low = f64::max(p_low, t / e.high);
-            p_exp = f64::max(p_exp, t / e.expected);
-            p_high = f64::max(p_high, t / e.low);
-        } else {
-            p_low += t / e.high;
-            p_exp += t / e.expected;
-            p_high += t / e.low;
-        }
-    }
-    if let Some((bytes, _)) = inp.host {
-        if bytes > 0 {
-            // llama.cpp copies CPU-resident weights to the GPU for big batches: PCIe-bound.
-            let t = bytes as f64 / 25e9 / 512.0;
-            p_low += t;
-            p_exp += t;
-            p_high += t;
-        }
-    }
-    let prefill = Range {
-        low: 1.0 / p_high,
-        expected: 1.0 / p_exp,
-        high: 1.0 / p_low,
-    };
-    basis.push(format!(
-        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
-        flops_per_token / 1e9,
-        inp.active_params as f64 / 1e9
-    ));
-    let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
-    // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
-    // compute (2 x active params FLOPs per token).
-    let b = inp.parallel.max(1) as f64;
-    let weights_time = loads.iter().map(|l| l.weight_bytes as f64).sum::<f64>();
-    let kv_time = kv_read;
-    let step_scale = (weights_time + b * kv_time) / (weights_time + kv_time);
-    let compute_cap = prefill.scale(1.0);
-    let agg = Range {
-        low: (decode.low * b / step_scale).min(compute_cap.low),
-        expected: (decode.expected * b / step_scale).min(compute_cap.expected),
-        high: (decode.high * b / step_scale).min(compute_cap.high),
-    };
-    SpeedEstimate {
-        decode_tok_s: decode,
-        prefill_tok_s: prefill,
-        ttft_s: ttft,
-        prompt_tokens: inp.prompt_tokens,
-        aggregate_decode_tok_s: agg,
-        parallel: inp.parallel,
-        basis,
-    }
+    (decode, basis)
 }
