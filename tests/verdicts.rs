@@ -464,3 +464,42 @@ fn decode_at_an_empty_context_and_at_the_requested_one() {
         );
     }
 }
+
+/// Pipeline stages run one after the other: more nodes never make one stream faster, and
+/// multi-node plans print commands that span the nodes (Ray for vLLM, rpc-server for llama.cpp).
+#[test]
+fn more_nodes_never_speed_up_one_stream_and_plans_span_them() {
+    let at = |n: &str| {
+        json(&[
+            "fit",
+            "deepseek-r1",
+            "--engine",
+            "vllm",
+            "--quant",
+            "fp8",
+            "--gpu",
+            n,
+        ])
+    };
+    let (x8, x16, x32) = (at("h100-sxmx8"), at("h100-sxmx16"), at("h100-sxmx32"));
+    let e = |r: &serde_json::Value| r["decode_tok_s"]["expected"].as_f64().unwrap();
+    assert!(
+        e(&x16) <= e(&x8) && e(&x32) <= e(&x16),
+        "{} {} {}",
+        e(&x8),
+        e(&x16),
+        e(&x32)
+    );
+    assert_eq!(x32["pipeline_parallel"].as_u64(), Some(4));
+    let cmd = x32["launch_command"].as_str().unwrap();
+    assert!(cmd.contains("ray start --head") && cmd.contains("--pipeline-parallel-size 4"));
+    assert!(cmd.contains("--distributed-executor-backend ray"), "{cmd}");
+
+    let l = json(&["fit", "deepseek-r1", "--gpu", "h100-sxmx16", "--ram", "512"]);
+    let cmd = l["launch_command"].as_str().unwrap();
+    assert!(cmd.contains("on node1: rpc-server"), "{cmd}");
+    assert!(cmd.contains("--rpc node1:50052"), "{cmd}");
+    let one = json(&["fit", "deepseek-r1", "--gpu", "h100-sxmx8", "--ram", "512"]);
+    assert!(!one["launch_command"].as_str().unwrap().contains("rpc"));
+    assert!(e(&l) < e(&one), "the hop between hosts is not free");
+}

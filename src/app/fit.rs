@@ -606,6 +606,15 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
     }
 }
 
+/// "node2", "node2..node4".
+fn hosts(first: usize, last: usize) -> String {
+    if first == last {
+        format!("node{first}")
+    } else {
+        format!("node{first}..node{last}")
+    }
+}
+
 fn launch_command(
     model: &model_input::ModelInput,
     req: &FitRequest,
@@ -626,12 +635,29 @@ fn launch_command(
                 .path
                 .clone()
                 .unwrap_or_else(|| format!("{}-{}.gguf", model.id, req.format.name()));
-            let mut cmd = format!(
+            // More GPUs than one host holds: the first hosts run `rpc-server` (which serves all
+            // of its GPUs) and llama-server, on the last host, puts RPC devices first in its
+            // device list (llama.cpp src/llama.cpp: "add RPC servers at the front"), so the
+            // tensor split below maps onto them in order.
+            let per_node = estimate::speed::GPUS_PER_NODE;
+            let nodes = p.devices.len().div_ceil(per_node).max(1);
+            let mut cmd = String::new();
+            if nodes > 1 {
+                cmd += &format!(
+                    "on {}: rpc-server -H 0.0.0.0 -p 50052; then on node{nodes}: ",
+                    hosts(1, nodes - 1)
+                );
+            }
+            cmd += &format!(
                 "llama-server -m {} -c {} -np {}",
                 file,
                 req.ctx * req.parallel,
                 req.parallel
             );
+            if nodes > 1 {
+                let rpc: Vec<String> = (1..nodes).map(|i| format!("node{i}:50052")).collect();
+                cmd += &format!(" --rpc {}", rpc.join(","));
+            }
             if !devices.is_empty() {
                 cmd += &format!(" -ngl {}", p.n_gpu_layers);
             }
@@ -672,12 +698,24 @@ fn launch_command(
         }
         Engine::Vllm => {
             let repo = model.hf_repo().unwrap_or_else(|| model.id.clone());
-            let mut cmd = format!(
+            let mut cmd = String::new();
+            if p.pipeline_parallel > 1 {
+                // vLLM spans nodes through a Ray cluster (docs: "Distributed inference and
+                // serving", multi-node).
+                cmd += &format!(
+                    "on node1: ray start --head --port 6379; on {}: ray start --address node1:6379; then on node1: ",
+                    hosts(2, p.pipeline_parallel as usize)
+                );
+            }
+            cmd += &format!(
                 "vllm serve {repo} --tensor-parallel-size {} --max-model-len {} --gpu-memory-utilization {}",
                 p.tensor_parallel, req.ctx, req.gpu_memory_utilization
             );
             if p.pipeline_parallel > 1 {
-                cmd += &format!(" --pipeline-parallel-size {}", p.pipeline_parallel);
+                cmd += &format!(
+                    " --pipeline-parallel-size {} --distributed-executor-backend ray",
+                    p.pipeline_parallel
+                );
             }
             if req.kv_type == KvType::Fp8 {
                 cmd += " --kv-cache-dtype fp8";

@@ -176,6 +176,11 @@ pub struct SpeedInputs<'a> {
     pub parallel: u64,
     pub active_params: u64,
     pub tensor_parallel: u32,
+    /// Pipeline stages (vLLM across nodes): they run one after the other for one token.
+    pub pipeline_parallel: u32,
+    /// llama.cpp layer split over several hosts (`rpc-server` + `--rpc`): network hops per
+    /// token between them.
+    pub rpc_hops: u32,
     /// Host memory serving CPU-resident weights: (bytes per token, bandwidth GB/s).
     pub host: Option<(u64, f64)>,
 }
@@ -229,10 +234,12 @@ pub fn estimate(
             p_high += t;
         }
     }
+    // One prompt passes the pipeline stages in sequence too.
+    let pp = inp.pipeline_parallel.max(1) as f64;
     let prefill = Range {
-        low: 1.0 / p_high,
-        expected: 1.0 / p_exp,
-        high: 1.0 / p_low,
+        low: 1.0 / (pp * p_high),
+        expected: 1.0 / (pp * p_exp),
+        high: 1.0 / (pp * p_low),
     };
     basis.push(format!(
         "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
@@ -263,6 +270,22 @@ pub fn estimate(
         basis,
     }
 }
+
+/// Between nodes: InfiniBand NDR, 400 Gb/s = 50 GB/s per port (NVIDIA ConnectX-7,
+/// <https://www.nvidia.com/en-us/networking/infiniband-adapters/>).
+pub const INTER_NODE_GB_S: f64 = 50.0;
+/// One pipeline hop between nodes: a small NCCL send/recv over InfiniBand plus the stage
+/// hand-off; an assumption of this order (wire latency is about 1 us, NCCL's small-message
+/// point-to-point latency tens of us), named in the basis.
+pub const INTER_NODE_LATENCY_S: f64 = 30e-6;
+
+/// One llama.cpp RPC hop between hosts: a TCP round trip carrying the hidden state (f32) and
+/// the remote graph's launch; an assumption of this order for a datacenter LAN, named in the
+/// basis.
+pub const RPC_HOP_LATENCY_S: f64 = 200e-6;
+
+/// GPUs per node (vLLM tensor parallelism stays within one; llama.cpp uses one host per 8).
+pub const GPUS_PER_NODE: usize = 8;
 
 /// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
 pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
@@ -313,10 +336,28 @@ fn decode_at(
                     acc
                 }
             });
+        // Pipeline stages hold their share of the layers and work one after the other for a
+        // single token: each rank's time counts once per stage.
+        let pp = inp.pipeline_parallel.max(1) as f64;
         if let (t, Some(e)) = worst {
-            t_low = t / e.high;
-            t_exp = t / e.expected;
-            t_high = t / e.low;
+            t_low = pp * t / e.high;
+            t_exp = pp * t / e.expected;
+            t_high = pp * t / e.low;
+        }
+        if inp.pipeline_parallel > 1 {
+            // The hidden state (bf16) crosses the network between stages.
+            let hop = INTER_NODE_LATENCY_S + inp.shape.n_embd as f64 * 2.0 / INTER_NODE_GB_S / 1e9;
+            let t_hops = (pp - 1.0) * hop;
+            t_low += t_hops;
+            t_exp += t_hops;
+            t_high += t_hops;
+            basis.push(format!(
+                "pipeline parallel {}: stages in sequence, + {:.2} ms per token for {} hops between nodes ({INTER_NODE_GB_S} GB/s, {:.0} us each: InfiniBand NDR assumed)",
+                inp.pipeline_parallel,
+                t_hops * 1e3,
+                inp.pipeline_parallel - 1,
+                INTER_NODE_LATENCY_S * 1e6
+            ));
         }
         let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
         let (link_gb_s, latency) = link(&devices);
@@ -340,6 +381,20 @@ fn decode_at(
             t_low += t / e.high;
             t_exp += t / e.expected;
             t_high += t / e.low;
+        }
+        if inp.rpc_hops > 0 {
+            let t_hops = inp.rpc_hops as f64
+                * (RPC_HOP_LATENCY_S + inp.shape.n_embd as f64 * 4.0 / INTER_NODE_GB_S / 1e9);
+            t_low += t_hops;
+            t_exp += t_hops;
+            t_high += t_hops;
+            basis.push(format!(
+                "llama.cpp RPC over {} hosts: + {:.2} ms per token for {} network hops ({:.0} us each assumed: a TCP round trip per remote graph)",
+                inp.rpc_hops + 1,
+                t_hops * 1e3,
+                inp.rpc_hops,
+                RPC_HOP_LATENCY_S * 1e6
+            ));
         }
     }
     if let Some((bytes, bw)) = inp.host {
