@@ -503,3 +503,61 @@ fn more_nodes_never_speed_up_one_stream_and_plans_span_them() {
     assert!(!one["launch_command"].as_str().unwrap().contains("rpc"));
     assert!(e(&l) < e(&one), "the hop between hosts is not free");
 }
+
+/// A daily volume beyond what the set generates is priced with the sets it needs (10M and
+/// 100M tokens/day on 2 x RTX 3060 no longer cost the same per token); prices say their basis.
+#[test]
+fn cost_prices_volume_beyond_capacity_with_replicas() {
+    let at = |v: &str| {
+        json(&[
+            "cost",
+            "llama-3.1-8b",
+            "--gpu",
+            "rtx-3060-12gbx2",
+            "--tokens-per-day",
+            v,
+        ])
+    };
+    let (a, b) = (at("10M"), at("100M"));
+    assert!(a["replicas"].as_u64().unwrap() >= 1);
+    assert!(b["replicas"].as_u64().unwrap() > a["replicas"].as_u64().unwrap());
+    let owned = |r: &serde_json::Value| {
+        r["rows"][0]["usd_per_million_tokens"]["expected"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_ne!(owned(&a), owned(&b));
+    assert!(b["price_basis"]
+        .as_str()
+        .unwrap()
+        .contains("rtx-3060-12gb: launch MSRP"));
+    assert!(b["rows"][0]["label"]
+        .as_str()
+        .unwrap()
+        .contains(" x rtx-3060-12gb x2"));
+}
+
+/// `gpus` says what each price is, counts owned devices at $0, and flags a set whose added
+/// device decodes slower than the owned device alone.
+#[test]
+fn gpus_prices_have_a_basis_and_slower_additions_are_flagged() {
+    let g = json(&["gpus", "llama-3.1-8b", "--have", "rtx-4090", "--limit", "5"]);
+    let cands = g["candidates"].as_array().unwrap();
+    assert_eq!(cands[0]["label"], "owned rtx-4090");
+    assert_eq!(cands[0]["price_usd"].as_f64(), Some(0.0));
+    for c in &cands[1..] {
+        let basis = c["price_basis"].as_str().unwrap();
+        assert!(basis.starts_with("owned rtx-4090: $0"), "{basis}");
+        assert!(
+            basis.contains("MSRP") || basis.contains("street"),
+            "{basis}"
+        );
+        assert!(
+            c["flags"][0]
+                .as_str()
+                .unwrap()
+                .contains("slower than owned rtx-4090 alone"),
+            "{c}"
+        );
+    }
+}

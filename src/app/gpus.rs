@@ -117,7 +117,24 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         t.add_row(vec![
             (i + 1).to_string(),
             c.label.clone(),
-            c.price_usd.map_or("unknown".into(), |p| format!("${p:.0}")),
+            c.price_usd.map_or("unknown".into(), |p| {
+                // The basis, short: "used 2026-05", "MSRP", "$0 owned".
+                let basis = c.price_basis.as_deref().unwrap_or("");
+                let tag = if basis.contains("used street") {
+                    " used"
+                } else if basis.contains("new street") {
+                    " street"
+                } else if basis.contains("MSRP") {
+                    " MSRP"
+                } else if basis.contains("Apple launch") {
+                    " launch"
+                } else if basis.contains("estimate") {
+                    " est."
+                } else {
+                    ""
+                };
+                format!("${p:.0}{tag}")
+            }),
             c.cloud_usd_per_hour
                 .map_or("-".into(), |p| format!("${p:.2}")),
             Bytes(c.memory_bytes).display_gb(),
@@ -142,10 +159,20 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     for w in &report.warnings {
         super::out(&format!("warning: {w}"));
     }
+    let flagged: Vec<String> = report
+        .candidates
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.flags.iter().map(move |f| format!("#{}: {f}", i + 1)))
+        .collect();
     if report.candidates.is_empty() {
         super::out("no device set in the catalogue runs it within these limits");
     } else {
         super::out(&t.to_string());
+        for f in &flagged {
+            super::out(f);
+        }
+        super::out("prices: street (new/used) or launch MSRP as the catalogue states them; --json gives each price's basis and date");
     }
     Ok(())
 }

@@ -168,6 +168,40 @@ impl DeviceEntry {
         self.memory_option_prices_usd.get(i).copied()
     }
 
+    /// What the purchase price of [`price_usd`](Self::price_usd) (or of the memory option
+    /// `option_gb`) is: "used street price (2026-05)", "launch MSRP (2022-10)", ...
+    pub fn price_basis(&self, option_gb: Option<u32>) -> Option<String> {
+        if option_gb.is_some() && !self.memory_option_prices_usd.is_empty() {
+            return Some(format!(
+                "{}: {} price of the configuration ({})",
+                self.id,
+                if self.kind == DeviceKind::Apple {
+                    "Apple launch"
+                } else {
+                    "complete-system estimate"
+                },
+                self.memory_option_prices_date
+                    .as_deref()
+                    .unwrap_or("undated")
+            ));
+        }
+        if self.street_price_usd.is_some() {
+            return Some(format!(
+                "{}: {} street price ({})",
+                self.id,
+                self.street_price_kind.as_deref().unwrap_or("new"),
+                self.street_price_date.as_deref().unwrap_or("undated")
+            ));
+        }
+        self.launch_price_usd.map(|_| {
+            format!(
+                "{}: launch MSRP ({})",
+                self.id,
+                self.released.as_deref().unwrap_or("undated")
+            )
+        })
+    }
+
     /// Cheapest on-demand $/GPU-hour in the catalogue.
     pub fn cheapest_cloud(&self) -> Option<&CloudPrice> {
         self.cloud

@@ -50,6 +50,8 @@ pub struct Candidate {
     pub gpu_count: u32,
     /// Purchase price of what must be bought (owned devices count 0), when known.
     pub price_usd: Option<f64>,
+    /// What the purchase prices are (street new/used or launch MSRP, with dates), per device.
+    pub price_basis: Option<String>,
     /// Cheapest on-demand cloud price for the set, when every device has one.
     pub cloud_usd_per_hour: Option<f64>,
     pub memory_bytes: u64,
@@ -64,6 +66,9 @@ pub struct Candidate {
     /// Host RAM the set needs (per node): weights and buffers left on the CPU plus the OS
     /// reserve beside GPUs; everything for a CPU-only host; `None` for Apple unified memory.
     pub host_ram_bytes: Option<u64>,
+    /// Warnings about the set: a device whose addition makes decode slower than a smaller
+    /// listed set of the same devices.
+    pub flags: Vec<String>,
     #[serde(skip)]
     pub set: Vec<Device>,
     #[serde(skip)]
@@ -112,8 +117,26 @@ pub fn search(
             .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
             .sum::<Option<f64>>();
         let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+        let mut bases: Vec<String> = bought
+            .iter()
+            .filter_map(|d| {
+                d.entry.price_basis(
+                    (!d.entry.memory_options_gb.is_empty())
+                        .then_some((d.memory_bytes >> 30) as u32),
+                )
+            })
+            .collect();
+        bases.dedup();
+        if bought.len() < set.len() {
+            bases.insert(
+                0,
+                format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
+            );
+        }
         found.push(Candidate {
             label,
+            price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
+            flags: Vec::new(),
             devices: set.iter().map(|d| d.id.clone()).collect(),
             gpu_count: set.len() as u32,
             price_usd: price,
@@ -275,7 +298,46 @@ pub fn search(
             (c.decode_tok_s, c.decode_tok_s_at_ctx) = decode_of(c).unzip();
         }
     }
+    flag_slower_supersets(&mut found);
     found
+}
+
+/// Flags a set that decodes slower than a listed smaller set made of some of its devices: the
+/// added device only costs (layer split: the slower card's layers take longer than they save).
+fn flag_slower_supersets(found: &mut [Candidate]) {
+    let ids = |c: &Candidate| {
+        let mut v = c.devices.clone();
+        v.sort();
+        v
+    };
+    let sub_of = |small: &[String], big: &[String]| {
+        let mut big = big.to_vec();
+        small.len() < big.len()
+            && small.iter().all(|d| match big.iter().position(|x| x == d) {
+                Some(i) => {
+                    big.swap_remove(i);
+                    true
+                }
+                None => false,
+            })
+    };
+    let snapshot: Vec<(Vec<String>, String, Option<f64>)> = found
+        .iter()
+        .map(|c| (ids(c), c.label.clone(), c.decode_tok_s.map(|r| r.expected)))
+        .collect();
+    for c in found.iter_mut() {
+        let (mine, speed) = (ids(c), c.decode_tok_s.map(|r| r.expected));
+        let Some(speed) = speed else { continue };
+        for (other, label, s) in &snapshot {
+            if let Some(s) = s {
+                if sub_of(other, &mine) && *s > speed {
+                    c.flags.push(format!(
+                        "decodes slower than {label} alone ({speed:.0} vs {s:.0} tok/s expected): the added device only costs"
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// `rtx-3090 x2, rtx-3060-12gb`.
