@@ -561,3 +561,28 @@ fn gpus_prices_have_a_basis_and_slower_additions_are_flagged() {
         );
     }
 }
+
+/// Binned Apple chips: each memory option carries its own bandwidth and GPU cores, and `show`
+/// prints the option's memory, not the largest one's.
+#[test]
+fn apple_memory_options_carry_their_own_bandwidth() {
+    let d = json(&["show", "m4-max-36gb"]);
+    assert_eq!(d["option_bandwidth_gb_s"].as_f64(), Some(410.0));
+    assert_eq!(d["option_gpu_cores"].as_u64(), Some(32));
+    let full = json(&["show", "m4-max-64gb"]);
+    assert_eq!(full["option_bandwidth_gb_s"].as_f64(), Some(546.0));
+    assert_eq!(full["memory_bytes"].as_u64(), Some(64 << 30));
+    let m3 = json(&["show", "m3-max-36gb"]);
+    assert_eq!(m3["option_bandwidth_gb_s"].as_f64(), Some(300.0));
+    let out = vramplan(&["show", "m4-max-64gb"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("64 GB option"), "{text}");
+    assert!(!text.contains("128 GB unified memory"), "{text}");
+    // The binned chip decodes slower than the full one.
+    let speed = |id: &str| {
+        json(&["fit", "llama-3.1-8b", "--gpu", id])["decode_tok_s"]["expected"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(speed("m4-max-36gb") < speed("m4-max-64gb") * 0.85);
+}

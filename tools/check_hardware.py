@@ -71,6 +71,8 @@ DEVICE_OPTIONAL = {
     "memory_options_gb": list, "gpu_memory_share": NUM, "cloud": list,
     "memory_option_prices_usd": list, "memory_option_prices_source": str,
     "memory_option_prices_date": str,
+    "memory_option_bandwidth_gb_s": list, "memory_option_gpu_cores": list,
+    "memory_option_specs_source": str,
 }
 CLOUD_REQUIRED = {"provider": str, "usd_per_gpu_hour": NUM, "date": str,
                   "source": str}
@@ -273,6 +275,20 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
                 errors.append(f"{where}: `{key}` without memory_option_prices_usd")
     if isinstance(d.get("memory_option_prices_date"), str) and not YYYY_MM.match(d["memory_option_prices_date"]):
         errors.append(f"{where}: memory_option_prices_date is not YYYY-MM")
+    # per-memory-option specs of binned chips (apple): bandwidth and GPU cores
+    for key in ("memory_option_bandwidth_gb_s", "memory_option_gpu_cores"):
+        vals = d.get(key)
+        if vals is None:
+            continue
+        if not isinstance(opts, list) or len(vals) != len(opts):
+            errors.append(f"{where}: {key} needs one entry per memory option")
+        if not all(type_ok(x, NUM) and x > 0 for x in vals):
+            errors.append(f"{where}: {key} must be positive numbers")
+        if not str(d.get("memory_option_specs_source", "")).startswith("https://"):
+            errors.append(f"{where}: {key} needs memory_option_specs_source (https URL)")
+        if key == "memory_option_bandwidth_gb_s" and isinstance(vals, list) and vals \
+                and max(vals) != d.get("bandwidth_gb_s"):
+            errors.append(f"{where}: bandwidth_gb_s must be the fastest option's")
     if "launch_price_source" in d and "launch_price_usd" not in d:
         errors.append(f"{where}: launch_price_source without launch_price_usd")
 

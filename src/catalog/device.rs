@@ -138,6 +138,15 @@ pub struct DeviceEntry {
     pub memory_option_prices_source: Option<String>,
     #[serde(default)]
     pub memory_option_prices_date: Option<String>,
+    /// Where the chip is binned by memory (Apple M3 Max, M4 Max): per memory option (same order
+    /// as `memory_options_gb`), its memory bandwidth and GPU core count, with their source.
+    /// Empty: every option has the entry's figures.
+    #[serde(default)]
+    pub memory_option_bandwidth_gb_s: Vec<f64>,
+    #[serde(default)]
+    pub memory_option_gpu_cores: Vec<u32>,
+    #[serde(default)]
+    pub memory_option_specs_source: Option<String>,
     /// Share of unified memory the GPU may use (Apple).
     #[serde(default)]
     pub gpu_memory_share: Option<f64>,
@@ -200,6 +209,35 @@ impl DeviceEntry {
                 self.released.as_deref().unwrap_or("undated")
             )
         })
+    }
+
+    fn option_index(&self, memory_bytes: u64) -> Option<usize> {
+        let gb = (memory_bytes >> 30) as u32;
+        self.memory_options_gb.iter().position(|&g| g == gb)
+    }
+
+    /// Memory bandwidth of the configuration with `memory_bytes` (a binned chip's option has
+    /// its own; otherwise the entry's).
+    pub fn bandwidth_for(&self, memory_bytes: u64) -> f64 {
+        self.option_index(memory_bytes)
+            .and_then(|i| self.memory_option_bandwidth_gb_s.get(i).copied())
+            .unwrap_or(self.bandwidth_gb_s)
+    }
+
+    /// GPU cores of the configuration with `memory_bytes`, where the catalogue states them.
+    pub fn gpu_cores_for(&self, memory_bytes: u64) -> Option<u32> {
+        self.option_index(memory_bytes)
+            .and_then(|i| self.memory_option_gpu_cores.get(i).copied())
+    }
+
+    /// Dense FP16 throughput of the configuration: the entry's (full chip's) figure scaled by
+    /// the option's share of the GPU cores.
+    pub fn fp16_tflops_for(&self, memory_bytes: u64) -> f64 {
+        let full = self.memory_option_gpu_cores.iter().copied().max();
+        match (self.gpu_cores_for(memory_bytes), full) {
+            (Some(c), Some(f)) if f > 0 => self.fp16_tensor_tflops_dense * c as f64 / f as f64,
+            _ => self.fp16_tensor_tflops_dense,
+        }
     }
 
     /// Cheapest on-demand $/GPU-hour in the catalogue.
@@ -287,6 +325,30 @@ impl DeviceEntry {
                     "memory_option_prices_usd needs memory_option_prices_source and _date".into(),
                 );
             }
+        }
+        for (name, n) in [
+            (
+                "memory_option_bandwidth_gb_s",
+                self.memory_option_bandwidth_gb_s.len(),
+            ),
+            (
+                "memory_option_gpu_cores",
+                self.memory_option_gpu_cores.len(),
+            ),
+        ] {
+            if n > 0 && n != self.memory_options_gb.len() {
+                p.push(format!("{name} must have one entry per memory option"));
+            }
+            if n > 0 && self.memory_option_specs_source.is_none() {
+                p.push(format!("{name} needs memory_option_specs_source"));
+            }
+        }
+        if self
+            .memory_option_bandwidth_gb_s
+            .iter()
+            .any(|b| !(b.is_finite() && *b > 0.0))
+        {
+            p.push("memory_option_bandwidth_gb_s must be positive".into());
         }
         if let Some(&largest) = self.memory_options_gb.iter().max() {
             let expected = largest as u64 * (1 << 30);

@@ -212,7 +212,7 @@ pub fn estimate(
     let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
     for l in loads {
         let e = eff(DeviceClass::of(&l.device)).prefill;
-        let peak = l.device.entry.fp16_tensor_tflops_dense * 1e12;
+        let peak = l.device.entry.fp16_tflops_for(l.device.memory_bytes) * 1e12;
         let f = flops_per_token * l.layer_share;
         let t = f / peak;
         if inp.tensor_parallel > 1 {
@@ -307,7 +307,7 @@ fn decode_at(
     let mut per_device = Vec::new();
     for l in loads {
         let e = eff(DeviceClass::of(&l.device)).decode;
-        let bw = l.device.entry.bandwidth_gb_s * 1e9;
+        let bw = l.device.entry.bandwidth_for(l.device.memory_bytes) * 1e9;
         let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
         let t = bytes / bw;
         per_device.push((t, e));
@@ -318,7 +318,7 @@ fn decode_at(
             l.weight_bytes as f64 / 1e9,
             kv_read * l.layer_share / 1e9,
             ctx,
-            l.device.entry.bandwidth_gb_s,
+            l.device.entry.bandwidth_for(l.device.memory_bytes),
             e.expected,
             e.low,
             e.high
