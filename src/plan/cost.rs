@@ -63,7 +63,7 @@ impl OwnedCost {
 /// Replicas of the set needed to generate `tokens_per_day` at `tokens_per_s` each (at least 1).
 pub fn replicas_for(tokens_per_day: f64, tokens_per_s: f64) -> u32 {
     let capacity = tokens_per_s * 86400.0;
-    if !(capacity > 0.0) {
+    if capacity.is_nan() || capacity <= 0.0 {
         return 1;
     }
     (tokens_per_day / capacity).ceil().clamp(1.0, 1e6) as u32
