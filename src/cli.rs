@@ -249,9 +249,10 @@ pub struct EstimateArgs {
     /// Catalogue model id or name ("Mixtral 8x7B").
     pub model: String,
     /// Weight format: a llama.cpp file type (Q4_K_M, Q8_0, IQ4_XS, BF16, ...) or, for vLLM,
-    /// awq, gptq, fp8, nf4, int8, bf16.
-    #[arg(long, short = 'q', default_value = "Q4_K_M")]
-    pub quant: String,
+    /// awq, gptq, fp8, nf4, int8, bf16. Default: Q4_K_M for llama.cpp, bf16 for vLLM, the
+    /// file's own type for a GGUF file.
+    #[arg(long, short = 'q')]
+    pub quant: Option<String>,
     /// The GGUF was quantized with an importance matrix (llama-quantize --imatrix), as most
     /// published quantizations are; IQ1/IQ2/IQ3_XXS/IQ3_XS/Q2_K_S always are.
     #[arg(long)]
@@ -283,9 +284,10 @@ pub struct EstimateArgs {
     /// Prompt length for prefill speed and time to first token.
     #[arg(long, default_value = "1024", allow_hyphen_values = true)]
     pub prompt: String,
-    /// Host memory bandwidth (GB/s) serving CPU-resident layers; default dual-channel DDR5-5600.
-    #[arg(long, default_value_t = 89.6)]
-    pub host_bandwidth: f64,
+    /// Host memory bandwidth (GB/s) serving CPU-resident layers; default: the catalogue host
+    /// listed in --gpu, else dual-channel DDR5-5600 (89.6).
+    #[arg(long)]
+    pub host_bandwidth: Option<f64>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -308,6 +310,10 @@ pub struct FitArgs {
     /// Show how the speed estimate was formed.
     #[arg(long)]
     pub explain: bool,
+    /// RAM of the host beside the GPUs: 64 (GB), 64GB, 64GiB; default: this machine's, or the
+    /// catalogue CPU host listed in --gpu.
+    #[arg(long)]
+    pub ram: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -329,9 +335,12 @@ pub struct GpusArgs {
     /// How many candidates to show.
     #[arg(long, default_value_t = 15)]
     pub limit: usize,
-    /// Only sets whose expected decode speed is at least this many tokens/s.
+    /// Only sets whose expected decode speed at the requested context is at least this many tokens/s.
     #[arg(long)]
     pub min_tps: Option<f64>,
+    /// Only sets whose host RAM need fits this much RAM: 64 (GB), 64GB, 64GiB.
+    #[arg(long)]
+    pub ram: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -21,6 +21,9 @@ Hard checks (exit status 1 on any failure):
   * aliases do not resolve to two different devices (same folding as the
     Rust lookup: lower-case, non-alphanumerics -> '-', vendor words dropped)
 
+  * arch is a generation that exists for the entry's kind and vendor
+    (NVIDIA: volta..blackwell; AMD GPUs: rdna3, cdna2, cdna3; apple-mN; x86-64)
+
 Soft checks (warnings): dense-tensor ordering sanity (fp8 >= fp16, bf16 <=
 fp16 x 1.01), GeForce-style bf16 == fp16, pcie fields only on GPUs.
 """
@@ -53,6 +56,7 @@ MIN_DEVICES = 45
 NUM = (int, float)
 DEVICE_REQUIRED = {
     "id": str, "name": str, "kind": str, "vendor": str, "segment": str,
+    "arch": str,
     "released": str, "memory": str, "memory_bytes": int, "memory_type": str,
     "bandwidth_gb_s": NUM, "fp16_tensor_tflops_dense": NUM,
     "tdp_watts": NUM, "source": str,
@@ -67,12 +71,22 @@ DEVICE_OPTIONAL = {
     "memory_options_gb": list, "gpu_memory_share": NUM, "cloud": list,
     "memory_option_prices_usd": list, "memory_option_prices_source": str,
     "memory_option_prices_date": str,
+    "memory_option_bandwidth_gb_s": list, "memory_option_gpu_cores": list,
+    "memory_option_specs_source": str,
 }
 CLOUD_REQUIRED = {"provider": str, "usd_per_gpu_hour": NUM, "date": str,
                   "source": str}
 CLOUD_OPTIONAL: dict = {}
 
 KINDS = {"gpu", "apple", "cpu"}
+# Architecture generation (src/catalog/device.rs `Arch`), per kind and vendor.
+ARCHS = {
+    ("gpu", "nvidia"): {"volta", "turing", "ampere", "ada", "hopper", "blackwell"},
+    ("gpu", "amd"): {"rdna3", "cdna2", "cdna3"},
+    ("apple", "apple"): {"apple-m1", "apple-m2", "apple-m3", "apple-m4"},
+    ("cpu", "amd"): {"x86-64"},
+    ("cpu", "intel"): {"x86-64"},
+}
 VENDORS = {"nvidia", "amd", "apple", "intel"}
 SEGMENTS = {"consumer", "workstation", "datacenter", "laptop", "desktop",
             "server"}
@@ -161,6 +175,9 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
         errors.append(f"{where}: vendor `{d.get('vendor')}` not in {sorted(VENDORS)}")
     if d.get("segment") not in SEGMENTS:
         errors.append(f"{where}: segment `{d.get('segment')}` not in {sorted(SEGMENTS)}")
+    archs = ARCHS.get((kind, d.get("vendor")), set())
+    if d.get("arch") not in archs:
+        errors.append(f"{where}: arch `{d.get('arch')}` not in {sorted(archs)} for a {d.get('vendor')} {kind}")
     if isinstance(d.get("released"), str) and not YYYY_MM.match(d["released"]):
         errors.append(f"{where}: released `{d['released']}` is not YYYY-MM")
 
@@ -258,6 +275,20 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
                 errors.append(f"{where}: `{key}` without memory_option_prices_usd")
     if isinstance(d.get("memory_option_prices_date"), str) and not YYYY_MM.match(d["memory_option_prices_date"]):
         errors.append(f"{where}: memory_option_prices_date is not YYYY-MM")
+    # per-memory-option specs of binned chips (apple): bandwidth and GPU cores
+    for key in ("memory_option_bandwidth_gb_s", "memory_option_gpu_cores"):
+        vals = d.get(key)
+        if vals is None:
+            continue
+        if not isinstance(opts, list) or len(vals) != len(opts):
+            errors.append(f"{where}: {key} needs one entry per memory option")
+        if not all(type_ok(x, NUM) and x > 0 for x in vals):
+            errors.append(f"{where}: {key} must be positive numbers")
+        if not str(d.get("memory_option_specs_source", "")).startswith("https://"):
+            errors.append(f"{where}: {key} needs memory_option_specs_source (https URL)")
+        if key == "memory_option_bandwidth_gb_s" and isinstance(vals, list) and vals \
+                and max(vals) != d.get("bandwidth_gb_s"):
+            errors.append(f"{where}: bandwidth_gb_s must be the fastest option's")
     if "launch_price_source" in d and "launch_price_usd" not in d:
         errors.append(f"{where}: launch_price_source without launch_price_usd")
 

@@ -35,6 +35,40 @@ pub fn parse_tokens(s: &str, flag: &str) -> anyhow::Result<u64> {
     Ok(n)
 }
 
+/// A host RAM size: "64" and "64GB" are GB (10^9 bytes), "64GiB" is 2^30 bytes; fractions
+/// allowed ("15.5GiB"). Memory kits sold as "64 GB" hold 64 GiB: `64GiB` states them exactly.
+pub fn parse_ram(s: &str, flag: &str) -> anyhow::Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = t.strip_suffix("gib") {
+        (n, (1u64 << 30) as f64)
+    } else if let Some(n) = t.strip_suffix("gb") {
+        (n, 1e9)
+    } else if let Some(n) = t.strip_suffix("tib") {
+        (n, (1u64 << 40) as f64)
+    } else if let Some(n) = t.strip_suffix("tb") {
+        (n, 1e12)
+    } else {
+        (t.as_str(), 1e9)
+    };
+    let x: f64 = num.trim().parse().map_err(|_| {
+        bad_input(format!(
+            "{flag} `{s}` is not a memory size (e.g. 64, 64GB, 64GiB)"
+        ))
+    })?;
+    let bytes = x * mult;
+    if !(bytes.is_finite() && bytes >= 1e8) {
+        return Err(bad_input(format!(
+            "{flag} `{s}` is too small (at least 0.1 GB)"
+        )));
+    }
+    if bytes > 1e15 {
+        return Err(bad_input(format!(
+            "{flag} `{s}` is absurd (more than 1 PB)"
+        )));
+    }
+    Ok(bytes as u64)
+}
+
 /// A volume: "250000", "500k" (= 500,000), "2M" (= 2,000,000), "1.5B": decimal, unlike contexts.
 pub fn parse_count(s: &str, flag: &str) -> anyhow::Result<f64> {
     let t = s.trim().to_ascii_lowercase();
@@ -101,6 +135,18 @@ fn split_count(part: &str) -> Result<(&str, u32), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ram_sizes() {
+        assert_eq!(parse_ram("64", "--ram").unwrap(), 64_000_000_000);
+        assert_eq!(parse_ram("64GB", "--ram").unwrap(), 64_000_000_000);
+        assert_eq!(parse_ram("64GiB", "--ram").unwrap(), 64 << 30);
+        assert_eq!(parse_ram("1.5TB", "--ram").unwrap(), 1_500_000_000_000);
+        assert!(parse_ram("0", "--ram").is_err());
+        assert!(parse_ram("-4", "--ram").is_err());
+        assert!(parse_ram("lots", "--ram").is_err());
+        assert!(parse_ram("nan", "--ram").is_err());
+    }
 
     #[test]
     fn tokens() {

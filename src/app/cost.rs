@@ -10,7 +10,7 @@ use vramplan::plan::cost::{self, OwnedInputs, IDLE_SHARE_OF_TDP};
 use vramplan::plan::{self, SearchOptions};
 use vramplan::report::{sig, Cell, Column, HouseTable};
 
-use super::args::{parse_count, parse_devices};
+use super::args::parse_count;
 use super::{bad_input, model_input};
 use crate::cli::{CostArgs, Global};
 
@@ -46,6 +46,10 @@ struct CostReport {
     eur_usd_source: &'static str,
     owned_price_usd: f64,
     owned_watts: f64,
+    /// Sets of the devices needed for the daily volume (1 when one set generates it).
+    replicas: u32,
+    /// What each purchase price is: street (new/used) or launch MSRP, with its date.
+    price_basis: String,
     fixed_usd_per_day: f64,
     rows: Vec<CostRow>,
 }
@@ -63,10 +67,7 @@ fn positive(x: f64, flag: &str) -> Result<f64> {
 pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = super::fit::build_request(&args.est)?;
-    if let Some(f) = model.fixed_format() {
-        req.format = f;
-    }
+    let mut req = super::fit::request_for(&model, &args.est)?;
     let years = positive(args.years, "--years")?;
     let kwh = positive(args.kwh, "--kwh")?;
     let eur_usd = positive(args.eur_usd, "--eur-usd")?;
@@ -83,8 +84,17 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         inventory: &inv,
         shape: &model.shape,
     };
+    let mut host_bandwidth = args.est.host_bandwidth;
     let devices = match &args.gpu {
-        Some(s) => parse_devices(&catalog, s)?,
+        Some(s) => {
+            // A catalogue CPU host listed beside GPUs is the host, not a device to place on.
+            let m = super::fit::machine(&catalog, Some(s), None)?;
+            if m.host.is_some() {
+                req.host_ram_bytes = m.ram_bytes;
+            }
+            host_bandwidth = Some(m.host_bandwidth(host_bandwidth));
+            m.devices
+        }
         None => {
             let opts = SearchOptions {
                 limit: 1,
@@ -114,13 +124,14 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         &req,
         512,
         &fit,
-        args.est.host_bandwidth,
+        host_bandwidth.unwrap_or(estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S),
     )
     .ok_or_else(|| bad_input("no speed estimate without devices"))?;
     let tps = if req.parallel > 1 {
         speed.aggregate_decode_tok_s
     } else {
-        speed.decode_tok_s
+        // Priced at the full context: the conservative end of a conversation.
+        speed.decode_tok_s_at_ctx
     };
     let price: Option<f64> = devices
         .iter()
@@ -153,23 +164,57 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         None => parse_count(&args.tokens_per_day, "--tokens-per-day")?,
     };
     let expected = owned_at(tps.expected);
+    // A volume beyond what one set generates buys replicas (each bound of the speed range
+    // with the replicas it needs): never a cost at a silently capped volume.
+    let for_volume = |t: f64| {
+        cost::owned_for_volume(
+            &OwnedInputs {
+                price_usd: price,
+                watts,
+                tokens_per_s: t,
+                years,
+                kwh_usd: kwh,
+            },
+            tokens_per_day,
+        )
+    };
+    let replicas = for_volume(tps.expected).1;
     // Faster hardware costs less per token: the high speed gives the low cost.
     let owned_cost = Range {
-        low: owned_at(tps.high).usd_per_million(tokens_per_day),
-        expected: expected.usd_per_million(tokens_per_day),
-        high: owned_at(tps.low).usd_per_million(tokens_per_day),
+        low: for_volume(tps.high).0.usd_per_million(tokens_per_day),
+        expected: for_volume(tps.expected).0.usd_per_million(tokens_per_day),
+        high: for_volume(tps.low).0.usd_per_million(tokens_per_day),
     };
+    let basis = devices
+        .iter()
+        .filter_map(|d| {
+            d.entry.price_basis(
+                (!d.entry.memory_options_gb.is_empty()).then_some((d.memory_bytes >> 30) as u32),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join("; ");
     let mut rows = vec![CostRow {
         kind: "owned",
-        label: format!(
-            "{} (US${price:.0}, {watts:.0} W)",
-            plan::summarize(&devices)
-        ),
+        label: if replicas > 1 {
+            format!(
+                "{replicas} x {} (US${price:.0} and {watts:.0} W each; one set generates {} tokens/day)",
+                plan::summarize(&devices),
+                sig(expected.capacity_tokens_per_day, 3)
+            )
+        } else {
+            format!(
+                "{} (US${price:.0}, {watts:.0} W)",
+                plan::summarize(&devices)
+            )
+        },
         usd_per_million_tokens: owned_cost,
         tokens_per_s: Some(tps),
         listed: None,
         break_even_tokens_per_day: None,
-        source: None,
+        source: Some(format!("price basis: {basis}")),
     }];
     let cloud: Option<f64> = devices
         .iter()
@@ -243,6 +288,8 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         eur_usd_source: EUR_USD_SOURCE,
         owned_price_usd: price,
         owned_watts: watts,
+        replicas,
+        price_basis: basis.clone(),
         fixed_usd_per_day: expected.fixed_usd_per_day,
         rows,
     };
@@ -311,6 +358,14 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         ]);
     }
     super::out_table(&t);
+    if replicas > 1 {
+        super::out(&format!(
+            "{} tokens/day is beyond one set's {} (at the expected speed): owning is priced with {replicas} sets",
+            sig(tokens_per_day, 3),
+            sig(expected.capacity_tokens_per_day, 3)
+        ));
+    }
+    super::out(&format!("purchase prices: {basis}"));
     super::out(&format!(
         "EUR prices converted at {eur_usd} US$/EUR: {EUR_USD_SOURCE}"
     ));

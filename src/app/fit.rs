@@ -9,7 +9,10 @@ use vramplan::estimate::{self, Engine, FitRequest, KvType, ModelView, Placement,
 use vramplan::report::{gb, table, tone, Tone};
 use vramplan::units::Bytes;
 
-use super::args::{parse_devices, parse_tokens};
+use vramplan::catalog::{Catalog, Device, DeviceKind};
+use vramplan::estimate::host::{has_separate_host, split_host};
+
+use super::args::{parse_devices, parse_ram, parse_tokens};
 use super::{bad_input, model_input};
 use crate::cli::{EstimateArgs, FitArgs, Global};
 
@@ -30,9 +33,15 @@ struct FitReport {
     total_bytes: u64,
     fits: bool,
     note: Option<String>,
+    /// Why a device of the set cannot run the format with this engine.
+    cannot_run: Option<String>,
     max_context: Option<u64>,
+    /// The context the model was trained for (the cap of `max_context`).
+    model_max_context: Option<u64>,
     devices: Vec<estimate::DeviceUse>,
     host: estimate::HostUse,
+    /// Where the host's RAM figure comes from: "--ram", "this machine", "catalogue host ID".
+    host_ram_source: Option<String>,
     n_gpu_layers: u32,
     /// Layers whose MoE experts stay in host RAM (llama.cpp --n-cpu-moe).
     n_cpu_moe: u32,
@@ -41,23 +50,33 @@ struct FitReport {
     max_concurrency: Option<u64>,
     launch_command: Option<String>,
     prompt_tokens: u64,
+    /// One sequence at an empty context (llama-bench tg128).
     decode_tok_s: Option<Range>,
+    /// One sequence with the KV cache filled to `ctx`.
+    decode_tok_s_at_ctx: Option<Range>,
     prefill_tok_s: Option<Range>,
     ttft_s: Option<Range>,
     aggregate_decode_tok_s: Option<Range>,
     speed_basis: Vec<String>,
+    /// Inputs the plan honours but that the model or the hardware does not stand behind (a
+    /// context beyond the trained one, ...).
+    warnings: Vec<String>,
+}
+
+/// The warning for a context beyond what the model was trained on (catalogue `max_context`,
+/// a GGUF's `context_length`, a config's `max_position_embeddings`).
+pub fn context_warning(model: &model_input::ModelInput, ctx: u64) -> Option<String> {
+    let max = model.shape.max_context;
+    (ctx > max).then(|| {
+        format!(
+            "--ctx {ctx} is above {}'s trained context of {max} tokens: beyond it the model needs RoPE scaling (YaRN) and quality drops",
+            model.id
+        )
+    })
 }
 
 pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
-    let format = WeightFormat::parse(&args.quant).ok_or_else(|| {
-        bad_input(format!(
-            "unknown quantization `{}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)",
-            args.quant
-        ))
-    })?;
-    let mut req = FitRequest::new(format, parse_tokens(&args.ctx, "--ctx")?);
-    req.imatrix = args.imatrix;
-    req.engine = match args.engine.as_str() {
+    let engine = match args.engine.as_str() {
         "llama.cpp" | "llama-cpp" | "llamacpp" | "llama" => Engine::LlamaCpp,
         "vllm" => Engine::Vllm,
         "vramplan" | "reference" => Engine::Vramplan,
@@ -67,6 +86,25 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
             )))
         }
     };
+    // The default format follows the engine: what each one loads without being told.
+    let quant = args.quant.as_deref().unwrap_or(match engine {
+        Engine::Vllm => "bf16",
+        Engine::LlamaCpp | Engine::Vramplan => "Q4_K_M",
+    });
+    let format = WeightFormat::parse(quant).ok_or_else(|| {
+        bad_input(format!(
+            "unknown quantization `{quant}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)"
+        ))
+    })?;
+    if engine != Engine::Vllm && !format.is_gguf() {
+        return Err(bad_input(format!(
+            "--quant {quant} is a vLLM (safetensors) format, but {} reads GGUF files: give a GGUF type (Q4_K_M, Q8_0, ...) or --engine vllm",
+            if engine == Engine::LlamaCpp { "llama.cpp" } else { "the vramplan engine" }
+        )));
+    }
+    let mut req = FitRequest::new(format, parse_tokens(&args.ctx, "--ctx")?);
+    req.imatrix = args.imatrix;
+    req.engine = engine;
     req.kv_type = KvType::parse(&args.kv_type).ok_or_else(|| {
         bad_input(format!(
             "unknown --kv-type `{}` (f16, bf16, q8_0, q4_0, fp8)",
@@ -88,9 +126,9 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
             WeightFormat::Gguf(vramplan::ggml::FileType::BF16 | vramplan::ggml::FileType::F16)
         )
     {
-        return Err(bad_input(
-            "for --engine vllm give --quant bf16, awq, gptq, fp8, nf4 or int8",
-        ));
+        return Err(bad_input(format!(
+            "--quant {quant} is a GGUF (llama.cpp) type; for --engine vllm give --quant bf16, awq, gptq, fp8, nf4 or int8"
+        )));
     }
     if args.parallel == 0 || args.parallel > 4096 {
         return Err(bad_input(format!(
@@ -108,11 +146,12 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     req.n_ubatch = args.ubatch;
     req.flash_attn = !args.no_flash_attn;
     req.swa_full = args.swa_full;
-    if !(args.host_bandwidth.is_finite() && args.host_bandwidth > 0.0) {
-        return Err(bad_input(format!(
-            "--host-bandwidth must be a positive GB/s figure, got {}",
-            args.host_bandwidth
-        )));
+    if let Some(bw) = args.host_bandwidth {
+        if !(bw.is_finite() && bw > 0.0) {
+            return Err(bad_input(format!(
+                "--host-bandwidth must be a positive GB/s figure, got {bw}"
+            )));
+        }
     }
     if !(args.gpu_util > 0.05 && args.gpu_util <= 1.0) {
         return Err(bad_input(format!(
@@ -124,37 +163,154 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
     Ok(req)
 }
 
-pub fn run(global: &Global, args: FitArgs) -> Result<()> {
-    let catalog = super::load_catalog(global)?;
-    let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = build_request(&args.est)?;
+/// [`build_request`] for a resolved model: a GGUF file fixes the format, so a `--quant` of
+/// another type, or an engine that does not load GGUF files, contradicts it.
+pub fn request_for(model: &model_input::ModelInput, args: &EstimateArgs) -> Result<FitRequest> {
+    let mut req = build_request(args)?;
     if let Some(f) = model.fixed_format() {
+        if req.engine == Engine::Vllm {
+            return Err(bad_input(format!(
+                "{} is a GGUF file: plan it with --engine llama.cpp, or give the model's catalogue id or config.json for vLLM",
+                model.id
+            )));
+        }
+        if let Some(q) = &args.quant {
+            if WeightFormat::parse(q) != Some(f) {
+                return Err(bad_input(format!(
+                    "--quant {q} contradicts {}, whose weights are {}: drop --quant (a GGUF file is planned as it is)",
+                    model.id,
+                    f.name()
+                )));
+            }
+        }
         req.format = f;
     }
-    req.n_gpu_layers = args.ngl;
-    req.n_cpu_moe = if args.cpu_moe {
-        Some(u32::MAX)
-    } else {
-        args.n_cpu_moe
+    Ok(req)
+}
+
+/// The devices to plan on and the host they sit in.
+pub struct Machine {
+    /// What layers are placed on (a CPU-only host is its own device).
+    pub devices: Vec<Device>,
+    /// The catalogue CPU host listed beside GPUs in --gpu.
+    pub host: Option<Device>,
+    /// RAM of the host beside the GPUs, when known.
+    pub ram_bytes: Option<u64>,
+    /// Where `ram_bytes` comes from: "--ram", "this machine", "catalogue host ID".
+    pub ram_source: Option<String>,
+    pub detected_note: Option<String>,
+}
+
+impl Machine {
+    /// Bandwidth serving CPU-resident layers: --host-bandwidth, else the listed catalogue
+    /// host's, else the default desktop's.
+    pub fn host_bandwidth(&self, flag: Option<f64>) -> f64 {
+        flag.or(self.host.as_ref().map(|h| h.entry.bandwidth_gb_s))
+            .unwrap_or(estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S)
+    }
+}
+
+/// Devices from --gpu (or this machine's without it) and the host's RAM: a catalogue CPU host
+/// listed beside GPUs is the host; else --ram; else this machine's RAM.
+pub fn machine(catalog: &Catalog, gpu: Option<&str>, ram: Option<&str>) -> Result<Machine> {
+    let ram_flag = ram.map(|r| parse_ram(r, "--ram")).transpose()?;
+    let this_machine = || {
+        let d = vramplan::hw::detect(catalog);
+        (d.ram_bytes > 0).then_some(d.ram_bytes)
     };
-    let mut detected_note = None;
-    let devices = match &args.gpu {
-        Some(s) => parse_devices(&catalog, s)?,
+    match gpu {
+        Some(s) => {
+            let all = parse_devices(catalog, s)?;
+            let (devices, host) = split_host(&all).map_err(|e| bad_input(e.to_string()))?;
+            if let (Some(r), Some(d)) = (
+                &ram,
+                devices.iter().find(|d| d.entry.kind != DeviceKind::Gpu),
+            ) {
+                return Err(bad_input(format!(
+                    "--ram {r} is for a host beside GPUs; `{}` carries its own memory (pick its memory option instead)",
+                    d.id
+                )));
+            }
+            let (ram_bytes, ram_source) = match (&host, ram_flag) {
+                (Some(h), Some(_)) => {
+                    return Err(bad_input(format!(
+                        "--ram and the CPU host `{}` in --gpu both give the host's RAM: keep one",
+                        h.id
+                    )))
+                }
+                (Some(h), None) => (
+                    Some(h.memory_bytes),
+                    Some(format!("catalogue host {}", h.id)),
+                ),
+                (None, Some(r)) => (Some(r), Some("--ram".to_string())),
+                (None, None) if has_separate_host(&devices) => {
+                    let r = this_machine();
+                    (r, r.map(|_| "this machine".to_string()))
+                }
+                (None, None) => (None, None),
+            };
+            Ok(Machine {
+                devices,
+                host,
+                ram_bytes,
+                ram_source,
+                detected_note: None,
+            })
+        }
         None => {
             // Without --gpu: this machine's accelerators, when they are in the catalogue.
-            let found = vramplan::hw::detect(&catalog).devices(&catalog);
+            let detected = vramplan::hw::detect(catalog);
+            let mut found = detected.devices(catalog);
+            let mut detected_note = None;
             if !found.is_empty() {
+                if let ([cpu], Some(r)) = (found.as_mut_slice(), ram_flag) {
+                    if cpu.entry.kind == DeviceKind::Cpu {
+                        // --ram plans this machine with another amount of RAM.
+                        cpu.memory_bytes = r;
+                        cpu.usable_bytes = r;
+                        cpu.entry.memory_bytes = r;
+                    }
+                }
                 let what = match found.as_slice() {
-                    [host] if host.entry.kind == vramplan::catalog::DeviceKind::Cpu => {
+                    [host] if host.entry.kind == DeviceKind::Cpu => {
                         format!("no GPU; {}", host.name)
                     }
                     _ => vramplan::plan::summarize(&found),
                 };
                 detected_note = Some(format!("detected on this machine: {what}"));
             }
-            found
+            let (ram_bytes, ram_source) = match ram_flag {
+                Some(r) => (Some(r), Some("--ram".to_string())),
+                None if detected.ram_bytes > 0 => {
+                    (Some(detected.ram_bytes), Some("this machine".to_string()))
+                }
+                None => (None, None),
+            };
+            Ok(Machine {
+                devices: found,
+                host: None,
+                ram_bytes,
+                ram_source,
+                detected_note,
+            })
         }
+    }
+}
+
+pub fn run(global: &Global, args: FitArgs) -> Result<()> {
+    let catalog = super::load_catalog(global)?;
+    let model = model_input::resolve(&catalog, &args.est.model)?;
+    let mut req = request_for(&model, &args.est)?;
+    req.n_gpu_layers = args.ngl;
+    req.n_cpu_moe = if args.cpu_moe {
+        Some(u32::MAX)
+    } else {
+        args.n_cpu_moe
     };
+    let machine = machine(&catalog, args.gpu.as_deref(), args.ram.as_deref())?;
+    req.host_ram_bytes = machine.ram_bytes;
+    let devices = machine.devices.clone();
+    let detected_note = machine.detected_note.clone();
     let inv = model.inventory(&req);
     let view = ModelView {
         inventory: &inv,
@@ -172,7 +328,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     } else {
         estimate::max_context(&view, &devices, &req)
     };
-    let launch_command = launch_command(&model, &req, &p, &devices);
+    // No command for a set that cannot run the format.
+    let launch_command = p
+        .cannot_run
+        .is_none()
+        .then(|| launch_command(&model, &req, &p, &devices))
+        .flatten();
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
     let fit = Fit::embedded(&catalog);
     let speed = estimate::perf::speed(
@@ -182,8 +343,9 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         &req,
         prompt_tokens,
         &fit,
-        args.est.host_bandwidth,
+        machine.host_bandwidth(args.est.host_bandwidth),
     );
+    let warnings: Vec<String> = context_warning(&model, req.ctx).into_iter().collect();
     let report = FitReport {
         model: model.id.clone(),
         quant: req.format.name(),
@@ -201,9 +363,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         total_bytes: p.total_bytes,
         fits: p.fits,
         note: p.note.clone(),
+        cannot_run: p.cannot_run.clone(),
         max_context,
+        model_max_context: Some(model.shape.max_context),
         devices: p.devices.clone(),
         host: p.host.clone(),
+        host_ram_source: machine.ram_source.clone(),
         n_gpu_layers: p.n_gpu_layers,
         n_cpu_moe: p.n_cpu_moe,
         tensor_parallel: p.tensor_parallel,
@@ -212,6 +377,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         launch_command,
         prompt_tokens,
         decode_tok_s: speed.as_ref().map(|s| s.decode_tok_s),
+        decode_tok_s_at_ctx: speed.as_ref().map(|s| s.decode_tok_s_at_ctx),
         prefill_tok_s: speed.as_ref().map(|s| s.prefill_tok_s),
         ttft_s: speed.as_ref().map(|s| s.ttft_s),
         aggregate_decode_tok_s: speed
@@ -219,6 +385,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .filter(|s| s.parallel > 1)
             .map(|s| s.aggregate_decode_tok_s),
         speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
+        warnings,
     };
     if global.json {
         return super::print_json(&report);
@@ -248,10 +415,14 @@ pub fn rate(r: &Range, unit: &str) -> String {
 
 fn render(name: &str, r: &FitReport, p: &Placement) {
     super::out(&format!(
-        "{name} · {}{} · {} tokens x {} sequence(s) · KV {} · {}",
+        "{name} · {}{} · {} tokens{} x {} sequence(s) · KV {} · {}",
         r.quant,
         if r.imatrix { " (imatrix)" } else { "" },
         r.ctx,
+        match r.model_max_context {
+            Some(m) if r.ctx > m => format!(" (above the trained {m}!)"),
+            _ => String::new(),
+        },
         r.parallel,
         r.kv_type.name(),
         match r.engine {
@@ -310,9 +481,16 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             g(p.host.weights_bytes),
             g(p.host.kv_cache_bytes),
             g(p.host.compute_bytes),
-            "-".into(),
-            g(p.host.total_bytes),
-            "".into(),
+            g(p.host.overhead_bytes),
+            match p.host.ram_bytes {
+                Some(ram) => format!("{} / {}", g(p.host.total_bytes), g(ram)),
+                None => format!("{} / ?", g(p.host.total_bytes)),
+            },
+            match p.host.free_bytes {
+                Some(f) if f >= 0 => g(f as u64),
+                Some(f) => format!("-{}", g((-f) as u64)),
+                None => "-".into(),
+            },
         ]);
     }
     t.add_row(vec![
@@ -335,6 +513,8 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             "needs {} in all (no --gpu given)",
             Bytes(r.total_bytes).display_both()
         )
+    } else if p.cannot_run.is_some() {
+        tone("CANNOT RUN", Tone::Bad)
     } else if r.fits {
         tone("FITS", Tone::Good)
     } else {
@@ -344,6 +524,24 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
         "verdict: {verdict}{}",
         r.note.as_ref().map_or(String::new(), |n| format!(" ({n})"))
     ));
+    if p.host.total_bytes > 0 && !p.devices.is_empty() {
+        super::out(&match (&r.host_ram_source, p.host.ram_bytes) {
+            (Some(src), Some(ram)) => format!(
+                "host RAM: {} needed of {} ({src}{})",
+                Bytes(p.host.total_bytes).display_gb(),
+                Bytes(ram).display_gb(),
+                if src == "--ram" {
+                    ""
+                } else {
+                    "; --ram SIZE plans another host"
+                }
+            ),
+            _ => format!(
+                "host RAM: {} needed (the host's RAM is unknown: --ram SIZE checks it)",
+                Bytes(p.host.total_bytes).display_gb()
+            ),
+        });
+    }
     let layout = if p.n_cpu_moe > 0 {
         format!(
             "with every layer on the devices and the MoE experts of {} layers in host RAM",
@@ -352,9 +550,17 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
     } else {
         "fully on the devices".to_string()
     };
+    for w in &r.warnings {
+        super::out(&format!("{} {w}", tone("warning:", Tone::Warn)));
+    }
     if let Some(mc) = r.max_context {
         super::out(&format!(
-            "largest context {layout}: {mc} tokens per sequence"
+            "largest context {layout}: {mc} tokens per sequence{}",
+            if Some(mc) == r.model_max_context {
+                " (the model's trained maximum)"
+            } else {
+                ""
+            }
         ));
     } else if !p.devices.is_empty() {
         super::out(&format!(
@@ -367,10 +573,16 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
             r.ctx
         ));
     }
-    if let (Some(d), Some(pf), Some(t)) = (&r.decode_tok_s, &r.prefill_tok_s, &r.ttft_s) {
+    if let (Some(d), Some(dc), Some(pf), Some(t)) = (
+        &r.decode_tok_s,
+        &r.decode_tok_s_at_ctx,
+        &r.prefill_tok_s,
+        &r.ttft_s,
+    ) {
         super::out(&format!(
-            "decode: {} at {} tokens of context",
+            "decode: {} at an empty context (llama-bench tg128); {} with {} tokens of context",
             rate(d, "tok/s"),
+            rate(dc, "tok/s"),
             r.ctx
         ));
         super::out(&format!(
@@ -390,6 +602,15 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
     }
     if let Some(cmd) = &r.launch_command {
         super::out_command("launch: ", cmd);
+    }
+}
+
+/// "node2", "node2..node4".
+fn hosts(first: usize, last: usize) -> String {
+    if first == last {
+        format!("node{first}")
+    } else {
+        format!("node{first}..node{last}")
     }
 }
 
@@ -413,12 +634,29 @@ fn launch_command(
                 .path
                 .clone()
                 .unwrap_or_else(|| format!("{}-{}.gguf", model.id, req.format.name()));
-            let mut cmd = format!(
+            // More GPUs than one host holds: the first hosts run `rpc-server` (which serves all
+            // of its GPUs) and llama-server, on the last host, puts RPC devices first in its
+            // device list (llama.cpp src/llama.cpp: "add RPC servers at the front"), so the
+            // tensor split below maps onto them in order.
+            let per_node = estimate::speed::GPUS_PER_NODE;
+            let nodes = p.devices.len().div_ceil(per_node).max(1);
+            let mut cmd = String::new();
+            if nodes > 1 {
+                cmd += &format!(
+                    "on {}: rpc-server -H 0.0.0.0 -p 50052; then on node{nodes}: ",
+                    hosts(1, nodes - 1)
+                );
+            }
+            cmd += &format!(
                 "llama-server -m {} -c {} -np {}",
                 file,
                 req.ctx * req.parallel,
                 req.parallel
             );
+            if nodes > 1 {
+                let rpc: Vec<String> = (1..nodes).map(|i| format!("node{i}:50052")).collect();
+                cmd += &format!(" --rpc {}", rpc.join(","));
+            }
             if !devices.is_empty() {
                 cmd += &format!(" -ngl {}", p.n_gpu_layers);
             }
@@ -459,15 +697,30 @@ fn launch_command(
         }
         Engine::Vllm => {
             let repo = model.hf_repo().unwrap_or_else(|| model.id.clone());
-            let mut cmd = format!(
+            let mut cmd = String::new();
+            if p.pipeline_parallel > 1 {
+                // vLLM spans nodes through a Ray cluster (docs: "Distributed inference and
+                // serving", multi-node).
+                cmd += &format!(
+                    "on node1: ray start --head --port 6379; on {}: ray start --address node1:6379; then on node1: ",
+                    hosts(2, p.pipeline_parallel as usize)
+                );
+            }
+            cmd += &format!(
                 "vllm serve {repo} --tensor-parallel-size {} --max-model-len {} --gpu-memory-utilization {}",
                 p.tensor_parallel, req.ctx, req.gpu_memory_utilization
             );
             if p.pipeline_parallel > 1 {
-                cmd += &format!(" --pipeline-parallel-size {}", p.pipeline_parallel);
+                cmd += &format!(
+                    " --pipeline-parallel-size {} --distributed-executor-backend ray",
+                    p.pipeline_parallel
+                );
             }
             if req.kv_type == KvType::Fp8 {
                 cmd += " --kv-cache-dtype fp8";
+            }
+            if req.format == WeightFormat::Gguf(vramplan::ggml::FileType::F16) {
+                cmd += " --dtype half";
             }
             match req.format {
                 WeightFormat::AwqInt4 => cmd += " --quantization awq",

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use vramplan::estimate::{Engine, ModelView};
 use vramplan::plan::{self, Candidate, SearchOptions};
-use vramplan::report::{gb, sig, Cell, Column, HouseTable};
+use vramplan::report::{gb, sig, tone, Cell, Column, HouseTable, Tone};
 
 use super::args::parse_devices;
 use super::{bad_input, model_input};
@@ -18,15 +18,13 @@ struct GpusReport {
     engine: Engine,
     ranked_by: &'static str,
     candidates: Vec<Candidate>,
+    warnings: Vec<String>,
 }
 
 pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = super::fit::build_request(&args.est)?;
-    if let Some(f) = model.fixed_format() {
-        req.format = f;
-    }
+    let mut req = super::fit::request_for(&model, &args.est)?;
     if let Some(b) = args.budget {
         if !(b.is_finite() && b > 0.0) {
             return Err(bad_input(format!(
@@ -34,6 +32,18 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             )));
         }
     }
+    // A context beyond the trained one is planned at the trained one (and said): a buyer's
+    // ranking at a context the model cannot use would rank the wrong sets.
+    let mut warnings = Vec::new();
+    if let Some(w) = super::fit::context_warning(&model, req.ctx) {
+        warnings.push(format!("{w}; planned at {}", model.shape.max_context));
+        req.ctx = model.shape.max_context;
+    }
+    req.host_ram_bytes = args
+        .ram
+        .as_deref()
+        .map(|r| super::args::parse_ram(r, "--ram"))
+        .transpose()?;
     if args.max_gpus == 0 || args.limit == 0 {
         return Err(bad_input("--max-gpus and --limit must be at least 1"));
     }
@@ -74,6 +84,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             "price_usd"
         },
         candidates,
+        warnings,
     };
     if global.json {
         return super::print_json(&report);
@@ -95,13 +106,17 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         Column::new("price $").csv("price_usd"),
         Column::new("cloud $/h")
             .csv("cloud_usd_per_hour")
-            .optional(1),
+            .optional(2),
         Column::new("memory GB").csv("memory_bytes"),
-        Column::new("headroom GB").csv("headroom_bytes").optional(2),
+        Column::new("headroom GB").csv("headroom_bytes").optional(3),
         Column::new("max context").csv("max_context"),
         Column::new("decode tok/s").csv("decode_tok_s.expected"),
         Column::csv_only("decode_tok_s.low"),
         Column::csv_only("decode_tok_s.high"),
+        Column::new("at ctx")
+            .csv("decode_tok_s_at_ctx.expected")
+            .optional(1),
+        Column::new("host RAM GB").csv("host_ram_bytes").optional(4),
     ]);
     for (i, c) in report.candidates.iter().enumerate() {
         let range = |pick: fn(&vramplan::estimate::speed::Range) -> f64| {
@@ -112,7 +127,24 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             Cell::from((i + 1).to_string()),
             Cell::from(&c.label),
             Cell::with_raw(
-                c.price_usd.map_or("unknown".into(), |p| format!("{p:.0}")),
+                c.price_usd.map_or("unknown".into(), |p| {
+                    // The basis, short: "used", "street", "MSRP"; --json gives it whole.
+                    let basis = c.price_basis.as_deref().unwrap_or("");
+                    let tag = if basis.contains("used street") {
+                        " used"
+                    } else if basis.contains("new street") {
+                        " street"
+                    } else if basis.contains("MSRP") {
+                        " MSRP"
+                    } else if basis.contains("Apple launch") {
+                        " launch"
+                    } else if basis.contains("estimate") {
+                        " est."
+                    } else {
+                        ""
+                    };
+                    format!("{p:.0}{tag}")
+                }),
                 c.price_usd.map_or(String::new(), |p| p.to_string()),
             ),
             Cell::with_raw(
@@ -140,12 +172,35 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
             ),
             Cell::from(range(|r| r.low)),
             Cell::from(range(|r| r.high)),
+            Cell::with_raw(
+                c.decode_tok_s_at_ctx
+                    .map_or("-".into(), |r| format!("~{}", sig(r.expected, 2))),
+                c.decode_tok_s_at_ctx
+                    .map_or(String::new(), |r| r.expected.to_string()),
+            ),
+            Cell::with_raw(
+                c.host_ram_bytes.map_or("unified".into(), |b| gb(b as f64)),
+                c.host_ram_bytes.map_or(String::new(), |b| b.to_string()),
+            ),
         ]);
     }
+    for w in &report.warnings {
+        super::out(&format!("{} {w}", tone("warning:", Tone::Warn)));
+    }
+    let flagged: Vec<String> = report
+        .candidates
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.flags.iter().map(move |f| format!("#{}: {f}", i + 1)))
+        .collect();
     if report.candidates.is_empty() {
         super::out("no device set in the catalogue runs it within these limits");
     } else {
         super::out_table(&t);
+        for f in &flagged {
+            super::out(f);
+        }
+        super::out("prices: street (new/used) or launch MSRP as the catalogue states them; --json gives each price's basis and date");
     }
     Ok(())
 }

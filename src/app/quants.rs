@@ -36,7 +36,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
     let model = model_input::resolve(&catalog, &args.model)?;
     let est = EstimateArgs {
         model: args.model.clone(),
-        quant: "Q4_K_M".into(),
+        quant: None,
         imatrix: args.imatrix,
         ctx: args.ctx.clone(),
         kv_type: args.kv_type.clone(),
@@ -47,7 +47,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         swa_full: false,
         gpu_util: 0.9,
         prompt: "1024".into(),
-        host_bandwidth: 89.6,
+        host_bandwidth: None,
     };
     let base = super::fit::build_request(&est)?;
     let devices = match &args.gpu {

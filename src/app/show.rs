@@ -36,6 +36,9 @@ struct DeviceReport<'a> {
     entry: &'a DeviceEntry,
     /// Memory of the chosen configuration (may differ from the entry's largest option).
     memory_bytes: u64,
+    /// Bandwidth and GPU cores of the chosen configuration (binned chips differ by option).
+    option_bandwidth_gb_s: f64,
+    option_gpu_cores: Option<u32>,
     usable_bytes: u64,
     origin: Option<&'a Origin>,
 }
@@ -217,6 +220,8 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         kind: "device",
         entry: e,
         memory_bytes: d.memory_bytes,
+        option_bandwidth_gb_s: e.bandwidth_for(d.memory_bytes),
+        option_gpu_cores: e.gpu_cores_for(d.memory_bytes),
         usable_bytes: d.usable_bytes,
         origin: catalog.device_origin(&e.id),
     };
@@ -228,7 +233,16 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         ("name".into(), d.name.clone()),
         (
             "memory".into(),
-            format!("{} = {}", e.memory, Bytes(d.memory_bytes).display_both()),
+            if e.memory_options_gb.is_empty() || d.memory_bytes == e.memory_bytes {
+                format!("{} = {}", e.memory, Bytes(d.memory_bytes).display_both())
+            } else {
+                // A chosen memory option: its own size, not the largest one's.
+                format!(
+                    "{} GB option = {}",
+                    d.memory_bytes >> 30,
+                    Bytes(d.memory_bytes).display_both()
+                )
+            },
         ),
         (
             "usable by the accelerator".into(),
@@ -236,19 +250,35 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         ),
         (
             "bandwidth".into(),
-            format!("{} GB/s", sig(e.bandwidth_gb_s, 4)),
+            format!("{} GB/s", sig(e.bandwidth_for(d.memory_bytes), 4)),
         ),
         (
             "FP16 tensor (dense)".into(),
-            format!("{} TFLOPS", sig(e.fp16_tensor_tflops_dense, 4)),
+            format!("{} TFLOPS", sig(e.fp16_tflops_for(d.memory_bytes), 4)),
         ),
         ("power".into(), format!("{:.0} W", e.tdp_watts)),
     ];
+    if let Some(cores) = e.gpu_cores_for(d.memory_bytes) {
+        rows.push(("GPU cores".into(), cores.to_string()));
+    }
+    if e.arch.is_some() {
+        rows.push((
+            "architecture".into(),
+            e.arch.map(|a| a.name()).unwrap_or_default().into(),
+        ));
+    }
     if !e.memory_options_gb.is_empty() {
         let opts: Vec<String> = e
             .memory_options_gb
             .iter()
-            .map(|g| format!("{g} GB"))
+            .map(|&g| {
+                let b = e.bandwidth_for(g as u64 * (1 << 30));
+                if b == e.bandwidth_gb_s {
+                    format!("{g} GB")
+                } else {
+                    format!("{g} GB ({} GB/s)", sig(b, 3))
+                }
+            })
             .collect();
         rows.push(("memory options".into(), opts.join(", ")));
     }

@@ -10,6 +10,72 @@ pub enum DeviceKind {
     Cpu,
 }
 
+/// Architecture generation: what decides which weight and KV formats an engine runs on a
+/// device (see `estimate::capability`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// NVIDIA, compute capability 7.0 (V100).
+    Volta,
+    /// NVIDIA, 7.5 (T4, RTX 20).
+    Turing,
+    /// NVIDIA, 8.0 / 8.6 (A100, A10, RTX 30, RTX A-series).
+    Ampere,
+    /// NVIDIA, 8.9 (RTX 40, L4, L40S, RTX Ada).
+    Ada,
+    /// NVIDIA, 9.0 (H100, H200).
+    Hopper,
+    /// NVIDIA, 10.0 (B200) / 12.0 (RTX 50, RTX PRO 6000).
+    Blackwell,
+    /// AMD Radeon RX 7000 (gfx1100).
+    Rdna3,
+    /// AMD Instinct MI200 (gfx90a).
+    Cdna2,
+    /// AMD Instinct MI300 (gfx942).
+    Cdna3,
+    AppleM1,
+    AppleM2,
+    AppleM3,
+    AppleM4,
+    /// A CPU host (x86-64 with AVX2 or better).
+    #[serde(rename = "x86-64")]
+    X86_64,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Volta => "Volta",
+            Arch::Turing => "Turing",
+            Arch::Ampere => "Ampere",
+            Arch::Ada => "Ada Lovelace",
+            Arch::Hopper => "Hopper",
+            Arch::Blackwell => "Blackwell",
+            Arch::Rdna3 => "RDNA3",
+            Arch::Cdna2 => "CDNA2",
+            Arch::Cdna3 => "CDNA3",
+            Arch::AppleM1 => "Apple M1",
+            Arch::AppleM2 => "Apple M2",
+            Arch::AppleM3 => "Apple M3",
+            Arch::AppleM4 => "Apple M4",
+            Arch::X86_64 => "x86-64",
+        }
+    }
+
+    /// NVIDIA compute capability of the generation (its lowest where it spans two).
+    pub fn compute_capability(self) -> Option<f64> {
+        Some(match self {
+            Arch::Volta => 7.0,
+            Arch::Turing => 7.5,
+            Arch::Ampere => 8.0,
+            Arch::Ada => 8.9,
+            Arch::Hopper => 9.0,
+            Arch::Blackwell => 10.0,
+            _ => return None,
+        })
+    }
+}
+
 /// One device as the catalogue file states it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +87,10 @@ pub struct DeviceEntry {
     pub kind: DeviceKind,
     pub vendor: String,
     pub segment: String,
+    /// Architecture generation; `None` (user entries without it): capability unknown, not
+    /// checked.
+    #[serde(default)]
+    pub arch: Option<Arch>,
     #[serde(default)]
     pub released: Option<String>,
     /// Memory as the vendor states it ("24 GB GDDR6X").
@@ -68,6 +138,15 @@ pub struct DeviceEntry {
     pub memory_option_prices_source: Option<String>,
     #[serde(default)]
     pub memory_option_prices_date: Option<String>,
+    /// Where the chip is binned by memory (Apple M3 Max, M4 Max): per memory option (same order
+    /// as `memory_options_gb`), its memory bandwidth and GPU core count, with their source.
+    /// Empty: every option has the entry's figures.
+    #[serde(default)]
+    pub memory_option_bandwidth_gb_s: Vec<f64>,
+    #[serde(default)]
+    pub memory_option_gpu_cores: Vec<u32>,
+    #[serde(default)]
+    pub memory_option_specs_source: Option<String>,
     /// Share of unified memory the GPU may use (Apple).
     #[serde(default)]
     pub gpu_memory_share: Option<f64>,
@@ -96,6 +175,69 @@ impl DeviceEntry {
     pub fn option_price_usd(&self, gb: u32) -> Option<f64> {
         let i = self.memory_options_gb.iter().position(|&g| g == gb)?;
         self.memory_option_prices_usd.get(i).copied()
+    }
+
+    /// What the purchase price of [`price_usd`](Self::price_usd) (or of the memory option
+    /// `option_gb`) is: "used street price (2026-05)", "launch MSRP (2022-10)", ...
+    pub fn price_basis(&self, option_gb: Option<u32>) -> Option<String> {
+        if option_gb.is_some() && !self.memory_option_prices_usd.is_empty() {
+            return Some(format!(
+                "{}: {} price of the configuration ({})",
+                self.id,
+                if self.kind == DeviceKind::Apple {
+                    "Apple launch"
+                } else {
+                    "complete-system estimate"
+                },
+                self.memory_option_prices_date
+                    .as_deref()
+                    .unwrap_or("undated")
+            ));
+        }
+        if self.street_price_usd.is_some() {
+            return Some(format!(
+                "{}: {} street price ({})",
+                self.id,
+                self.street_price_kind.as_deref().unwrap_or("new"),
+                self.street_price_date.as_deref().unwrap_or("undated")
+            ));
+        }
+        self.launch_price_usd.map(|_| {
+            format!(
+                "{}: launch MSRP ({})",
+                self.id,
+                self.released.as_deref().unwrap_or("undated")
+            )
+        })
+    }
+
+    fn option_index(&self, memory_bytes: u64) -> Option<usize> {
+        let gb = (memory_bytes >> 30) as u32;
+        self.memory_options_gb.iter().position(|&g| g == gb)
+    }
+
+    /// Memory bandwidth of the configuration with `memory_bytes` (a binned chip's option has
+    /// its own; otherwise the entry's).
+    pub fn bandwidth_for(&self, memory_bytes: u64) -> f64 {
+        self.option_index(memory_bytes)
+            .and_then(|i| self.memory_option_bandwidth_gb_s.get(i).copied())
+            .unwrap_or(self.bandwidth_gb_s)
+    }
+
+    /// GPU cores of the configuration with `memory_bytes`, where the catalogue states them.
+    pub fn gpu_cores_for(&self, memory_bytes: u64) -> Option<u32> {
+        self.option_index(memory_bytes)
+            .and_then(|i| self.memory_option_gpu_cores.get(i).copied())
+    }
+
+    /// Dense FP16 throughput of the configuration: the entry's (full chip's) figure scaled by
+    /// the option's share of the GPU cores.
+    pub fn fp16_tflops_for(&self, memory_bytes: u64) -> f64 {
+        let full = self.memory_option_gpu_cores.iter().copied().max();
+        match (self.gpu_cores_for(memory_bytes), full) {
+            (Some(c), Some(f)) if f > 0 => self.fp16_tensor_tflops_dense * c as f64 / f as f64,
+            _ => self.fp16_tensor_tflops_dense,
+        }
     }
 
     /// Cheapest on-demand $/GPU-hour in the catalogue.
@@ -183,6 +325,30 @@ impl DeviceEntry {
                     "memory_option_prices_usd needs memory_option_prices_source and _date".into(),
                 );
             }
+        }
+        for (name, n) in [
+            (
+                "memory_option_bandwidth_gb_s",
+                self.memory_option_bandwidth_gb_s.len(),
+            ),
+            (
+                "memory_option_gpu_cores",
+                self.memory_option_gpu_cores.len(),
+            ),
+        ] {
+            if n > 0 && n != self.memory_options_gb.len() {
+                p.push(format!("{name} must have one entry per memory option"));
+            }
+            if n > 0 && self.memory_option_specs_source.is_none() {
+                p.push(format!("{name} needs memory_option_specs_source"));
+            }
+        }
+        if self
+            .memory_option_bandwidth_gb_s
+            .iter()
+            .any(|b| !(b.is_finite() && *b > 0.0))
+        {
+            p.push("memory_option_bandwidth_gb_s must be positive".into());
         }
         if let Some(&largest) = self.memory_options_gb.iter().max() {
             let expected = largest as u64 * (1 << 30);

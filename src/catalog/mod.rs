@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use api::ApiEntry;
-pub use device::{CloudPrice, DeviceEntry, DeviceKind};
+pub use device::{Arch, CloudPrice, DeviceEntry, DeviceKind};
 pub use model::{limits, Mla, ModelEntry, Moe, SlidingWindow, KNOWN_GGUF_ARCHS};
 
 /// The embedded default catalogue files.

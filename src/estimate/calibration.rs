@@ -163,10 +163,15 @@ pub fn implied_efficiency(m: &Measurement, device: &Device) -> Option<f64> {
     };
     if m.is_decode() {
         let bytes = size_bytes * active_share;
-        Some(m.tokens_per_s * bytes / (device.entry.bandwidth_gb_s * 1e9 * parallel))
+        Some(
+            m.tokens_per_s * bytes
+                / (device.entry.bandwidth_for(device.memory_bytes) * 1e9 * parallel),
+        )
     } else if m.is_prefill() {
         let flops = 2.0 * m.active_params_b * 1e9;
-        Some(m.tokens_per_s * flops / (device.entry.fp16_tensor_tflops_dense * 1e12 * n))
+        Some(
+            m.tokens_per_s * flops / (device.entry.fp16_tflops_for(device.memory_bytes) * 1e12 * n),
+        )
     } else {
         None
     }

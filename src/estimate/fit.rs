@@ -44,6 +44,9 @@ pub struct FitRequest {
     pub swa_full: bool,
     pub gpu_memory_utilization: f64,
     pub max_num_batched_tokens: u64,
+    /// RAM of the host beside the accelerators; `None`: unknown (the placement states what
+    /// the host needs and the verdict covers the devices only).
+    pub host_ram_bytes: Option<u64>,
 }
 
 impl FitRequest {
@@ -62,6 +65,7 @@ impl FitRequest {
             swa_full: false,
             gpu_memory_utilization: 0.9,
             max_num_batched_tokens: 8192,
+            host_ram_bytes: None,
         }
     }
 }
@@ -93,9 +97,17 @@ pub struct HostUse {
     pub weights_bytes: u64,
     pub kv_cache_bytes: u64,
     pub compute_bytes: u64,
+    /// What the OS and other processes keep ([`compute::CPU_HOST_RESERVE`]); zero where the
+    /// host is not a separate resource (no device, a CPU-only host, Apple unified memory).
+    pub overhead_bytes: u64,
+    /// Everything above: the host RAM this placement needs.
     pub total_bytes: u64,
     /// Layers left on the CPU.
     pub layers: u32,
+    /// The host's RAM, when known (`--ram`, a catalogue host, this machine).
+    pub ram_bytes: Option<u64>,
+    /// `ram_bytes - total_bytes`, when the RAM is known.
+    pub free_bytes: Option<i64>,
 }
 
 impl HostUse {
@@ -104,8 +116,11 @@ impl HostUse {
         weights_bytes: 0,
         kv_cache_bytes: 0,
         compute_bytes: 0,
+        overhead_bytes: 0,
         total_bytes: 0,
         layers: 0,
+        ram_bytes: None,
+        free_bytes: None,
     };
 }
 
@@ -132,6 +147,9 @@ pub struct Placement {
     pub pipeline_parallel: u32,
     /// vLLM: sequences of `ctx` tokens the KV pool holds.
     pub max_concurrency: Option<u64>,
+    /// Why a device of the set cannot run the weight format with this engine (then `fits` is
+    /// false whatever the memory says).
+    pub cannot_run: Option<String>,
 }
 
 /// The model as the estimator sees it.
@@ -154,6 +172,10 @@ pub enum FitError {
     QuantizedKvNeedsFlashAttention,
     #[error("context of {0} tokens is too large to size")]
     Overflow(u64),
+    #[error("`{0}` is a CPU host: it cannot sit beside an Apple chip, whose memory is the host's")]
+    HostBesideApple(String),
+    #[error("one host per plan: `{0}` are all CPU hosts")]
+    TwoHosts(String),
 }
 
 /// Most tokens (context x sequences) the estimator sizes: far beyond any model's context, and
@@ -174,11 +196,24 @@ pub fn place(
     {
         return Err(FitError::Overflow(req.ctx));
     }
-    match req.engine {
+    let p = match req.engine {
         Engine::LlamaCpp => place_llama_cpp(model, devices, req, &weights_by_place(model, req)),
         Engine::Vllm => place_vllm(model, devices, req),
         Engine::Vramplan => place_reference(model, devices, req),
+    }?;
+    Ok(finish(p, devices, req))
+}
+
+/// What every engine's placement goes through: the host's share, then whether the devices
+/// run the format at all.
+fn finish(p: Placement, devices: &[Device], req: &FitRequest) -> Placement {
+    let mut p = super::host::account(p, devices, req);
+    if let Some(why) = super::capability::first_refusal(req.engine, req.format, devices) {
+        p.fits = false;
+        p.note = Some(why.clone());
+        p.cannot_run = Some(why);
     }
+    p
 }
 
 struct LayerCost {
@@ -332,6 +367,7 @@ fn place_llama_cpp(
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
+            cannot_run: None,
         });
     }
 
@@ -372,6 +408,7 @@ fn place_llama_cpp(
             tensor_parallel: 1,
             pipeline_parallel: 1,
             max_concurrency: None,
+            cannot_run: None,
         });
     }
 
@@ -495,6 +532,7 @@ fn place_llama_cpp(
         compute_bytes: host_compute,
         total_bytes: host_weights + host_kv + host_compute,
         layers: cpu_layers.len() as u32,
+        ..HostUse::NONE
     };
     let mut note = split.note;
     if split.fits && (host.layers > 0 || host_experts > 0) {
@@ -547,6 +585,7 @@ fn place_llama_cpp(
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
+        cannot_run: None,
     })
 }
 
@@ -774,6 +813,7 @@ fn place_vllm(
                 tensor_parallel: 1,
                 pipeline_parallel: 1,
                 max_concurrency: None,
+                cannot_run: None,
             });
         }
     };
@@ -850,6 +890,7 @@ fn place_vllm(
         tensor_parallel: tp,
         pipeline_parallel: pp,
         max_concurrency,
+        cannot_run: None,
     })
 }
 
@@ -938,6 +979,7 @@ fn place_reference(
         tensor_parallel: 1,
         pipeline_parallel: 1,
         max_concurrency: None,
+        cannot_run: None,
     })
 }
 
@@ -975,7 +1017,7 @@ impl<'m, 'a> Prepared<'m, 'a> {
                         .checked_mul(req.parallel.max(1))
                         .is_some_and(|c| c <= MAX_TOKENS) =>
             {
-                place_llama_cpp(self.model, devices, req, w)
+                place_llama_cpp(self.model, devices, req, w).map(|p| finish(p, devices, req))
             }
             _ => place(self.model, devices, req),
         }

@@ -1,8 +1,10 @@
 //! Pure estimates: weights, KV cache, compute buffers, overheads, placement on devices.
 
 pub mod calibration;
+pub mod capability;
 pub mod compute;
 pub mod fit;
+pub mod host;
 pub mod kv;
 pub mod perf;
 pub mod quality;

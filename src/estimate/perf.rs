@@ -183,6 +183,16 @@ pub fn speed_with(
         parallel: req.parallel,
         active_params: active.active_params,
         tensor_parallel: if req.engine == Engine::Vllm { tp } else { 1 },
+        pipeline_parallel: if req.engine == Engine::Vllm {
+            placement.pipeline_parallel.max(1)
+        } else {
+            1
+        },
+        rpc_hops: if req.engine == Engine::LlamaCpp {
+            (placement.devices.len().div_ceil(speed::GPUS_PER_NODE) as u32).saturating_sub(1)
+        } else {
+            0
+        },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
     };
     let engine = match req.engine {

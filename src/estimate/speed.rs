@@ -111,8 +111,11 @@ pub struct Efficiency {
 /// Decode and prefill speed of one placement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpeedEstimate {
-    /// Tokens per second for one sequence at the given context.
+    /// Tokens per second for one sequence at an empty context (what llama-bench tg128 and the
+    /// llama.cpp scoreboards measure).
     pub decode_tok_s: Range,
+    /// Tokens per second for one sequence with the KV cache filled to the requested context.
+    pub decode_tok_s_at_ctx: Range,
     /// Prompt tokens per second.
     pub prefill_tok_s: Range,
     /// Seconds to the first token for the prompt length.
@@ -173,6 +176,11 @@ pub struct SpeedInputs<'a> {
     pub parallel: u64,
     pub active_params: u64,
     pub tensor_parallel: u32,
+    /// Pipeline stages (vLLM across nodes): they run one after the other for one token.
+    pub pipeline_parallel: u32,
+    /// llama.cpp layer split over several hosts (`rpc-server` + `--rpc`): network hops per
+    /// token between them.
+    pub rpc_hops: u32,
     /// Host memory serving CPU-resident weights: (bytes per token, bandwidth GB/s).
     pub host: Option<(u64, f64)>,
 }
@@ -184,16 +192,122 @@ pub fn estimate(
     eff: impl Fn(DeviceClass) -> Efficiency,
 ) -> SpeedEstimate {
     let mut basis = Vec::new();
+    let (decode, lines) = decode_at(loads, inp, &eff, inp.ctx);
+    basis.extend(lines);
+    // What llama-bench's tg128 measures: 128 tokens generated from an empty cache (64 tokens of
+    // context on average).
+    let (decode_empty, _) = decode_at(loads, inp, &eff, EMPTY_CONTEXT_TOKENS.min(inp.ctx));
+    basis.push(format!(
+        "at an empty context ({EMPTY_CONTEXT_TOKENS} tokens, the mean of llama-bench tg128): {:.1} tok/s expected",
+        decode_empty.expected
+    ));
+    let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
+
+    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
+    let attn_flops = 4.0
+        * inp.shape.n_layer as f64
+        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
+        * (inp.prompt_tokens as f64 / 2.0);
+    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
+    let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
+    for l in loads {
+        let e = eff(DeviceClass::of(&l.device)).prefill;
+        let peak = l.device.entry.fp16_tflops_for(l.device.memory_bytes) * 1e12;
+        let f = flops_per_token * l.layer_share;
+        let t = f / peak;
+        if inp.tensor_parallel > 1 {
+            p_low = f64::max(p_low, t / e.high);
+            p_exp = f64::max(p_exp, t / e.expected);
+            p_high = f64::max(p_high, t / e.low);
+        } else {
+            p_low += t / e.high;
+            p_exp += t / e.expected;
+            p_high += t / e.low;
+        }
+    }
+    if let Some((bytes, _)) = inp.host {
+        if bytes > 0 {
+            // llama.cpp copies CPU-resident weights to the GPU for big batches: PCIe-bound.
+            let t = bytes as f64 / 25e9 / 512.0;
+            p_low += t;
+            p_exp += t;
+            p_high += t;
+        }
+    }
+    // One prompt passes the pipeline stages in sequence too.
+    let pp = inp.pipeline_parallel.max(1) as f64;
+    let prefill = Range {
+        low: 1.0 / (pp * p_high),
+        expected: 1.0 / (pp * p_exp),
+        high: 1.0 / (pp * p_low),
+    };
+    basis.push(format!(
+        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
+        flops_per_token / 1e9,
+        inp.active_params as f64 / 1e9
+    ));
+    let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
+    // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
+    // compute (2 x active params FLOPs per token).
+    let b = inp.parallel.max(1) as f64;
+    let weights_time = loads.iter().map(|l| l.weight_bytes as f64).sum::<f64>();
+    let kv_time = kv_read;
+    let step_scale = (weights_time + b * kv_time) / (weights_time + kv_time);
+    let compute_cap = prefill.scale(1.0);
+    let agg = Range {
+        low: (decode.low * b / step_scale).min(compute_cap.low),
+        expected: (decode.expected * b / step_scale).min(compute_cap.expected),
+        high: (decode.high * b / step_scale).min(compute_cap.high),
+    };
+    SpeedEstimate {
+        decode_tok_s: decode_empty,
+        decode_tok_s_at_ctx: decode,
+        prefill_tok_s: prefill,
+        ttft_s: ttft,
+        prompt_tokens: inp.prompt_tokens,
+        aggregate_decode_tok_s: agg,
+        parallel: inp.parallel,
+        basis,
+    }
+}
+
+/// Between nodes: InfiniBand NDR, 400 Gb/s = 50 GB/s per port (NVIDIA ConnectX-7,
+/// <https://www.nvidia.com/en-us/networking/infiniband-adapters/>).
+pub const INTER_NODE_GB_S: f64 = 50.0;
+/// One pipeline hop between nodes: a small NCCL send/recv over InfiniBand plus the stage
+/// hand-off; an assumption of this order (wire latency is about 1 us, NCCL's small-message
+/// point-to-point latency tens of us), named in the basis.
+pub const INTER_NODE_LATENCY_S: f64 = 30e-6;
+
+/// One llama.cpp RPC hop between hosts: a TCP round trip carrying the hidden state (f32) and
+/// the remote graph's launch; an assumption of this order for a datacenter LAN, named in the
+/// basis.
+pub const RPC_HOP_LATENCY_S: f64 = 200e-6;
+
+/// GPUs per node (vLLM tensor parallelism stays within one; llama.cpp uses one host per 8).
+pub const GPUS_PER_NODE: usize = 8;
+
+/// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
+pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
+
+/// Decode speed of one sequence with `ctx` tokens in the KV cache, and how it was formed.
+fn decode_at(
+    loads: &[DeviceLoad],
+    inp: &SpeedInputs<'_>,
+    eff: &impl Fn(DeviceClass) -> Efficiency,
+    ctx: u64,
+) -> (Range, Vec<String>) {
+    let mut basis = Vec::new();
     let tp = inp.tensor_parallel.max(1) as f64;
     // Decode: seconds per token at efficiency 1, then scaled by each device's range.
     let mut t_low = 0.0; // the fastest (high efficiency)
     let mut t_exp = 0.0;
     let mut t_high = 0.0;
-    let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
+    let kv_read = inp.kv_bytes_per_token as f64 * ctx as f64;
     let mut per_device = Vec::new();
     for l in loads {
         let e = eff(DeviceClass::of(&l.device)).decode;
-        let bw = l.device.entry.bandwidth_gb_s * 1e9;
+        let bw = l.device.entry.bandwidth_for(l.device.memory_bytes) * 1e9;
         let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
         let t = bytes / bw;
         per_device.push((t, e));
@@ -203,8 +317,8 @@ pub fn estimate(
             bytes / 1e9,
             l.weight_bytes as f64 / 1e9,
             kv_read * l.layer_share / 1e9,
-            inp.ctx,
-            l.device.entry.bandwidth_gb_s,
+            ctx,
+            l.device.entry.bandwidth_for(l.device.memory_bytes),
             e.expected,
             e.low,
             e.high
@@ -222,10 +336,28 @@ pub fn estimate(
                     acc
                 }
             });
+        // Pipeline stages hold their share of the layers and work one after the other for a
+        // single token: each rank's time counts once per stage.
+        let pp = inp.pipeline_parallel.max(1) as f64;
         if let (t, Some(e)) = worst {
-            t_low = t / e.high;
-            t_exp = t / e.expected;
-            t_high = t / e.low;
+            t_low = pp * t / e.high;
+            t_exp = pp * t / e.expected;
+            t_high = pp * t / e.low;
+        }
+        if inp.pipeline_parallel > 1 {
+            // The hidden state (bf16) crosses the network between stages.
+            let hop = INTER_NODE_LATENCY_S + inp.shape.n_embd as f64 * 2.0 / INTER_NODE_GB_S / 1e9;
+            let t_hops = (pp - 1.0) * hop;
+            t_low += t_hops;
+            t_exp += t_hops;
+            t_high += t_hops;
+            basis.push(format!(
+                "pipeline parallel {}: stages in sequence, + {:.2} ms per token for {} hops between nodes ({INTER_NODE_GB_S} GB/s, {:.0} us each: InfiniBand NDR assumed)",
+                inp.pipeline_parallel,
+                t_hops * 1e3,
+                inp.pipeline_parallel - 1,
+                INTER_NODE_LATENCY_S * 1e6
+            ));
         }
         let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
         let (link_gb_s, latency) = link(&devices);
@@ -250,6 +382,20 @@ pub fn estimate(
             t_exp += t / e.expected;
             t_high += t / e.low;
         }
+        if inp.rpc_hops > 0 {
+            let t_hops = inp.rpc_hops as f64
+                * (RPC_HOP_LATENCY_S + inp.shape.n_embd as f64 * 4.0 / INTER_NODE_GB_S / 1e9);
+            t_low += t_hops;
+            t_exp += t_hops;
+            t_high += t_hops;
+            basis.push(format!(
+                "llama.cpp RPC over {} hosts: + {:.2} ms per token for {} network hops ({:.0} us each assumed: a TCP round trip per remote graph)",
+                inp.rpc_hops + 1,
+                t_hops * 1e3,
+                inp.rpc_hops,
+                RPC_HOP_LATENCY_S * 1e6
+            ));
+        }
     }
     if let Some((bytes, bw)) = inp.host {
         if bytes > 0 {
@@ -270,68 +416,5 @@ pub fn estimate(
         expected: 1.0 / t_exp,
         high: 1.0 / t_low,
     };
-
-    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
-    let attn_flops = 4.0
-        * inp.shape.n_layer as f64
-        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
-        * (inp.prompt_tokens as f64 / 2.0);
-    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
-    let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
-    for l in loads {
-        let e = eff(DeviceClass::of(&l.device)).prefill;
-        let peak = l.device.entry.fp16_tensor_tflops_dense * 1e12;
-        let f = flops_per_token * l.layer_share;
-        let t = f / peak;
-        if inp.tensor_parallel > 1 {
-            p_low = f64::max(p_low, t / e.high);
-            p_exp = f64::max(p_exp, t / e.expected);
-            p_high = f64::max(p_high, t / e.low);
-        } else {
-            p_low += t / e.high;
-            p_exp += t / e.expected;
-            p_high += t / e.low;
-        }
-    }
-    if let Some((bytes, _)) = inp.host {
-        if bytes > 0 {
-            // llama.cpp copies CPU-resident weights to the GPU for big batches: PCIe-bound.
-            let t = bytes as f64 / 25e9 / 512.0;
-            p_low += t;
-            p_exp += t;
-            p_high += t;
-        }
-    }
-    let prefill = Range {
-        low: 1.0 / p_high,
-        expected: 1.0 / p_exp,
-        high: 1.0 / p_low,
-    };
-    basis.push(format!(
-        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
-        flops_per_token / 1e9,
-        inp.active_params as f64 / 1e9
-    ));
-    let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
-    // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
-    // compute (2 x active params FLOPs per token).
-    let b = inp.parallel.max(1) as f64;
-    let weights_time = loads.iter().map(|l| l.weight_bytes as f64).sum::<f64>();
-    let kv_time = kv_read;
-    let step_scale = (weights_time + b * kv_time) / (weights_time + kv_time);
-    let compute_cap = prefill.scale(1.0);
-    let agg = Range {
-        low: (decode.low * b / step_scale).min(compute_cap.low),
-        expected: (decode.expected * b / step_scale).min(compute_cap.expected),
-        high: (decode.high * b / step_scale).min(compute_cap.high),
-    };
-    SpeedEstimate {
-        decode_tok_s: decode,
-        prefill_tok_s: prefill,
-        ttft_s: ttft,
-        prompt_tokens: inp.prompt_tokens,
-        aggregate_decode_tok_s: agg,
-        parallel: inp.parallel,
-        basis,
-    }
+    (decode, basis)
 }

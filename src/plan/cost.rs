@@ -60,6 +60,29 @@ impl OwnedCost {
     }
 }
 
+/// Replicas of the set needed to generate `tokens_per_day` at `tokens_per_s` each (at least 1).
+pub fn replicas_for(tokens_per_day: f64, tokens_per_s: f64) -> u32 {
+    let capacity = tokens_per_s * 86400.0;
+    if capacity.is_nan() || capacity <= 0.0 {
+        return 1;
+    }
+    (tokens_per_day / capacity).ceil().clamp(1.0, 1e6) as u32
+}
+
+/// Owned cost of as many replicas of the set as the daily volume needs (each generating
+/// `tokens_per_s`), so a volume above one set's capacity is priced, never capped.
+pub fn owned_for_volume(i: &OwnedInputs, tokens_per_day: f64) -> (OwnedCost, u32) {
+    let r = replicas_for(tokens_per_day, i.tokens_per_s);
+    let k = r as f64;
+    let c = owned(&OwnedInputs {
+        price_usd: i.price_usd * k,
+        watts: i.watts * k,
+        tokens_per_s: i.tokens_per_s * k,
+        ..*i
+    });
+    (c, r)
+}
+
 /// $ per 1M tokens renting `usd_per_hour` of hardware that generates `tokens_per_s`.
 pub fn cloud_usd_per_million(usd_per_hour: f64, tokens_per_s: f64) -> f64 {
     usd_per_hour / (tokens_per_s * 3600.0) * 1e6
@@ -95,6 +118,33 @@ mod tests {
         );
         // A price below the power cost never breaks even.
         assert_eq!(c.break_even_tokens_per_day(1.0), None);
+    }
+
+    /// 10x one set's capacity: ten sets' fixed cost, spread over ten times the tokens (the
+    /// same per-token cost at full load, never the one-set cost of a capped volume).
+    #[test]
+    fn volume_beyond_capacity_buys_replicas() {
+        let i = OwnedInputs {
+            price_usd: 600.0,
+            watts: 340.0,
+            tokens_per_s: 20.0,
+            years: 3.0,
+            kwh_usd: 0.30,
+        };
+        let one = owned(&i);
+        assert_eq!(replicas_for(one.capacity_tokens_per_day, 20.0), 1);
+        assert_eq!(replicas_for(one.capacity_tokens_per_day + 1.0, 20.0), 2);
+        let (c, r) = owned_for_volume(&i, 10.0 * one.capacity_tokens_per_day);
+        assert_eq!(r, 10);
+        assert!((c.fixed_usd_per_day - 10.0 * one.fixed_usd_per_day).abs() < 1e-9);
+        let full = one.usd_per_million(one.capacity_tokens_per_day);
+        let ten = c.usd_per_million(10.0 * one.capacity_tokens_per_day);
+        assert!((full - ten).abs() < 1e-9);
+        // 10M and 100M tokens/day differ once 100M is beyond one set.
+        let (c10, _) = owned_for_volume(&i, 1e6);
+        let (c100, r100) = owned_for_volume(&i, 1e8);
+        assert!(r100 > 1);
+        assert!(c10.usd_per_million(1e6) != c100.usd_per_million(1e8));
     }
 
     #[test]

@@ -50,15 +50,25 @@ pub struct Candidate {
     pub gpu_count: u32,
     /// Purchase price of what must be bought (owned devices count 0), when known.
     pub price_usd: Option<f64>,
+    /// What the purchase prices are (street new/used or launch MSRP, with dates), per device.
+    pub price_basis: Option<String>,
     /// Cheapest on-demand cloud price for the set, when every device has one.
     pub cloud_usd_per_hour: Option<f64>,
     pub memory_bytes: u64,
     /// Smallest free memory on any device after placement.
     pub headroom_bytes: i64,
     pub max_context: Option<u64>,
-    /// Decode tokens/s of one sequence at the requested context.
+    /// Decode tokens/s of one sequence at an empty context (llama-bench tg128).
     pub decode_tok_s: Option<Range>,
+    /// Decode tokens/s of one sequence with the KV cache filled to the requested context.
+    pub decode_tok_s_at_ctx: Option<Range>,
     pub nodes: u32,
+    /// Host RAM the set needs (per node): weights and buffers left on the CPU plus the OS
+    /// reserve beside GPUs; everything for a CPU-only host; `None` for Apple unified memory.
+    pub host_ram_bytes: Option<u64>,
+    /// Warnings about the set: a device whose addition makes decode slower than a smaller
+    /// listed set of the same devices.
+    pub flags: Vec<String>,
     #[serde(skip)]
     pub set: Vec<Device>,
     #[serde(skip)]
@@ -107,8 +117,26 @@ pub fn search(
             .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
             .sum::<Option<f64>>();
         let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+        let mut bases: Vec<String> = bought
+            .iter()
+            .filter_map(|d| {
+                d.entry.price_basis(
+                    (!d.entry.memory_options_gb.is_empty())
+                        .then_some((d.memory_bytes >> 30) as u32),
+                )
+            })
+            .collect();
+        bases.dedup();
+        if bought.len() < set.len() {
+            bases.insert(
+                0,
+                format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
+            );
+        }
         found.push(Candidate {
             label,
+            price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
+            flags: Vec::new(),
             devices: set.iter().map(|d| d.id.clone()).collect(),
             gpu_count: set.len() as u32,
             price_usd: price,
@@ -117,7 +145,13 @@ pub fn search(
             headroom_bytes: headroom,
             max_context: None,
             decode_tok_s: None,
+            decode_tok_s_at_ctx: None,
             nodes,
+            host_ram_bytes: match set.first().map(|d| d.entry.kind) {
+                Some(DeviceKind::Cpu) => Some(p.total_bytes),
+                Some(DeviceKind::Apple) => None,
+                _ => Some(p.host.total_bytes),
+            },
             set,
             placement: p.clone(),
         });
@@ -222,14 +256,19 @@ pub fn search(
                 f,
                 estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
             )
-            .map(|s| s.decode_tok_s)
+            .map(|s| (s.decode_tok_s, s.decode_tok_s_at_ctx))
         })
     };
     if let Some(min) = opts.min_tps {
         for c in &mut found {
-            c.decode_tok_s = decode_of(c);
+            (c.decode_tok_s, c.decode_tok_s_at_ctx) = decode_of(c).unzip();
         }
-        found.retain(|c| c.decode_tok_s.is_some_and(|r| r.expected >= min));
+        // At the requested context: the speed the set keeps over a whole conversation.
+        found.retain(|c| c.decode_tok_s_at_ctx.is_some_and(|r| r.expected >= min));
+    }
+    if let Some(ram) = req.host_ram_bytes {
+        // GPU sets were placed against it; a CPU-only host must hold everything.
+        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
     }
     if let Some(budget) = opts.budget_usd {
         found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
@@ -256,10 +295,49 @@ pub fn search(
     for c in &mut found {
         c.max_context = prepared.max_context(&c.set, &ctx_req);
         if opts.min_tps.is_none() {
-            c.decode_tok_s = decode_of(c);
+            (c.decode_tok_s, c.decode_tok_s_at_ctx) = decode_of(c).unzip();
         }
     }
+    flag_slower_supersets(&mut found);
     found
+}
+
+/// Flags a set that decodes slower than a listed smaller set made of some of its devices: the
+/// added device only costs (layer split: the slower card's layers take longer than they save).
+fn flag_slower_supersets(found: &mut [Candidate]) {
+    let ids = |c: &Candidate| {
+        let mut v = c.devices.clone();
+        v.sort();
+        v
+    };
+    let sub_of = |small: &[String], big: &[String]| {
+        let mut big = big.to_vec();
+        small.len() < big.len()
+            && small.iter().all(|d| match big.iter().position(|x| x == d) {
+                Some(i) => {
+                    big.swap_remove(i);
+                    true
+                }
+                None => false,
+            })
+    };
+    let snapshot: Vec<(Vec<String>, String, Option<f64>)> = found
+        .iter()
+        .map(|c| (ids(c), c.label.clone(), c.decode_tok_s.map(|r| r.expected)))
+        .collect();
+    for c in found.iter_mut() {
+        let (mine, speed) = (ids(c), c.decode_tok_s.map(|r| r.expected));
+        let Some(speed) = speed else { continue };
+        for (other, label, s) in &snapshot {
+            if let Some(s) = s {
+                if sub_of(other, &mine) && *s > speed {
+                    c.flags.push(format!(
+                        "decodes slower than {label} alone ({speed:.0} vs {s:.0} tok/s expected): the added device only costs"
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// `rtx-3090 x2, rtx-3060-12gb`.

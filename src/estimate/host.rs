@@ -1,0 +1,85 @@
+//! The host beside the accelerators as a resource: what a placement leaves in its RAM (weights
+//! and KV cache of CPU-resident layers, CPU compute buffers, the OS reserve) against what it
+//! has. A GPU placement fits only when the host holds its share too.
+
+use super::compute::CPU_HOST_RESERVE;
+use super::fit::{FitError, FitRequest, Placement};
+use crate::catalog::{Device, DeviceKind};
+use crate::units::Bytes;
+
+/// Splits a device list into the accelerators and the host: a catalogue CPU host listed beside
+/// GPUs *is* the host (its RAM and bandwidth), not one more device to place layers on. A CPU
+/// host alone stays the device (CPU-only inference). Two hosts in one list are an error.
+pub fn split_host(devices: &[Device]) -> Result<(Vec<Device>, Option<Device>), FitError> {
+    let hosts: Vec<&Device> = devices
+        .iter()
+        .filter(|d| d.entry.kind == DeviceKind::Cpu)
+        .collect();
+    if hosts.len() == devices.len() && hosts.len() <= 1 {
+        return Ok((devices.to_vec(), None));
+    }
+    match hosts.as_slice() {
+        [] => Ok((devices.to_vec(), None)),
+        [h] => {
+            if devices.iter().any(|d| d.entry.kind == DeviceKind::Apple) {
+                return Err(FitError::HostBesideApple(h.id.clone()));
+            }
+            let gpus = devices
+                .iter()
+                .filter(|d| d.entry.kind != DeviceKind::Cpu)
+                .cloned()
+                .collect();
+            Ok((gpus, Some((*h).clone())))
+        }
+        many => Err(FitError::TwoHosts(
+            many.iter()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}
+
+/// Whether the devices leave the host as a separate resource: discrete GPUs beside a CPU host.
+/// (No device: memory needed; a CPU-only host is itself the device; Apple memory is unified
+/// and its placement checks the CPU side already.)
+pub fn has_separate_host(devices: &[Device]) -> bool {
+    !devices.is_empty() && devices.iter().all(|d| d.entry.kind == DeviceKind::Gpu)
+}
+
+/// Completes `p` with the OS reserve and, when the request knows the host's RAM, the host's
+/// verdict: a placement whose host share does not fit does not fit, and its note names the
+/// shortfall.
+pub fn account(mut p: Placement, devices: &[Device], req: &FitRequest) -> Placement {
+    if !has_separate_host(devices) {
+        return p;
+    }
+    // The reserve counts in the plan's totals like any device's overhead (as it does for a
+    // CPU-only host), so the totals stay the sum of the rows.
+    p.overhead_bytes += CPU_HOST_RESERVE;
+    p.total_bytes += CPU_HOST_RESERVE;
+    let h = &mut p.host;
+    h.overhead_bytes = CPU_HOST_RESERVE;
+    h.total_bytes = h.weights_bytes + h.kv_cache_bytes + h.compute_bytes + h.overhead_bytes;
+    if let Some(ram) = req.host_ram_bytes {
+        let free = ram as i64 - h.total_bytes as i64;
+        h.ram_bytes = Some(ram);
+        h.free_bytes = Some(free);
+        if free < 0 {
+            let short = format!(
+                "host RAM is short by {} (needs {}, has {})",
+                Bytes((-free) as u64).display_gb(),
+                Bytes(h.total_bytes).display_gb(),
+                Bytes(ram).display_gb()
+            );
+            p.note = Some(match p.note.take() {
+                // The devices' own shortfall (when any) first.
+                Some(n) if !p.fits => format!("{n}; {short}"),
+                Some(n) => format!("{short}; {n}"),
+                None => short,
+            });
+            p.fits = false;
+        }
+    }
+    p
+}
