@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod engine;
 pub mod error;
 pub mod estimate;
+pub mod files;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;

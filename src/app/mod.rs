@@ -12,6 +12,7 @@ mod quantize;
 mod quants;
 mod run;
 mod show;
+pub mod signals;
 mod validate;
 
 use anyhow::Result;
@@ -44,13 +45,40 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || e.is::<vramplan::catalog::NotFound>()
             || e.is::<vramplan::catalog::CatalogError>()
             || e.is::<vramplan::ggml::recipe::UnknownFileType>()
+            || e.is::<vramplan::files::FileError>()
             || e.downcast_ref::<vramplan::quantize::QuantizeError>()
                 .is_some_and(|q| q.is_bad_input())
+            || e.downcast_ref::<vramplan::engine::EngineError>()
+                .is_some_and(engine_bad_input)
+            || e.downcast_ref::<vramplan::gguf::GgufError>()
+                .is_some_and(gguf_bad_input)
     });
     if bad {
         2
     } else {
         1
+    }
+}
+
+/// A GGUF error is the file's fault unless writing failed.
+fn gguf_bad_input(e: &vramplan::gguf::GgufError) -> bool {
+    use vramplan::gguf::GgufError;
+    match e {
+        GgufError::Io { action, .. } => {
+            !(action.contains("write") || action.contains("rename") || action.contains("sync"))
+        }
+        GgufError::InvalidWrite(_) => false,
+        _ => true,
+    }
+}
+
+/// The engine fails on the model file (metadata, tensors, tokens) or on the machine (threads).
+fn engine_bad_input(e: &vramplan::engine::EngineError) -> bool {
+    use vramplan::engine::EngineError;
+    match e {
+        EngineError::Gguf(g) => gguf_bad_input(g),
+        EngineError::Threads { .. } => false,
+        _ => true,
     }
 }
 

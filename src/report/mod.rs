@@ -3,6 +3,9 @@
 
 use comfy_table::{presets, ContentArrangement, Table};
 
+mod escape;
+pub use escape::{escape_line, escape_text};
+
 /// A table in the house style: UTF-8 borders, wrapped to the terminal.
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
