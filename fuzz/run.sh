@@ -14,6 +14,7 @@ case "$target" in
     safetensors_header) dict=safetensors.dict ;;
     hf_config) dict=json.dict ;;
     catalog_toml) dict=toml.dict ;;
+    engine_load|quantize_plan) dict=gguf.dict ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 mkdir -p "corpus-work/$target" "corpus-min/$target"

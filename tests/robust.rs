@@ -688,3 +688,56 @@ fn inputs_that_are_not_files_are_named_for_what_they_are() {
     }
     assert!(!PathBuf::from("o.gguf").exists());
 }
+
+#[test]
+fn readme_exit_code_table_holds() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("### Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    let m = model();
+    let mut codes = Vec::new();
+    let mut ran = 0;
+    for line in table.lines().skip_while(|l| !l.starts_with('|')) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Ok(code) = cells[1].parse::<i32>() else {
+            continue; // header and rule
+        };
+        codes.push(code);
+        let example = cells[3];
+        let Some(cmd) = example
+            .strip_prefix("`vramplan ")
+            .and_then(|c| c.strip_suffix('`'))
+        else {
+            assert_eq!(code, 130, "only the signal row has no command: {line}");
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split_whitespace()
+            .map(|a| {
+                if a == "MODEL" {
+                    m.clone()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (o, took) = run_limited(&args, None);
+        if code == 0 {
+            assert_eq!(o.status.code(), Some(0), "{line}: {o:?}");
+        } else {
+            assert_refused(line, &args, code, &o, took);
+        }
+        ran += 1;
+    }
+    codes.dedup();
+    assert_eq!(codes, [0, 1, 2, 130], "every code in order");
+    assert_eq!(ran, 4);
+    assert!(!Path::new("/proc/vramplan-out.gguf").exists());
+}

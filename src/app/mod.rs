@@ -64,9 +64,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 fn gguf_bad_input(e: &vramplan::gguf::GgufError) -> bool {
     use vramplan::gguf::GgufError;
     match e {
-        GgufError::Io { action, .. } => {
-            !(action.contains("write") || action.contains("rename") || action.contains("sync"))
-        }
+        // Reading the user's file is input; creating, writing or renaming the output is the work.
+        GgufError::Io { action, .. } => ["open", "stat", "map", "read"]
+            .iter()
+            .any(|a| action.contains(a)),
         GgufError::InvalidWrite(_) => false,
         _ => true,
     }

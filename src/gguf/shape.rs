@@ -46,7 +46,7 @@ pub const CHECKED_KEYS: &[(&str, u64, bool)] = &[
     ("block_count", MAX_LAYERS, true),
     ("embedding_length", MAX_HIDDEN, true),
     ("attention.head_count", MAX_HEADS, true),
-    ("attention.head_count_kv", MAX_HEADS, false),
+    ("attention.head_count_kv", MAX_HEADS, true),
     ("attention.key_length", MAX_HEAD_DIM, false),
     ("attention.value_length", MAX_HEAD_DIM, false),
     ("attention.kv_lora_rank", MAX_HEAD_DIM, false),
