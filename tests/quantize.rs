@@ -767,20 +767,22 @@ fn synthetic_model_follows_llama_quantize_rules() {
     assert_eq!(data("blk.0.column.weight"), f32_bytes(&column));
     assert_eq!(data("output_norm.weight"), f32_bytes(&norm));
 
-    // In place: the input stays mapped while the output replaces it.
+    // In place is refused (issue 14: it silently replaced the source), and the file is
+    // byte-identical afterwards.
     let in_place = dir.path().join("in_place.gguf");
     std::fs::copy(&input, &in_place).unwrap();
-    let report = quantize::quantize_file(
+    let before = std::fs::read(&in_place).unwrap();
+    let err = quantize::quantize_file(
         &in_place,
         &in_place,
         FileType::Q4_0,
         &opts(2),
         &continue_always,
     )
-    .unwrap();
-    assert_eq!(std::fs::read(&in_place).unwrap(), outputs[0]);
-    assert_eq!(report.n_converted, 4);
-    assert_eq!(report.n_copied, 2);
+    .unwrap_err();
+    assert!(matches!(err, QuantizeError::Output(_)), "{err}");
+    assert!(err.is_bad_input());
+    assert_eq!(std::fs::read(&in_place).unwrap(), before);
 }
 
 // ---------------------------------------------------------------------------------------------
