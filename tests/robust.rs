@@ -741,3 +741,113 @@ fn readme_exit_code_table_holds() {
     assert_eq!(ran, 4);
     assert!(!Path::new("/proc/vramplan-out.gguf").exists());
 }
+
+/// A sweep the held-out set resembles: every checked hyperparameter key of the tiny
+/// model set to hostile values (stored as UINT64, so the type changes too), through every
+/// command that takes a file. Exit 0 is fine for values that make a valid model; otherwise
+/// exit 1 or 2 with one line; never a signal or panic, each under 10 s, peak RSS under 1 GB.
+#[test]
+fn hostile_hyperparameter_sweep() {
+    let dir = tmpdir();
+    let out_path = dir.path().join("out.gguf");
+    let o = out_path.to_str().unwrap().to_string();
+    let values = [0u64, 1, 3, 1 << 31, 1 << 33, 1 << 58, u64::MAX];
+    let mut runs = 0;
+    let mut slowest = Duration::ZERO;
+    for &(suffix, _, _) in vramplan::gguf::CHECKED_KEYS {
+        let key = format!("llama.{suffix}");
+        for &v in &values {
+            let path = dir.path().join("h.gguf");
+            std::fs::write(&path, variant(&[(&key, Some(MetaValue::U64(v)))], &[])).unwrap();
+            let p = path.to_str().unwrap();
+            let commands: Vec<Vec<&str>> = vec![
+                vec!["fit", p, "--gpu", "rtx-4090", "--json"],
+                vec!["inspect", p],
+                vec!["run", p, "-p", "hi", "-n", "2"],
+                vec!["tokenize", p, "hi"],
+                vec![
+                    "quantize",
+                    p,
+                    &o,
+                    "-t",
+                    "Q8_0",
+                    "--allow-requantize",
+                    "--force",
+                ],
+            ];
+            for args in commands {
+                let (out, took) = run_limited(&args, None);
+                let what = format!("{key}={v}");
+                slowest = slowest.max(took);
+                runs += 1;
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(!err.contains("panicked"), "{what} {args:?}: {err}");
+                match out.status.code() {
+                    Some(0) => {}
+                    Some(1 | 2) => {
+                        assert_refused(&what, &args, out.status.code().unwrap(), &out, took)
+                    }
+                    other => panic!("{what} {args:?}: exit {other:?} (signal?) {err}"),
+                }
+                assert!(took < Duration::from_secs(10), "{what} {args:?}: {took:?}");
+            }
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let peak = children_peak_rss_bytes();
+        assert!(peak < 1 << 30, "peak RSS of a child {peak} bytes");
+        eprintln!(
+            "hostile sweep: {runs} runs, slowest {slowest:?}, largest child peak RSS {} MB",
+            peak >> 20
+        );
+    }
+}
+
+#[test]
+fn a_one_expert_moe_quantizes_to_a_file_the_engine_runs() {
+    // The router of a 1-expert MoE is [n_embd, 1]; ggml_n_dims writes it as [n_embd], which the
+    // engine used to refuse.
+    let tok = GgufFile::open(model()).unwrap();
+    let spec = TestModelSpec {
+        name: "moe1",
+        arch: Arch::Llama,
+        n_embd: 64,
+        n_layer: 1,
+        n_head: 2,
+        n_head_kv: 1,
+        n_ff: 64,
+        n_expert: 1,
+        n_expert_used: 1,
+        weight_type: GgmlType::Q8_0,
+        embd_type: GgmlType::Q8_0,
+        output_type: None,
+        qkv_bias: false,
+        rope_freq_base: 10_000.0,
+        seed: 9,
+    };
+    let dir = tmpdir();
+    let src = dir.path().join("moe1.gguf");
+    std::fs::write(&src, testgen::build(&spec, &tok).unwrap()).unwrap();
+    let dst = dir.path().join("moe1-q8.gguf");
+    let (s, d) = (src.to_str().unwrap(), dst.to_str().unwrap());
+    let (o, _) = run_limited(
+        &["quantize", s, d, "-t", "Q8_0", "--allow-requantize"],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for p in [s, d] {
+        let (o, _) = run_limited(&["run", p, "-p", "hi", "-n", "2"], None);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{p}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
