@@ -851,3 +851,80 @@ fn a_one_expert_moe_quantizes_to_a_file_the_engine_runs() {
         );
     }
 }
+
+fn validate_dirs(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("vramplan-validate-"))
+        .collect()
+}
+
+/// `validate` with its temporary directory under `tmp` (TMPDIR), started and waited for until
+/// that directory exists (unless `wait` is false).
+fn start_validate(tmp: &Path, types: &str, wait: bool) -> std::process::Child {
+    let child = Command::new(bin())
+        .args([
+            "validate",
+            &model(),
+            "--types",
+            types,
+            "--tokens",
+            "32",
+            "--runs",
+            "1",
+            "--decode",
+            "1",
+            "--no-bandwidth",
+            "--threads",
+            "1",
+        ])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !wait {
+        return child;
+    }
+    let start = Instant::now();
+    while validate_dirs(tmp).is_empty() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !validate_dirs(tmp).is_empty(),
+        "validate made its directory"
+    );
+    child
+}
+
+#[cfg(unix)]
+#[test]
+fn validate_removes_its_directory_on_sigterm_and_after_sigkill() {
+    let tmp = tmpdir();
+    let child = start_validate(tmp.path(), "IQ4_XS,Q8_0", true);
+    kill(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(validate_dirs(tmp.path()).is_empty(), "SIGTERM removes it");
+
+    let mut child = start_validate(tmp.path(), "IQ4_XS,Q8_0", true);
+    kill(&child, "KILL");
+    let _ = child.wait();
+    assert_eq!(
+        validate_dirs(tmp.path()).len(),
+        1,
+        "the killed run's directory"
+    );
+    // The next run removes it when it makes its own, and its own when it ends.
+    let child = start_validate(tmp.path(), "Q8_0", false);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(validate_dirs(tmp.path()).is_empty());
+}
