@@ -569,6 +569,46 @@ fn run_caps_context_threads_and_prompt() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(why), "{args:?}: {err}");
     }
+    // A context the model allows but this machine's RAM cannot hold: refused before allocating
+    // (1 layer x 2 x 32 values x 2 bytes = 128 bytes per token; 2^30 tokens = 128 GiB).
+    #[cfg(target_os = "linux")]
+    {
+        let big = dir.path().join("bigctx.gguf");
+        std::fs::write(
+            &big,
+            variant(
+                &[("llama.context_length", Some(MetaValue::U64(1 << 32)))],
+                &[],
+            ),
+        )
+        .unwrap();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let avail_kb: u64 = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        let args = [
+            "run",
+            big.to_str().unwrap(),
+            "-p",
+            "hi",
+            "-n",
+            "1",
+            "--ctx",
+            "1024m",
+        ];
+        let (o, took) = run_limited(&args, None);
+        if avail_kb * 1024 < 120 << 30 {
+            assert_refused("ctx beyond RAM", &args, 2, &o, took);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("of RAM available"), "{err}");
+        } else {
+            // A machine with that much RAM runs it (the cache is allocated lazily).
+            assert_eq!(o.status.code(), Some(0), "{o:?}");
+        }
+    }
     // The prompt from a file and from standard input.
     let pf = dir.path().join("prompt.txt");
     std::fs::write(&pf, "The capital of France is").unwrap();
