@@ -968,3 +968,44 @@ fn validate_removes_its_directory_on_sigterm_and_after_sigkill() {
     );
     assert!(validate_dirs(tmp.path()).is_empty());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_model_truncated_while_running_is_an_error_not_a_crash() {
+    // `run` reads its weights from the map on every token, so truncating the file mid-run
+    // faults (SIGBUS) on the next read of a vanished page: a one-line error, exit 1.
+    let dir = tmpdir();
+    let input = dir.path().join("shrinking.gguf");
+    std::fs::copy(model(), &input).unwrap();
+    let child = Command::new(bin())
+        .args([
+            "run",
+            input.to_str().unwrap(),
+            "-p",
+            "Once upon a time",
+            "-n",
+            "2000",
+        ])
+        .args(["--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "exit 1, not a signal: {:?} {err}",
+        o.status
+    );
+    assert!(err.contains("SIGBUS") && err.contains("truncated"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
