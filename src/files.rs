@@ -132,7 +132,19 @@ pub fn check_input(path: &Path) -> Result<fs::Metadata, FileError> {
 /// all caught). An existing regular file is refused unless `force`.
 pub fn check_output(output: &Path, inputs: &[&Path], force: bool) -> Result<PathBuf, FileError> {
     let link_meta = match fs::symlink_metadata(output) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(output.to_path_buf()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // The directory it goes in must exist (the temporary is created there).
+            let dir = parent_dir(output);
+            return match fs::metadata(dir) {
+                Ok(m) if m.is_dir() => Ok(output.to_path_buf()),
+                Ok(_) => Err(io_err(
+                    "write in the directory",
+                    dir,
+                    io::Error::other("it is not a directory"),
+                )),
+                Err(e) => Err(io_err("write in the directory", dir, e)),
+            };
+        }
         Err(e) => return Err(io_err("inspect", output, e)),
         Ok(m) => m,
     };
@@ -386,8 +398,14 @@ mod tests {
         let input = d.path().join("in.gguf");
         fs::write(&input, b"input").unwrap();
         let out = d.path().join("out.gguf");
-        // Absent: written as named.
+        // Absent: written as named; its directory must exist.
         assert_eq!(check_output(&out, &[&input], false).unwrap(), out);
+        let e = check_output(&d.path().join("no/such/dir/o.gguf"), &[&input], false).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot write in the directory")
+                && e.to_string().contains("No such file"),
+            "{e}"
+        );
         // The input itself, by its name, through `..` and through a symlink: refused even with force.
         let sub = d.path().join("sub");
         fs::create_dir(&sub).unwrap();
