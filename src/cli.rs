@@ -133,8 +133,11 @@ pub struct RunArgs {
     /// A GGUF model (llama, mistral, smollm2, qwen2, Mixtral-style MoE).
     pub model: PathBuf,
     /// The prompt.
-    #[arg(long, short = 'p')]
-    pub prompt: String,
+    #[arg(long, short = 'p', conflicts_with = "prompt_file")]
+    pub prompt: Option<String>,
+    /// Read the prompt from FILE (`-`: standard input; at most 1 MiB of UTF-8).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<PathBuf>,
     /// Tokens to generate.
     #[arg(long, short = 'n', default_value_t = 64)]
     pub n_predict: usize,
@@ -147,7 +150,8 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Context size (default: prompt + generated tokens).
+    /// Context size (default: prompt + generated tokens); at most the model's training context
+    /// and what this machine's RAM holds.
     #[arg(long, short = 'c', allow_hyphen_values = true)]
     pub ctx: Option<String>,
     /// KV cache type: f16 or q8_0.
@@ -184,6 +188,9 @@ pub struct QuantizeArgs {
     /// Allow requantizing tensors that are already quantized (quality suffers; llama.cpp's flag).
     #[arg(long)]
     pub allow_requantize: bool,
+    /// Replace OUTPUT if it exists (never a device, directory or the input itself).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -3,13 +3,14 @@
 //! Every question reduces to a tensor inventory (see [`arch`] and [`gguf`]), which the estimator,
 //! the planner and the reference engine all consume with the same per-type facts ([`ggml`]).
 //! Imports go downward only: `app` (in the binary) -> `plan`, `measure`, `engine`, `hw`, `report`
-//! -> `estimate`, `gguf`, `quant`, `kernels` -> `arch`, `ggml`, `catalog`, `units`, `error`.
+//! -> `estimate`, `gguf`, `quant`, `kernels` -> `arch`, `ggml`, `catalog`, `units`, `error`, `files`.
 
 pub mod arch;
 pub mod catalog;
 pub mod engine;
 pub mod error;
 pub mod estimate;
+pub mod files;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;

@@ -18,6 +18,7 @@ fn one_line_usage_error(rendered: &str) -> String {
 }
 
 fn main() {
+    app::signals::install_sigbus_guard();
     let mut cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -32,7 +33,9 @@ fn main() {
         Err(err) => {
             let code = app::exit_code(&err);
             let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-            eprintln!("error: {}", dedup_chain(&chain).join(": "));
+            // Paths, names and OS messages may hold control characters: shown, not executed.
+            let line = dedup_chain(&chain).join(": ");
+            eprintln!("error: {}", vramplan::report::escape_line(&line));
             std::process::exit(code);
         }
     }

@@ -346,7 +346,10 @@ fn non_utf8_paths() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("bad") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("bad") && err.contains("cannot open") && err.contains("No such file"),
+        "{err}"
+    );
     // A real config.json under a non-UTF-8 name is read.
     let cfg = dir.join(OsStr::from_bytes(b"conf\xfeig.json"));
     std::fs::write(

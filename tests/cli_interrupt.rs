@@ -25,6 +25,7 @@ fn interrupt_quantize(out: &Path) -> Option<i32> {
             "--allow-requantize",
             "--threads",
             "1",
+            "--force",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

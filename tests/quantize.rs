@@ -489,9 +489,9 @@ fn cancelled_run_leaves_no_file_and_keeps_the_destination() {
 }
 
 #[test]
-fn failed_rename_leaves_the_destination_untouched() {
-    // The destination is a non-empty directory: everything is written, then the final rename
-    // fails; the temporary file goes and the directory stays as it was.
+fn a_directory_destination_is_refused_before_any_work() {
+    // A non-empty directory as the destination: refused up front (it used to be written and
+    // then fail at the rename); nothing is created and the directory stays as it was.
     let input = model();
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.gguf");
@@ -500,10 +500,11 @@ fn failed_rename_leaves_the_destination_untouched() {
     let err = quantize::quantize_file(input, &dest, FileType::Q4_0, &opts(2), &continue_always)
         .unwrap_err();
     assert!(
-        matches!(err, QuantizeError::Gguf(GgufError::Io { .. })),
-        "expected an I/O error, got {err}"
+        matches!(err, QuantizeError::Output(_)),
+        "expected a refused destination, got {err}"
     );
-    assert!(!err.is_bad_input());
+    assert!(err.is_bad_input());
+    assert!(err.to_string().contains("is a directory"), "{err}");
     assert_eq!(dir_entries(dir.path()), ["out.gguf"]);
     assert_eq!(dir_entries(&dest), ["keep"]);
 }
@@ -766,20 +767,22 @@ fn synthetic_model_follows_llama_quantize_rules() {
     assert_eq!(data("blk.0.column.weight"), f32_bytes(&column));
     assert_eq!(data("output_norm.weight"), f32_bytes(&norm));
 
-    // In place: the input stays mapped while the output replaces it.
+    // In place is refused (issue 14: it silently replaced the source), and the file is
+    // byte-identical afterwards.
     let in_place = dir.path().join("in_place.gguf");
     std::fs::copy(&input, &in_place).unwrap();
-    let report = quantize::quantize_file(
+    let before = std::fs::read(&in_place).unwrap();
+    let err = quantize::quantize_file(
         &in_place,
         &in_place,
         FileType::Q4_0,
         &opts(2),
         &continue_always,
     )
-    .unwrap();
-    assert_eq!(std::fs::read(&in_place).unwrap(), outputs[0]);
-    assert_eq!(report.n_converted, 4);
-    assert_eq!(report.n_copied, 2);
+    .unwrap_err();
+    assert!(matches!(err, QuantizeError::Output(_)), "{err}");
+    assert!(err.is_bad_input());
+    assert_eq!(std::fs::read(&in_place).unwrap(), before);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,6 +69,19 @@ pub fn parse_ram(s: &str, flag: &str) -> anyhow::Result<u64> {
     Ok(bytes as u64)
 }
 
+/// The most worker threads any command accepts (`--threads`; 0 means one per core).
+pub const MAX_THREADS: usize = 4096;
+
+/// `--threads N`: refused above [`MAX_THREADS`], the same limit and exit code (2) everywhere.
+pub fn check_threads(threads: usize) -> anyhow::Result<()> {
+    if threads > MAX_THREADS {
+        return Err(bad_input(format!(
+            "--threads {threads} is more than the {MAX_THREADS} accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// A volume: "250000", "500k" (= 500,000), "2M" (= 2,000,000), "1.5B": decimal, unlike contexts.
 pub fn parse_count(s: &str, flag: &str) -> anyhow::Result<f64> {
     let t = s.trim().to_ascii_lowercase();

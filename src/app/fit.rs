@@ -414,6 +414,8 @@ pub fn rate(r: &Range, unit: &str) -> String {
 }
 
 fn render(name: &str, r: &FitReport, p: &Placement) {
+    // A GGUF's general.name is untrusted: control characters are shown, not executed.
+    let name = vramplan::report::escape_line(name);
     super::out(&format!(
         "{name} · {}{} · {} tokens{} x {} sequence(s) · KV {} · {}",
         r.quant,

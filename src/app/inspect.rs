@@ -12,7 +12,7 @@ use vramplan::estimate::kv::{self, KvType};
 use vramplan::ggml::{FileType, GgmlType};
 use vramplan::gguf::{GgufFile, Value};
 use vramplan::hf::{HfConfig, SafetensorsHeader};
-use vramplan::report::{kv_table, table};
+use vramplan::report::{escape_line, kv_table, table};
 use vramplan::units::{format_params, Bytes};
 
 use super::bad_input;
@@ -83,6 +83,13 @@ pub fn run(global: &Global, args: InspectArgs) -> Result<()> {
     inspect_gguf(global, path)
 }
 
+/// Names, architectures and paths come from the file: control characters shown, not executed.
+fn escaped(rows: Vec<(String, String)>) -> Vec<(String, String)> {
+    rows.into_iter()
+        .map(|(k, v)| (escape_line(&k).into_owned(), escape_line(&v).into_owned()))
+        .collect()
+}
+
 /// Scalars and strings as they are; arrays summarized (tokenizer vocabularies run to 150k entries).
 fn summarize_value(v: &Value<'_>) -> serde_json::Value {
     match v {
@@ -99,7 +106,9 @@ fn summarize_value(v: &Value<'_>) -> serde_json::Value {
 }
 
 fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
-    let file = GgufFile::open(path).map_err(|e| bad_input(e.to_string()))?;
+    let file = GgufFile::open(path)?;
+    // The limits every command applies: a hostile file is refused here as in fit or run.
+    vramplan::gguf::check_hparams(&file)?;
     let shown = path.display().to_string();
     let mut by_type: BTreeMap<GgmlType, TypeRow> = BTreeMap::new();
     for t in file.tensors() {
@@ -217,7 +226,7 @@ fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
     if let Some(k) = report.kv_bytes_per_token_f16 {
         rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
     }
-    super::out_table(&kv_table(&rows));
+    super::out_table(&kv_table(&escaped(rows)));
     let mut t = table(&["type", "tensors", "parameters", "bytes", "share"]);
     for r in &report.by_type {
         t.add_row(vec![
@@ -324,6 +333,6 @@ fn inspect_config(global: &Global, path: &Path, safetensors: &[std::path::PathBu
             ),
         ));
     }
-    super::out_table(&kv_table(&rows));
+    super::out_table(&kv_table(&escaped(rows)));
     Ok(())
 }

@@ -13,6 +13,7 @@ mod quantize;
 mod quants;
 mod run;
 mod show;
+pub mod signals;
 mod validate;
 
 use anyhow::Result;
@@ -45,13 +46,41 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || e.is::<vramplan::catalog::NotFound>()
             || e.is::<vramplan::catalog::CatalogError>()
             || e.is::<vramplan::ggml::recipe::UnknownFileType>()
+            || e.is::<vramplan::files::FileError>()
             || e.downcast_ref::<vramplan::quantize::QuantizeError>()
                 .is_some_and(|q| q.is_bad_input())
+            || e.downcast_ref::<vramplan::engine::EngineError>()
+                .is_some_and(engine_bad_input)
+            || e.downcast_ref::<vramplan::gguf::GgufError>()
+                .is_some_and(gguf_bad_input)
     });
     if bad {
         2
     } else {
         1
+    }
+}
+
+/// A GGUF error is the file's fault unless writing failed.
+fn gguf_bad_input(e: &vramplan::gguf::GgufError) -> bool {
+    use vramplan::gguf::GgufError;
+    match e {
+        // Reading the user's file is input; creating, writing or renaming the output is the work.
+        GgufError::Io { action, .. } => ["open", "stat", "map", "read"]
+            .iter()
+            .any(|a| action.contains(a)),
+        GgufError::InvalidWrite(_) => false,
+        _ => true,
+    }
+}
+
+/// The engine fails on the model file (metadata, tensors, tokens) or on the machine (threads).
+fn engine_bad_input(e: &vramplan::engine::EngineError) -> bool {
+    use vramplan::engine::EngineError;
+    match e {
+        EngineError::Gguf(g) => gguf_bad_input(g),
+        EngineError::Threads { .. } => false,
+        _ => true,
     }
 }
 

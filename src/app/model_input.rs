@@ -89,19 +89,10 @@ pub fn resolve(catalog: &Catalog, model: &str) -> Result<ModelInput> {
     })
 }
 
-/// Checks that `path` is a readable regular file, with a one-line error naming it otherwise.
+/// Checks that `path` is a readable, non-empty regular file, with a one-line error naming it
+/// (and the OS reason, or what it is instead: a FIFO or device is not called "empty").
 pub fn check_file(path: &Path) -> Result<()> {
-    let shown = path.display();
-    let meta =
-        std::fs::metadata(path).map_err(|e| bad_input(format!("cannot read `{shown}`: {e}")))?;
-    if meta.is_dir() {
-        return Err(bad_input(format!(
-            "`{shown}` is a directory, not a model file"
-        )));
-    }
-    if meta.len() == 0 {
-        return Err(bad_input(format!("`{shown}` is empty")));
-    }
+    vramplan::files::check_input(path)?;
     Ok(())
 }
 
@@ -125,7 +116,7 @@ pub fn from_file(path: &Path) -> Result<ModelInput> {
             path: None,
         });
     }
-    let file = GgufFile::open(path).map_err(|e| bad_input(e.to_string()))?;
+    let file = GgufFile::open(path)?;
     let shape =
         vramplan::gguf::model_shape(&file).map_err(|e| bad_input(format!("{shown}: {e}")))?;
     let file_type = file

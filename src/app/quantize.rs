@@ -1,18 +1,17 @@
 //! `vramplan quantize IN.gguf OUT.gguf --type Q4_K_M`: byte for byte what llama-quantize writes,
-//! multi-threaded, with a progress bar; Ctrl-C cancels cleanly (no output file, an existing one
-//! untouched) and exits 130.
+//! multi-threaded, with a progress bar; Ctrl-C, SIGTERM or SIGHUP cancel cleanly (no output file,
+//! no temporary, an existing one untouched) and exit 130. The destination is checked before any
+//! work: never a device, directory or the input itself; an existing file only with `--force`.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 use vramplan::ggml::FileType;
 use vramplan::quantize::{quantize_file, QuantizeOptions};
-use vramplan::report::table;
+use vramplan::report::{escape_line, table};
 use vramplan::units::Bytes;
 
-use super::bad_input;
 use super::model_input::check_file;
 use crate::cli::{Global, QuantizeArgs};
 
@@ -20,22 +19,10 @@ pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
     let ftype: FileType = args.ftype.parse()?;
     let input = args.input.as_path();
     check_file(input)?;
-    let output = args.output.as_path();
-    if output.is_dir() {
-        return Err(bad_input(format!(
-            "output `{}` is a directory",
-            output.display()
-        )));
-    }
-    if args.threads > 4096 {
-        return Err(bad_input(format!("--threads {} is absurd", args.threads)));
-    }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second handler cannot be installed in one process; the command runs once.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    let output = vramplan::files::check_output(&args.output, &[input], args.force)?;
+    let output = output.as_path();
+    super::args::check_threads(args.threads)?;
+    let interrupted = super::signals::interrupted();
     let bar = if global.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -68,8 +55,8 @@ pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
     }
     super::out(&format!(
         "{} -> {} as {}: {} -> {} in {:.1} s ({} threads; {} tensors converted, {} copied)",
-        report.input.display(),
-        report.output.display(),
+        escape_line(&report.input.display().to_string()),
+        escape_line(&report.output.display().to_string()),
         report.ftype,
         Bytes(report.input_bytes).display_gb(),
         Bytes(report.output_bytes).display_gb(),

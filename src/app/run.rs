@@ -7,9 +7,10 @@ use vramplan::engine::{
     generate_in, KvCacheType, Model, Sampling, Session, SessionConfig, Tokenizer,
 };
 use vramplan::gguf::GgufFile;
+use vramplan::report::escape_text;
 use vramplan::units::Bytes;
 
-use super::args::parse_tokens;
+use super::args::{check_threads, parse_tokens};
 use super::bad_input;
 use super::model_input::check_file;
 use crate::cli::{Global, RunArgs, TokenizeArgs};
@@ -32,6 +33,28 @@ struct RunReport {
     peak_rss_bytes: Option<u64>,
 }
 
+/// The prompt of `run`: `-p TEXT`, or `--prompt-file FILE` / `-` (bounded read).
+fn prompt_text(args: &RunArgs) -> Result<String> {
+    match (&args.prompt, &args.prompt_file) {
+        (Some(p), _) => Ok(p.clone()),
+        (None, Some(path)) => Ok(vramplan::files::read_text(
+            path,
+            vramplan::files::MAX_PROMPT_BYTES,
+            "--prompt-file",
+        )?),
+        (None, None) => Err(bad_input(
+            "no prompt: give -p TEXT or --prompt-file FILE (`-` for standard input)",
+        )),
+    }
+}
+
+/// RAM this machine has available now (sysinfo), when it can tell.
+fn available_ram() -> Option<u64> {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    Some(sys.available_memory()).filter(|&b| b > 0)
+}
+
 pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     check_file(&args.model)?;
     if args.n_predict > 1 << 20 {
@@ -40,6 +63,7 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     if !(args.temp.is_finite() && args.temp >= 0.0) {
         return Err(bad_input(format!("--temp must be >= 0, got {}", args.temp)));
     }
+    check_threads(args.threads)?;
     let kv_type = match args.kv_type.to_ascii_lowercase().as_str() {
         "f16" => KvCacheType::F16,
         "q8_0" => KvCacheType::Q8_0,
@@ -49,20 +73,54 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
             )))
         }
     };
-    let file = GgufFile::open(&args.model).map_err(|e| bad_input(e.to_string()))?;
+    let ctx_arg = match &args.ctx {
+        Some(c) => Some(parse_tokens(c, "--ctx")? as usize),
+        None => None,
+    };
+    let prompt = prompt_text(&args)?;
+    let file = GgufFile::open(&args.model)?;
     let model = Model::load(&file)?;
     let tok = Tokenizer::from_gguf(&file)?;
-    let prompt_ids = tok.encode(&args.prompt, true, true);
-    let n_ctx = match &args.ctx {
-        Some(c) => parse_tokens(c, "--ctx")? as usize,
-        None => prompt_ids.len() + args.n_predict,
+    let prompt_ids = tok.encode(&prompt, true, true);
+    let n_train = model.hparams.n_ctx_train;
+    let wanted = prompt_ids.len().saturating_add(args.n_predict);
+    let n_ctx = match ctx_arg {
+        Some(n) if n > n_train => {
+            return Err(bad_input(format!(
+                "--ctx {n} is beyond the model's context of {n_train} tokens"
+            )))
+        }
+        Some(n) if n < wanted => {
+            return Err(bad_input(format!(
+                "--ctx {n} is smaller than the prompt ({} tokens) plus -n {}",
+                prompt_ids.len(),
+                args.n_predict
+            )))
+        }
+        Some(n) => n,
+        None if wanted > n_train => {
+            return Err(bad_input(format!(
+                "the prompt ({} tokens) plus -n {} exceeds the model's context of {n_train} tokens",
+                prompt_ids.len(),
+                args.n_predict
+            )))
+        }
+        None => wanted,
     };
-    if n_ctx < prompt_ids.len() + args.n_predict {
-        return Err(bad_input(format!(
-            "--ctx {n_ctx} is smaller than the prompt ({} tokens) plus -n {}",
-            prompt_ids.len(),
-            args.n_predict
-        )));
+    // Refuse a cache this machine cannot hold before allocating it.
+    let kv_bytes = model
+        .hparams
+        .kv_cache_bytes(kv_type, n_ctx)
+        .ok_or_else(|| bad_input(format!("a KV cache of {n_ctx} tokens overflows")))?;
+    if let Some(ram) = available_ram() {
+        let needed = kv_bytes.saturating_add(model.copied_bytes);
+        if needed > ram {
+            return Err(bad_input(format!(
+                "a context of {n_ctx} tokens needs a {} KV cache, more than the {} of RAM available",
+                Bytes(kv_bytes).display_gb(),
+                Bytes(ram).display_gb()
+            )));
+        }
     }
     let mut session = Session::new(
         &model,
@@ -97,7 +155,8 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         return super::print_json(&report);
     }
     let g = &report.generation;
-    super::out(&format!("{}{}", args.prompt, g.text));
+    // Model output and prompt may hold control characters: shown, not executed.
+    super::out(&escape_text(&format!("{prompt}{}", g.text)));
     eprintln!(
         "prefill: {} tokens at {:.1} tok/s; decode: {} tokens at {:.1} tok/s; {} threads; KV {} ({} cells); peak RSS {}",
         g.prompt_tokens,
@@ -120,7 +179,8 @@ struct TokenizeReport {
 
 pub fn tokenize(global: &Global, args: TokenizeArgs) -> Result<()> {
     check_file(&args.model)?;
-    let file = GgufFile::open(&args.model).map_err(|e| bad_input(e.to_string()))?;
+    let file = GgufFile::open(&args.model)?;
+    vramplan::gguf::check_hparams(&file)?;
     let tok = Tokenizer::from_gguf(&file)?;
     let tokens = tok.encode(&args.text, !args.no_bos, !args.no_parse_special);
     let pieces: Vec<String> = tokens

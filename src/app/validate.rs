@@ -176,13 +176,11 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     if args.decode == 0 || args.decode > 4096 || args.runs == 0 || args.runs > 100 {
         return Err(bad_input("--decode must be 1..4096 and --runs 1..100"));
     }
-    if args.threads > 4096 {
-        return Err(bad_input(format!("--threads {} is absurd", args.threads)));
-    }
+    super::args::check_threads(args.threads)?;
     let (text, text_name) = match &args.text {
+        // Bounded: a device or FIFO that never ends (/dev/zero) is refused, not read forever.
         Some(p) => (
-            std::fs::read_to_string(p)
-                .map_err(|e| bad_input(format!("cannot read --text `{}`: {e}", p.display())))?,
+            vramplan::files::read_text(p, vramplan::files::MAX_TEXT_BYTES, "--text")?,
             p.display().to_string(),
         ),
         None => (
@@ -192,7 +190,9 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     };
     let catalog = super::load_catalog(global)?;
 
-    let file = GgufFile::open(&path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let file = GgufFile::open(&path)?;
+    // Refuse a bad model before the first progress line: the same limits as every command.
+    Model::load(&file)?;
     let tok = Tokenizer::from_gguf(&file)?;
     let mut tokens = tok.encode(&text, true, false);
     tokens.truncate(args.tokens);
@@ -253,7 +253,9 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         }
     };
     let mut levels = vec![level(None, &source, None)];
-    let dir = tempfile::tempdir().context("temporary directory for the quantized files")?;
+    // Locked while this run lives; a run killed outright leaves it for the next one to remove.
+    let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
+    let interrupted = super::signals::interrupted();
     for ft in types {
         progress(&format!("{ft}: quantizing and measuring"));
         let out = dir.path().join(format!("{ft}.gguf"));
@@ -261,8 +263,13 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
             threads: args.threads,
             allow_requantize: requantized,
         };
+        // SIGINT/SIGTERM/SIGHUP stop the quantization; the directory goes when `dir` drops.
         quantize_file(&path, &out, ft, &opts, &|_, _| {
-            std::ops::ControlFlow::Continue(())
+            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
         })?;
         let m = measure(&out, &tokens, &args)?;
         let q = quality::compare(&source.logits, &m.logits, &tokens);

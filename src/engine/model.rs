@@ -164,6 +164,9 @@ impl HParams {
                 })
             }
         };
+        // The limits every command applies (layers, widths, heads, experts, context, vocabulary),
+        // so that every size below is far from overflow and allocations stay bounded.
+        crate::gguf::check_hparams(f)?;
         let k = |s: &str| format!("{arch_name}.{s}");
         let need = |s: &str| -> Result<usize, EngineError> {
             uint_key(f, &k(s))?
@@ -217,6 +220,16 @@ impl HParams {
         } else {
             need("feed_forward_length")?
         };
+        if n_ff == 0 {
+            return Err(EngineError::Metadata(format!(
+                "`{}` is 0: the engine needs a feed-forward width",
+                k(if n_expert > 0 {
+                    "expert_feed_forward_length"
+                } else {
+                    "feed_forward_length"
+                })
+            )));
+        }
         let rms_eps = float_key(f, &k("attention.layer_norm_rms_epsilon"))?.ok_or_else(|| {
             EngineError::Metadata(format!(
                 "`{}` is missing",
@@ -269,10 +282,16 @@ impl HParams {
             .ok_or_else(|| EngineError::MissingTensor {
                 name: "token_embd.weight".into(),
             })? as usize;
+        if n_vocab == 0 {
+            return Err(EngineError::Metadata(
+                "tensor `token_embd.weight` has no rows (an empty vocabulary)".into(),
+            ));
+        }
+        let n_ctx_train = uint_key(f, &k("context_length"))?.unwrap_or(4096) as usize;
         Ok(HParams {
             arch,
             n_vocab,
-            n_ctx_train: uint_key(f, &k("context_length"))?.unwrap_or(4096) as usize,
+            n_ctx_train,
             n_embd,
             n_layer,
             n_head,
@@ -294,6 +313,25 @@ impl HParams {
                 freq_factors,
             },
         })
+    }
+}
+
+impl HParams {
+    /// Bytes of the K and V cache a session of `n_ctx` tokens allocates (padded to 256 cells as
+    /// [`super::KvCache`] does), so a caller can refuse a context before allocating it. `None`
+    /// when the product overflows.
+    pub fn kv_cache_bytes(&self, kv_type: super::KvCacheType, n_ctx: usize) -> Option<u64> {
+        let g = match kv_type {
+            super::KvCacheType::F16 => GgmlType::F16,
+            super::KvCacheType::Q8_0 => GgmlType::Q8_0,
+        };
+        let cells = (n_ctx.max(1) as u64).checked_next_multiple_of(256)?;
+        let row_elems = (self.n_head_kv as u64).checked_mul(self.head_dim as u64)?;
+        let row_bytes = row_elems.div_ceil(g.block_size() as u64) * g.type_size() as u64;
+        cells
+            .checked_mul(row_bytes)?
+            .checked_mul(2)?
+            .checked_mul(self.n_layer as u64)
     }
 }
 
@@ -320,14 +358,16 @@ impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
                 name: name.to_string(),
             })?;
         let found = t.shape();
-        let trimmed: Vec<u64> = {
-            let mut v = found.to_vec();
-            while v.len() > shape.len() && v.last() == Some(&1) {
+        // Trailing dimensions of 1 carry no information (ggml_n_dims drops them when writing:
+        // the router of a 1-expert MoE is stored as [n_embd]), so compare without them.
+        let trim = |s: &[u64]| -> Vec<u64> {
+            let mut v = s.to_vec();
+            while v.len() > 1 && v.last() == Some(&1) {
                 v.pop();
             }
             v
         };
-        if trimmed != shape {
+        if trim(found) != trim(shape) {
             return Err(EngineError::TensorShape {
                 name: name.to_string(),
                 expected: shape.to_vec(),

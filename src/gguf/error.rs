@@ -79,6 +79,9 @@ pub enum GgufError {
     /// A hyperparameter is beyond [`crate::catalog::limits`] (a corrupt or hostile file).
     #[error("GGUF {what} is {value}, more than the {max} vramplan accepts")]
     OutOfRange { what: String, value: u64, max: u64 },
+    /// A hyperparameter that must be positive is zero (no layers, no heads, no context).
+    #[error("GGUF {what} is 0; a model needs at least 1")]
+    Zero { what: String },
     /// The writer was given something it cannot write (duplicate key, bad shape, short data).
     #[error("cannot write GGUF: {0}")]
     InvalidWrite(String),

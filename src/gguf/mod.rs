@@ -13,7 +13,7 @@ pub use reader::{
     GgufFile, TensorInfo, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC,
     KEY_ALIGNMENT, KEY_ARCHITECTURE,
 };
-pub use shape::model_shape;
+pub use shape::{check_hparams, model_shape, CHECKED_KEYS};
 pub use value::{
     ArrayIter, ArrayRef, MetaValue, Scalar, ScalarIter, StrIter, Value, ValueType, MAX_ARRAY_DEPTH,
 };

@@ -38,11 +38,108 @@ fn bounded(what: impl FnOnce() -> String, value: u64, max: u64) -> Result<u64, G
     Ok(value)
 }
 
+/// The hyperparameters every command checks when it loads a GGUF model (`fit`, `run`,
+/// `validate`, `quantize`, `inspect`): key (after `{arch}.`), the largest value accepted and
+/// whether zero is refused. One table, so the same file gets the same verdict (and exit code)
+/// from every command.
+pub const CHECKED_KEYS: &[(&str, u64, bool)] = &[
+    ("block_count", MAX_LAYERS, true),
+    ("embedding_length", MAX_HIDDEN, true),
+    ("attention.head_count", MAX_HEADS, true),
+    ("attention.head_count_kv", MAX_HEADS, true),
+    ("attention.key_length", MAX_HEAD_DIM, false),
+    ("attention.value_length", MAX_HEAD_DIM, false),
+    ("attention.kv_lora_rank", MAX_HEAD_DIM, false),
+    ("rope.dimension_count", MAX_HEAD_DIM, false),
+    ("feed_forward_length", MAX_FFN, false),
+    ("expert_feed_forward_length", MAX_FFN, false),
+    ("expert_shared_feed_forward_length", MAX_FFN, false),
+    ("expert_count", MAX_EXPERTS, false),
+    ("expert_used_count", MAX_EXPERTS, false),
+    ("expert_shared_count", MAX_EXPERTS, false),
+    ("leading_dense_block_count", MAX_LAYERS, false),
+    ("context_length", MAX_CONTEXT, true),
+    ("attention.sliding_window", MAX_CONTEXT, false),
+    ("vocab_size", MAX_VOCAB, false),
+];
+
+/// Checks [`CHECKED_KEYS`] (every element of per-layer arrays; an array may hold zeros, e.g.
+/// for layers without attention, but not only zeros where zero is refused), the vocabulary
+/// (`token_embd.weight` rows, `tokenizer.ggml.tokens`) and that `expert_used_count` is at most
+/// `expert_count`. A file without `general.architecture` has no hyperparameters to check.
+/// The error names the key and the value.
+pub fn check_hparams<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<(), GgufError> {
+    let Ok(arch) = f.architecture() else {
+        return Ok(());
+    };
+    for &(suffix, max, nonzero) in CHECKED_KEYS {
+        let key = format!("{arch}.{suffix}");
+        let values: Vec<u64> = if let Ok(v) = f.get_uint(&key) {
+            vec![v]
+        } else if let Ok(it) = f.get_scalar_array::<u32>(&key) {
+            it.map(u64::from).collect()
+        } else if let Ok(it) = f.get_scalar_array::<i32>(&key) {
+            // A negative count is as wrong as an absurd one.
+            it.map(|v| u64::try_from(v).unwrap_or(u64::MAX)).collect()
+        } else {
+            continue;
+        };
+        if let Some(&v) = values.iter().find(|&&v| v > max) {
+            return Err(GgufError::OutOfRange {
+                what: format!("metadata key `{key}`"),
+                value: v,
+                max,
+            });
+        }
+        if nonzero && values.iter().all(|&v| v == 0) {
+            return Err(GgufError::Zero {
+                what: format!("metadata key `{key}`"),
+            });
+        }
+    }
+    let used = uint(f, &format!("{arch}.expert_used_count")).unwrap_or(0);
+    let experts = uint(f, &format!("{arch}.expert_count")).unwrap_or(0);
+    // A dense model (no experts) with a zero-width FFN is degenerate; MoE files may store 0
+    // there and give the width in `expert_feed_forward_length`.
+    let ff_key = format!("{arch}.feed_forward_length");
+    if experts == 0 && f.get_uint(&ff_key).is_ok_and(|v| v == 0) {
+        return Err(GgufError::Zero {
+            what: format!("metadata key `{ff_key}`"),
+        });
+    }
+    if experts > 0 && used > experts {
+        return Err(GgufError::OutOfRange {
+            what: format!("metadata key `{arch}.expert_used_count`"),
+            value: used,
+            max: experts,
+        });
+    }
+    if let Some(rows) = f
+        .tensor("token_embd.weight")
+        .and_then(|t| t.shape().get(1).copied())
+    {
+        bounded(
+            || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
+            rows,
+            MAX_VOCAB,
+        )?;
+    }
+    if let Ok(it) = f.get_str_array("tokenizer.ggml.tokens") {
+        bounded(
+            || "metadata key `tokenizer.ggml.tokens` length (vocabulary)".into(),
+            it.len() as u64,
+            MAX_VOCAB,
+        )?;
+    }
+    Ok(())
+}
+
 /// The estimator's view of a GGUF model. Fails when a key every model has is missing, or when a
 /// value is beyond [`crate::catalog::limits`]: a hostile file must not drive the estimator into
 /// overflow or unbounded work (a billion layers).
 pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufError> {
     let arch = f.architecture()?.to_string();
+    check_hparams(f)?;
     let k = |s: &str| format!("{arch}.{s}");
     let what = |s: &str| format!("metadata key `{}`", k(s));
     let opt = |s: &str, max: u64| -> Result<Option<u64>, GgufError> {

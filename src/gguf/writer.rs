@@ -307,25 +307,18 @@ impl<'a> GgufWriter<'a> {
         F: FnMut(usize, &TensorSpec, &mut TensorSink<'_>) -> io::Result<()>,
     {
         let path = path.as_ref();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{file_name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".partial");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let tmp = builder
-            .tempfile_in(dir)
-            .map_err(|e| GgufError::io("cannot create a temporary file in", dir, e))?;
+        // Named so that a later run removes it if this process dies (see `crate::files`).
+        let dir = crate::files::parent_dir(path);
+        let tmp = crate::files::temp_file_beside(path).map_err(|e| match e {
+            crate::files::FileError::Io { source, .. } => {
+                GgufError::io("cannot create a temporary file in", dir, source)
+            }
+            other => GgufError::io(
+                "cannot create a temporary file in",
+                dir,
+                io::Error::other(other.to_string()),
+            ),
+        })?;
         let mut out = BufWriter::with_capacity(1 << 20, tmp);
         self.write_to(&mut out, fill).map_err(|e| match e {
             GgufError::Io { action, source, .. } => GgufError::io(action, path, source),
@@ -339,6 +332,11 @@ impl<'a> GgufWriter<'a> {
             .map_err(|e| GgufError::io("cannot sync", tmp.path().to_path_buf(), e))?;
         tmp.persist(path)
             .map_err(|e| GgufError::io("cannot rename the finished file to", path, e.error))?;
+        // The rename is durable once the directory is synced (best effort: not every
+        // filesystem lets a directory be opened).
+        if let Ok(d) = std::fs::File::open(crate::files::parent_dir(path)) {
+            let _ = d.sync_all();
+        }
         Ok(())
     }
 }

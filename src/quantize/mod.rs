@@ -53,6 +53,9 @@ pub enum QuantizeError {
     /// Reading the input or writing the output failed (includes malformed input files).
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    /// The destination is a device, a directory or the input itself.
+    #[error(transparent)]
+    Output(#[from] crate::files::FileError),
     #[error("tensor `{tensor}` is {ty}: requantizing an already quantized tensor is disabled (allow it with --allow-requantize; quality suffers)")]
     RequantizeDisabled { tensor: String, ty: GgmlType },
     #[error("{ftype} needs an importance matrix for tensor `{tensor}` ({ty}), which vramplan quantize does not take")]
@@ -75,6 +78,10 @@ pub enum QuantizeError {
         ne0: u64,
         ty: GgmlType,
     },
+    /// The mapped input shrank under us (another process truncated or rewrote it): writing
+    /// from its vanished pages failed with EFAULT, or its size changed by the end.
+    #[error("input `{}` was truncated or replaced while vramplan was reading it; nothing was written", path.display())]
+    InputChanged { path: PathBuf },
     #[error("cannot start {threads} worker threads: {message}")]
     Threads { threads: usize, message: String },
     /// The progress callback asked to stop.
@@ -94,13 +101,19 @@ impl QuantizeError {
     /// (I/O, cancellation): exit code 2 rather than 1 in the CLI's convention.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            QuantizeError::Gguf(e) => !matches!(e, GgufError::Io { .. }),
+            QuantizeError::Gguf(e) => match e {
+                GgufError::Io { action, .. } => action.contains("open") || action.contains("map"),
+                GgufError::InvalidWrite(_) => false,
+                _ => true,
+            },
+            QuantizeError::Output(_) => true,
             QuantizeError::RequantizeDisabled { .. }
             | QuantizeError::RequiresImatrix { .. }
             | QuantizeError::UnsupportedTarget { .. }
             | QuantizeError::UnsupportedSource { .. }
             | QuantizeError::Shape { .. } => true,
             QuantizeError::Threads { .. }
+            | QuantizeError::InputChanged { .. }
             | QuantizeError::Cancelled { .. }
             | QuantizeError::Codec { .. } => false,
         }
@@ -143,6 +156,9 @@ pub struct QuantizeReport {
     pub seconds: f64,
 }
 
+/// `EFAULT` ("Bad address"): the errno of a write whose source pages are no longer mapped.
+const EFAULT: i32 = 14;
+
 /// Most output bytes converted between two progress reports (and the bound on the per-slab
 /// buffer); copied tensors go out in slabs of the same size.
 const SLAB_BYTES: u64 = 16 << 20;
@@ -157,7 +173,10 @@ const MIN_CHUNK_ELEMENTS: u64 = 32 * 512;
 /// [`ControlFlow::Break`] cancels ([`QuantizeError::Cancelled`]). Memory stays bounded by a
 /// slab per call plus the mapped input. The output is written to a temporary file beside
 /// `output` and renamed into place only when complete: on any error or cancellation no file
-/// is created and an existing `output` is left untouched. `output` may equal `input`.
+/// is created and an existing `output` is left untouched. An `output` that exists and is not a
+/// regular file, or is `input` itself (same inode, links followed), is refused before any work
+/// ([`crate::files::check_output`]); an existing regular file is replaced (a symbolic link to
+/// one keeps pointing at it). Checking `--force` is the caller's business.
 pub fn quantize_file(
     input: &Path,
     output: &Path,
@@ -166,6 +185,7 @@ pub fn quantize_file(
     progress: &dyn Fn(u64, u64) -> ControlFlow<()>,
 ) -> Result<QuantizeReport, QuantizeError> {
     let start = Instant::now();
+    let target = crate::files::check_output(output, &[input], true)?;
     let file = GgufFile::open(input)?;
     let plan = plan(&file, ftype, opts)?;
 
@@ -202,7 +222,7 @@ pub fn quantize_file(
     if progress(0, total).is_break() {
         return Err(cancelled());
     }
-    let result = writer.write_streaming(output, |i, _spec, sink| {
+    let result = writer.write_streaming(&target, |i, _spec, sink| {
         let t = &plan.tensors[i];
         let data = file.tensor_data(&file.tensors()[t.source]);
         let mut report = |bytes: u64| -> Result<(), QuantizeError> {
@@ -212,12 +232,32 @@ pub fn quantize_file(
                 ControlFlow::Break(()) => Err(cancelled()),
             }
         };
-        let written = if t.converts() {
+        let mut written = if t.converts() {
             convert_tensor(&pool, t, data, sink, output, &mut report)
         } else {
             copy_tensor(data, sink, output, &mut report)
         };
+        // A shrunken input that did not fault: its size before the output is renamed into place.
+        if written.is_ok()
+            && i + 1 == plan.tensors.len()
+            && std::fs::metadata(input).map_or(true, |m| m.len() != file.len())
+        {
+            written = Err(QuantizeError::InputChanged {
+                path: input.to_path_buf(),
+            });
+        }
         written.map_err(|e| {
+            // Copied tensors are written straight from the map: pages past a new, shorter end
+            // of the input make write(2) fail with EFAULT (where a read would raise SIGBUS).
+            let efault = matches!(&e, QuantizeError::Gguf(GgufError::Io { source, .. })
+                if source.raw_os_error() == Some(EFAULT));
+            let e = if efault {
+                QuantizeError::InputChanged {
+                    path: input.to_path_buf(),
+                }
+            } else {
+                e
+            };
             failure = Some(e);
             io::Error::other("quantization stopped")
         })

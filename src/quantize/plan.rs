@@ -175,13 +175,20 @@ pub fn plan<D: AsRef<[u8]>>(
     ftype: FileType,
     opts: &QuantizeOptions,
 ) -> Result<QuantizePlan, QuantizeError> {
+    // The same hyperparameter limits as every other command that loads a model.
+    crate::gguf::check_hparams(f)?;
     let context = recipe_context(f)?;
     let infos = f.tensors();
     let mut inv = Inventory {
         tensors: infos
             .iter()
             .map(|t| {
-                let shape = t.shape();
+                // A tensor stored with 0 dimensions is a scalar, [1] in ggml (and in the output).
+                let shape = if t.shape().is_empty() {
+                    &[1][..]
+                } else {
+                    t.shape()
+                };
                 TensorSpec::new(t.name(), &shape[..recipe::ggml_n_dims(shape)], t.ty())
             })
             .collect(),

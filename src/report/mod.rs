@@ -6,6 +6,9 @@ pub mod context;
 pub mod style;
 pub mod table;
 
+mod escape;
+pub use escape::{escape_line, escape_text};
+
 pub use context::{context, Format, RenderContext};
 pub use style::{tone, Tone};
 pub use table::{Cell, Column, HouseTable};
