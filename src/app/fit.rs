@@ -49,12 +49,7 @@ struct FitReport {
 }
 
 pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
-    let format = WeightFormat::parse(&args.quant).ok_or_else(|| {
-        bad_input(format!(
-            "unknown quantization `{}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)",
-            args.quant
-        ))
-    })?;
+    let format = model_input::parse_quant(&args.quant)?;
     let mut req = FitRequest::new(format, parse_tokens(&args.ctx, "--ctx")?);
     req.imatrix = args.imatrix;
     req.engine = match args.engine.as_str() {

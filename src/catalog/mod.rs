@@ -6,6 +6,7 @@
 mod api;
 mod device;
 mod model;
+pub mod names;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,13 +56,52 @@ pub enum CatalogError {
     Reference(String),
 }
 
-/// A lookup that found nothing: carries the nearest ids.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown {kind} `{query}`{}", suggest(.suggestions))]
+/// A lookup that found nothing: carries the nearest ids. A `kind` starting with `ambiguous`
+/// marks a name that matched several entries equally well: `suggestions` lists them.
+#[derive(Debug, Clone)]
 pub struct NotFound {
     pub kind: &'static str,
     pub query: String,
     pub suggestions: Vec<String>,
+}
+
+/// Kind of a [`NotFound`] for a model name that matches several entries.
+pub const AMBIGUOUS_MODEL: &str = "ambiguous model";
+/// Kind of a [`NotFound`] for a device name that matches several entries.
+pub const AMBIGUOUS_DEVICE: &str = "ambiguous device";
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind.strip_prefix("ambiguous ") {
+            Some(what) => write!(
+                f,
+                "`{}` names more than one {what}; say which: {}",
+                self.query,
+                self.suggestions
+                    .iter()
+                    .map(|x| format!("`{x}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => write!(
+                f,
+                "unknown {} `{}`{}",
+                self.kind,
+                self.query,
+                suggest(&self.suggestions)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// A model found by name, with the quantization the name carried (`qwen2.5:32b-q4_K_M`,
+/// `...-Q4_K_M.gguf`, `...-AWQ`), canonical as [`names::quant_spelling`] gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedModel<'a> {
+    pub entry: &'a ModelEntry,
+    pub quant: Option<&'static str>,
 }
 
 fn suggest(s: &[String]) -> String {
@@ -242,11 +282,63 @@ impl Catalog {
         self.apis.get(id).map(|(_, o)| o)
     }
 
-    /// Finds a model by id, name or alias as people write them ("Mixtral 8x7B").
+    /// Finds a model by id, name or alias as people write them ("Mixtral 8x7B"), or by an
+    /// Ollama tag, Hugging Face repo id or GGUF file name ([`Catalog::model_named`]).
     pub fn model(&self, query: &str) -> Result<&ModelEntry, NotFound> {
-        find(&self.models, query, "model", |m| {
+        self.model_named(query).map(|n| n.entry)
+    }
+
+    /// [`Catalog::model`] with the quantization the name carries. Exact ids, names and aliases
+    /// first; then the name's tokens (`llama3.1:70b` -> `llama`, `3.1`, `70b`) against each
+    /// entry's id, name, aliases and Hugging Face repo: the entries that contain every token
+    /// with the fewest extra ones win, and more than one winner is an ambiguity that lists them.
+    pub fn model_named(&self, query: &str) -> Result<NamedModel<'_>, NotFound> {
+        let exact = find(&self.models, query, "model", |m| {
             (&m.id, &m.name, &m.aliases)
-        })
+        });
+        let not_found = match exact {
+            Ok(entry) => return Ok(NamedModel { entry, quant: None }),
+            Err(e) => e,
+        };
+        let parsed = names::parse_model_name(query);
+        if parsed.tokens.is_empty() {
+            return Err(not_found);
+        }
+        let mut scored: Vec<(usize, &ModelEntry)> = Vec::new();
+        for (m, _) in self.models.values() {
+            let repo = names::hf_repo_of(&m.source).map(|(_, r)| r);
+            let score = [m.id.as_str(), m.name.as_str()]
+                .into_iter()
+                .chain(m.aliases.iter().map(String::as_str))
+                .chain(repo)
+                .filter_map(|v| {
+                    names::coverage(
+                        &parsed.tokens,
+                        &names::tokens(v),
+                        Some(m.params_total_official),
+                    )
+                })
+                .min();
+            if let Some(s) = score {
+                scored.push((s, m));
+            }
+        }
+        let Some(best) = scored.iter().map(|s| s.0).min() else {
+            return Err(not_found);
+        };
+        let winners: Vec<&ModelEntry> =
+            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
+        match winners.as_slice() {
+            [entry] => Ok(NamedModel {
+                entry,
+                quant: parsed.quant,
+            }),
+            many => Err(NotFound {
+                kind: AMBIGUOUS_MODEL,
+                query: query.to_string(),
+                suggestions: many.iter().map(|m| m.id.clone()).collect(),
+            }),
+        }
     }
 
     pub fn api(&self, query: &str) -> Result<&ApiEntry, NotFound> {
@@ -256,9 +348,13 @@ impl Catalog {
     }
 
     /// Finds a device by id, name or alias; for chips with memory options, a `-<N>gb` suffix
-    /// ("m4-max-128gb") picks the option.
+    /// ("m4-max-128gb") picks the option. Spellings without separators (`rtx4090`) or without
+    /// the vendor's series (`3060 12GB`) match by tokens, like model names.
     pub fn device(&self, query: &str) -> Result<Device, NotFound> {
-        let lookup = |q: &str| find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases));
+        let lookup = |q: &str| {
+            find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases))
+                .or_else(|e| self.device_by_tokens(q).unwrap_or(Err(e)))
+        };
         if let Ok(d) = lookup(query) {
             return Ok(Device::from_entry(d.clone(), None));
         }
@@ -281,6 +377,65 @@ impl Catalog {
             }
         }
         lookup(query).map(|d| Device::from_entry(d.clone(), None))
+    }
+}
+
+impl Catalog {
+    /// Token match of a device name: `None` when nothing contains every token.
+    fn device_by_tokens(&self, query: &str) -> Option<Result<&DeviceEntry, NotFound>> {
+        const VENDOR: &[&str] = &[
+            "nvidia", "geforce", "amd", "radeon", "apple", "instinct", "tesla",
+        ];
+        let strip = |s: &str| -> Vec<String> {
+            names::tokens(s)
+                .into_iter()
+                .filter(|t| !VENDOR.contains(&t.as_str()))
+                .collect()
+        };
+        // `rx7900xtx`: the same letters and digits as a name, without separators.
+        let squash = |s: &str| -> String {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let sq = squash(query);
+        for (d, _) in self.devices.values() {
+            let names = [d.id.as_str(), d.name.as_str()];
+            if names
+                .into_iter()
+                .chain(d.aliases.iter().map(String::as_str))
+                .any(|n| squash(n) == sq)
+            {
+                return Some(Ok(d));
+            }
+        }
+        let q = strip(query);
+        if q.is_empty() {
+            return None;
+        }
+        let mut scored: Vec<(usize, &DeviceEntry)> = Vec::new();
+        for (d, _) in self.devices.values() {
+            let score = [d.id.as_str(), d.name.as_str()]
+                .into_iter()
+                .chain(d.aliases.iter().map(String::as_str))
+                .filter_map(|v| names::coverage(&q, &strip(v), None))
+                .min();
+            if let Some(s) = score {
+                scored.push((s, d));
+            }
+        }
+        let best = scored.iter().map(|s| s.0).min()?;
+        let winners: Vec<&DeviceEntry> =
+            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
+        Some(match winners.as_slice() {
+            [d] => Ok(d),
+            many => Err(NotFound {
+                kind: AMBIGUOUS_DEVICE,
+                query: query.to_string(),
+                suggestions: many.iter().map(|d| d.id.clone()).collect(),
+            }),
+        })
     }
 }
 
