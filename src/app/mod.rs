@@ -8,6 +8,7 @@ mod gpus;
 mod inspect;
 mod list;
 mod model_input;
+mod models;
 mod quantize;
 mod quants;
 mod run;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::List(args) => list::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
+        Command::Models(args) => models::run(&cli.global, args),
         Command::Fit(args) => fit::run(&cli.global, args),
         Command::Gpus(args) => gpus::run(&cli.global, args),
         Command::Quants(args) => quants::run(&cli.global, args),
