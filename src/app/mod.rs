@@ -74,7 +74,11 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 pub fn load_catalog(global: &Global) -> Result<Catalog> {
-    Ok(Catalog::load(global.catalog.as_deref())?)
+    let catalog = Catalog::load(global.catalog.as_deref())?;
+    for w in catalog.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(catalog)
 }
 
 /// Prints a serializable report as one pretty JSON object.
