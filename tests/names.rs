@@ -53,6 +53,33 @@ const MODEL_SPELLINGS: &[(&str, &str, Option<&str>)] = &[
     ("llama3.1:8b-instruct-fp16", "llama-3.1-8b", Some("F16")),
     ("mistral", "mistral-7b", None),
     ("qwen3:30b-a3b", "qwen3-30b-a3b", None),
+    ("qwen3:4b", "qwen3-4b", None),
+    ("qwen3-coder:30b", "qwen3-coder-30b-a3b", None),
+    ("qwen3-coder:480b", "qwen3-coder-480b-a35b", None),
+    ("phi4-mini", "phi-4-mini", None),
+    ("gemma3:270m", "gemma-3-270m", None),
+    ("mistral-small3.1", "mistral-small-3.1-24b", None),
+    ("mistral-small3.2:24b", "mistral-small-3.2-24b", None),
+    ("devstral", "devstral-small-24b", None),
+    ("kimi-k2", "kimi-k2", None),
+    ("moonshotai/Kimi-K2-Instruct", "kimi-k2", None),
+    ("unsloth/Kimi-K2-Instruct-GGUF", "kimi-k2", None),
+    ("deepseek-ai/DeepSeek-V3.1", "deepseek-v3.1", None),
+    (
+        "Qwen/Qwen3-30B-A3B-Instruct-2507",
+        "qwen3-30b-a3b-2507",
+        None,
+    ),
+    (
+        "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF",
+        "qwen3-coder-30b-a3b",
+        None,
+    ),
+    (
+        "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
+        "mistral-small-3.2-24b",
+        None,
+    ),
     // Hugging Face ids: originals and re-uploads
     (
         "mistralai/Mistral-Small-24B-Instruct-2501",
