@@ -36,6 +36,9 @@ pub enum Command {
     /// What runs on these devices (default: this machine): every catalogue model with the best
     /// quantization that fits at the context, its decode tok/s, expected KLD and weight size.
     Models(ModelsArgs),
+    /// The user catalogue: `catalog add config.json` makes a local model a catalogue id.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Will MODEL at this quantization and context fit these devices? Per-device memory, verdict,
     /// largest context, launch command.
     Fit(FitArgs),
@@ -298,6 +301,25 @@ pub struct GpusArgs {
     /// Only sets whose expected decode speed is at least this many tokens/s.
     #[arg(long)]
     pub min_tps: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Write a user catalogue entry (models.toml format, in ~/.config/vramplan/) from a local
+    /// Hugging Face config.json.
+    Add(CatalogAddArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CatalogAddArgs {
+    /// A Hugging Face config.json.
+    pub config: PathBuf,
+    /// Name of the entry (its id is the kebab-case form); default: the repo folder's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an entry with the same id (a user file, or an embedded entry by override).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments -> request -> library call -> report -> render.
 
 mod args;
+mod catalog_add;
 mod cost;
 mod detect;
 mod fit;
@@ -60,6 +61,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(args) => list::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
         Command::Models(args) => models::run(&cli.global, args),
+        Command::Catalog(crate::cli::CatalogCommand::Add(args)) => {
+            catalog_add::run(&cli.global, args)
+        }
         Command::Fit(args) => fit::run(&cli.global, args),
         Command::Gpus(args) => gpus::run(&cli.global, args),
         Command::Quants(args) => quants::run(&cli.global, args),
