@@ -63,6 +63,12 @@ pub enum Command {
     List(ListArgs),
     /// Every field of one model, device or API price, plus derived figures.
     Show(ShowArgs),
+    /// What runs on these devices (default: this machine): every catalogue model with the best
+    /// quantization that fits at the context, its decode tok/s, expected KLD and weight size.
+    Models(ModelsArgs),
+    /// The user catalogue: `catalog add config.json` makes a local model a catalogue id.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Will MODEL at this quantization and context fit these devices? Per-device memory, verdict,
     /// largest context, launch command.
     Fit(FitArgs),
@@ -348,6 +354,48 @@ pub struct GpusArgs {
     /// Only sets whose host RAM need fits this much RAM: 64 (GB), 64GB, 64GiB.
     #[arg(long)]
     pub ram: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Write a user catalogue entry (models.toml format, in ~/.config/vramplan/) from a local
+    /// Hugging Face config.json.
+    Add(CatalogAddArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CatalogAddArgs {
+    /// A Hugging Face config.json.
+    pub config: PathBuf,
+    /// Name of the entry (its id is the kebab-case form); default: the repo folder's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an entry with the same id (a user file, or an embedded entry by override).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ModelsArgs {
+    /// Devices: ID[xCOUNT],... (rtx-4090, 2x3060, m4-max-128gb); default: this machine.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Context per sequence in tokens: 8192, 8k, 32k.
+    #[arg(long, short = 'c', default_value = "8192", allow_hyphen_values = true)]
+    pub ctx: String,
+    /// Only quantizations whose expected decode speed is at least this many tokens/s.
+    #[arg(long, allow_hyphen_values = true)]
+    pub min_tps: Option<f64>,
+    /// Only quantizations whose expected KL divergence vs BF16 is at most this (0.2: IQ3_XXS
+    /// and better; 1 admits every rung).
+    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    pub max_kld: f64,
+    /// Only these model families (comma-separated or repeated): llama, qwen, gemma, mistral, ...
+    #[arg(long)]
+    pub family: Vec<String>,
+    /// Order: quality (larger model first, then lower KLD), speed, size, kld, name.
+    #[arg(long, default_value = "quality")]
+    pub sort: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

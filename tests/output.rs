@@ -96,6 +96,7 @@ fn table_commands() -> Vec<Vec<String>> {
             "gpt-3.5-turbo-1106",
         ],
         &["detect"],
+        &["models", "--gpu", "rtx-4090", "--ctx", "8k"],
     ];
     let mut all: Vec<Vec<String>> = cmds
         .iter()

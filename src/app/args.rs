@@ -103,7 +103,9 @@ pub fn parse_count(s: &str, flag: &str) -> anyhow::Result<f64> {
     Ok(n)
 }
 
-/// "ID[xCOUNT],..." -> devices, each repeated COUNT times.
+/// "ID[xCOUNT],..." or "COUNTxID,..." -> devices, each repeated COUNT times (`rtx-4090x2`,
+/// `2x3060`, `4xH100`, `2 x RTX 3090`). The whole entry is tried as a device name first, so ids
+/// that end in `x` and a digit-free suffix (`rx-7900-xtx`) or start with digits stay names.
 pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> {
     let mut out = Vec::new();
     for part in s.split(',') {
@@ -111,9 +113,14 @@ pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> 
         if part.is_empty() {
             return Err(bad_input(format!("--gpu `{s}` has an empty entry")));
         }
-        let (id, count) =
-            split_count(part).map_err(|m| bad_input(format!("--gpu `{part}`: {m}")))?;
-        let device = catalog.device(id)?;
+        let (device, count) = match catalog.device(part) {
+            Ok(d) => (d, 1),
+            Err(whole) => match split_count(part) {
+                Ok((id, count)) if id != part => (catalog.device(id)?, count),
+                Ok(_) => return Err(whole.into()),
+                Err(m) => return Err(bad_input(format!("--gpu `{part}`: {m}"))),
+            },
+        };
         if out.len() + count as usize > 4096 {
             return Err(bad_input(format!(
                 "--gpu `{s}` names more than 4096 devices"
@@ -126,16 +133,32 @@ pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> 
     Ok(out)
 }
 
+/// A count before (`2x3060`, `4*H100`) or after (`rtx-4090x2`) a device name.
 fn split_count(part: &str) -> Result<(&str, u32), String> {
-    if let Some(pos) = part.rfind(['x', 'X', '*']) {
-        let (id, rest) = (&part[..pos], &part[pos + 1..]);
-        if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
-            let count: u32 = rest
-                .parse()
-                .map_err(|_| format!("count `{rest}` is too large"))?;
-            if count == 0 {
-                return Err("count must be at least 1".into());
+    let is_sep = |c: char| matches!(c, 'x' | 'X' | '*');
+    let parse = |n: &str| -> Result<u32, String> {
+        let count: u32 = n.parse().map_err(|_| format!("count `{n}` is too large"))?;
+        if count == 0 {
+            return Err("count must be at least 1".into());
+        }
+        Ok(count)
+    };
+    // Leading count: digits, optional spaces, a separator, the name.
+    let digits = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits > 0 {
+        let rest = part[digits..].trim_start();
+        if let Some(sep) = rest.chars().next().filter(|&c| is_sep(c)) {
+            let id = rest[sep.len_utf8()..].trim();
+            if !id.is_empty() {
+                return Ok((id, parse(&part[..digits])?));
             }
+        }
+    }
+    if let Some(pos) = part.rfind(is_sep) {
+        let (id, rest) = (&part[..pos], &part[pos + 1..]);
+        let rest = rest.trim();
+        if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
+            let count = parse(rest)?;
             if id.trim().is_empty() {
                 return Err("missing device id before the count".into());
             }
@@ -177,5 +200,12 @@ mod tests {
         assert_eq!(split_count("rx-7900-xtxx2").unwrap(), ("rx-7900-xtx", 2));
         assert!(split_count("rtx-4090x0").is_err());
         assert!(split_count("x2").is_err());
+        assert_eq!(split_count("2x3060").unwrap(), ("3060", 2));
+        assert_eq!(split_count("4xH100").unwrap(), ("H100", 4));
+        assert_eq!(split_count("2 x RTX 3090").unwrap(), ("RTX 3090", 2));
+        // A trailing count is only read after the whole entry failed as a name, so this split
+        // of `rtx4090` is never used (tests/names.rs: `--gpu rtx4090` is one RTX 4090).
+        assert_eq!(split_count("rtx4090").unwrap(), ("rt", 4090));
+        assert!(split_count("0xH100").is_err());
     }
 }

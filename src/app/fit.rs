@@ -91,11 +91,7 @@ pub fn build_request(args: &EstimateArgs) -> Result<FitRequest> {
         Engine::Vllm => "bf16",
         Engine::LlamaCpp | Engine::Vramplan => "Q4_K_M",
     });
-    let format = WeightFormat::parse(quant).ok_or_else(|| {
-        bad_input(format!(
-            "unknown quantization `{quant}` (GGUF: Q4_K_M, Q5_K_M, Q8_0, IQ4_XS, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)"
-        ))
-    })?;
+    let format = model_input::parse_quant(quant)?;
     if engine != Engine::Vllm && !format.is_gguf() {
         return Err(bad_input(format!(
             "--quant {quant} is a vLLM (safetensors) format, but {} reads GGUF files: give a GGUF type (Q4_K_M, Q8_0, ...) or --engine vllm",
@@ -175,7 +171,7 @@ pub fn request_for(model: &model_input::ModelInput, args: &EstimateArgs) -> Resu
             )));
         }
         if let Some(q) = &args.quant {
-            if WeightFormat::parse(q) != Some(f) {
+            if model_input::parse_quant(q).ok() != Some(f) {
                 return Err(bad_input(format!(
                     "--quant {q} contradicts {}, whose weights are {}: drop --quant (a GGUF file is planned as it is)",
                     model.id,

@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments -> request -> library call -> report -> render.
 
 mod args;
+mod catalog_add;
 mod completions;
 mod cost;
 mod detect;
@@ -9,6 +10,7 @@ mod gpus;
 mod inspect;
 mod list;
 mod model_input;
+mod models;
 mod quantize;
 mod quants;
 mod run;
@@ -88,6 +90,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::List(args) => list::run(&cli.global, args),
         Command::Show(args) => show::run(&cli.global, args),
+        Command::Models(args) => models::run(&cli.global, args),
+        Command::Catalog(crate::cli::CatalogCommand::Add(args)) => {
+            catalog_add::run(&cli.global, args)
+        }
         Command::Fit(args) => fit::run(&cli.global, args),
         Command::Gpus(args) => gpus::run(&cli.global, args),
         Command::Quants(args) => quants::run(&cli.global, args),
@@ -104,7 +110,11 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 pub fn load_catalog(global: &Global) -> Result<Catalog> {
-    Ok(Catalog::load(global.catalog.as_deref())?)
+    let catalog = Catalog::load(global.catalog.as_deref())?;
+    for w in catalog.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(catalog)
 }
 
 /// Prints a serializable report as one pretty JSON object.

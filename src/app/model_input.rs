@@ -21,6 +21,8 @@ pub struct ModelInput {
     pub source: Source,
     /// The GGUF file, when the model came from one.
     pub path: Option<String>,
+    /// The quantization the name carried (`qwen2.5:32b-instruct-q4_K_M`, `...-Q4_K_M.gguf`).
+    pub name_quant: Option<WeightFormat>,
 }
 
 pub enum Source {
@@ -45,13 +47,14 @@ impl ModelInput {
         }
     }
 
-    /// The weight format a GGUF file fixes (`None` for architectures: the user picks).
+    /// The weight format a GGUF file fixes, or the one the model's name carried
+    /// (`llama3.1:8b-instruct-q8_0`); `None` for a bare architecture: the user picks.
     pub fn fixed_format(&self) -> Option<WeightFormat> {
         match &self.source {
             Source::Gguf { file_type, .. } => {
                 Some(WeightFormat::Gguf(file_type.unwrap_or(FileType::F16)))
             }
-            Source::Architecture(_) => None,
+            Source::Architecture(_) => self.name_quant,
         }
     }
 
@@ -71,21 +74,63 @@ impl ModelInput {
     }
 }
 
+/// A quantization as people spell it (`fp16`, `q4km`, `Q4_K`, `iq4xs`, `q8`, `awq`); an
+/// ambiguous spelling (`4bit`) is refused with the choices.
+pub fn parse_quant(s: &str) -> Result<WeightFormat> {
+    use vramplan::catalog::names::{quant_spelling, QuantSpelling};
+    match quant_spelling(s) {
+        QuantSpelling::One(name) => WeightFormat::parse(name)
+            .ok_or_else(|| bad_input(format!("quantization `{s}` ({name}) is not supported"))),
+        QuantSpelling::Ambiguous(choices) => Err(bad_input(format!(
+            "quantization `{s}` is ambiguous; say which: {}",
+            choices.join(", ")
+        ))),
+        QuantSpelling::Unknown => Err(bad_input(format!(
+            "unknown quantization `{s}` (GGUF: Q4_K_M, Q5_K_M, Q6_K, Q8_0, IQ4_XS, F16, BF16, ...; vLLM: awq, gptq, fp8, nf4, int8)"
+        ))),
+    }
+}
+
+/// A path when it names an existing file, or looks like one and is not a name people type for a
+/// model: a Hugging Face repo id (`org/repo`) or a GGUF file name that does not exist is a name.
 fn looks_like_path(s: &str) -> bool {
-    s.ends_with(".gguf") || s.ends_with(".json") || s.contains('/') || Path::new(s).exists()
+    let p = Path::new(s);
+    if p.exists() {
+        return true;
+    }
+    s.ends_with(".json")
+        || s.starts_with('/')
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with('~')
 }
 
 pub fn resolve(catalog: &Catalog, model: &str) -> Result<ModelInput> {
     if looks_like_path(model) {
         return from_file(Path::new(model));
     }
-    let entry = catalog.model(model)?.clone();
+    let named = match catalog.model_named(model) {
+        Ok(n) => n,
+        // A name that looked like a file: say both.
+        Err(e) if model.ends_with(".gguf") && model.contains('/') => {
+            return Err(bad_input(format!(
+                "no file `{model}`, and as a model name: {e}"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let name_quant = match named.quant {
+        Some(q) => Some(parse_quant(q)?),
+        None => None,
+    };
+    let entry = named.entry.clone();
     Ok(ModelInput {
         name: entry.name.clone(),
         id: entry.id.clone(),
         shape: ModelShape::from_entry(&entry),
         source: Source::Architecture(Box::new(entry)),
         path: None,
+        name_quant,
     })
 }
 
@@ -114,6 +159,7 @@ pub fn from_file(path: &Path) -> Result<ModelInput> {
             shape: ModelShape::from_entry(&entry),
             source: Source::Architecture(Box::new(entry)),
             path: None,
+            name_quant: None,
         });
     }
     let file = GgufFile::open(path)?;
@@ -138,5 +184,6 @@ pub fn from_file(path: &Path) -> Result<ModelInput> {
             file_type,
         },
         path: Some(shown),
+        name_quant: None,
     })
 }

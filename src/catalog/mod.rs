@@ -6,6 +6,7 @@
 mod api;
 mod device;
 mod model;
+pub mod names;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,13 +56,52 @@ pub enum CatalogError {
     Reference(String),
 }
 
-/// A lookup that found nothing: carries the nearest ids.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown {kind} `{query}`{}", suggest(.suggestions))]
+/// A lookup that found nothing: carries the nearest ids. A `kind` starting with `ambiguous`
+/// marks a name that matched several entries equally well: `suggestions` lists them.
+#[derive(Debug, Clone)]
 pub struct NotFound {
     pub kind: &'static str,
     pub query: String,
     pub suggestions: Vec<String>,
+}
+
+/// Kind of a [`NotFound`] for a model name that matches several entries.
+pub const AMBIGUOUS_MODEL: &str = "ambiguous model";
+/// Kind of a [`NotFound`] for a device name that matches several entries.
+pub const AMBIGUOUS_DEVICE: &str = "ambiguous device";
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind.strip_prefix("ambiguous ") {
+            Some(what) => write!(
+                f,
+                "`{}` names more than one {what}; say which: {}",
+                self.query,
+                self.suggestions
+                    .iter()
+                    .map(|x| format!("`{x}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => write!(
+                f,
+                "unknown {} `{}`{}",
+                self.kind,
+                self.query,
+                suggest(&self.suggestions)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// A model found by name, with the quantization the name carried (`qwen2.5:32b-q4_K_M`,
+/// `...-Q4_K_M.gguf`, `...-AWQ`), canonical as [`names::quant_spelling`] gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedModel<'a> {
+    pub entry: &'a ModelEntry,
+    pub quant: Option<&'static str>,
 }
 
 fn suggest(s: &[String]) -> String {
@@ -102,6 +142,91 @@ pub struct Catalog {
     models: BTreeMap<String, (ModelEntry, Origin)>,
     apis: BTreeMap<String, (ApiEntry, Origin)>,
     devices: BTreeMap<String, (DeviceEntry, Origin)>,
+    /// Problems that did not stop the load: user files skipped, aliases that shadow an id, ids
+    /// repeated across user files.
+    warnings: Vec<String>,
+}
+
+/// Upper bounds on device figures: far above any real device, they keep every rate and size
+/// derived from them finite and printable (a bandwidth of 1e300 GB/s would print `inf` tok/s).
+pub mod device_limits {
+    /// GB/s (published: at most ~8,000).
+    pub const MAX_BANDWIDTH_GB_S: f64 = 1e6;
+    /// TFLOPS / TOPS (published dense: at most ~5,000).
+    pub const MAX_TFLOPS: f64 = 1e6;
+    /// Bytes of memory on one device (published: at most ~512 GiB; CPU hosts a few TiB).
+    pub const MAX_MEMORY_BYTES: u64 = 1 << 50;
+    /// Watts (published: at most ~1,500).
+    pub const MAX_WATTS: f64 = 1e5;
+    /// US$ (purchase or per hour).
+    pub const MAX_USD: f64 = 1e9;
+}
+
+/// Device figures beyond [`device_limits`], each naming its field.
+fn device_limits(d: &DeviceEntry) -> Vec<String> {
+    use device_limits::*;
+    let mut p = Vec::new();
+    let mut check = |name: &str, v: Option<f64>, max: f64| {
+        if let Some(v) = v {
+            if v.is_finite() && v > max {
+                p.push(format!("{name} {v} exceeds the limit of {max}"));
+            }
+        }
+    };
+    check("bandwidth_gb_s", Some(d.bandwidth_gb_s), MAX_BANDWIDTH_GB_S);
+    check(
+        "fp16_tensor_tflops_dense",
+        Some(d.fp16_tensor_tflops_dense),
+        MAX_TFLOPS,
+    );
+    check(
+        "bf16_tensor_tflops_dense",
+        d.bf16_tensor_tflops_dense,
+        MAX_TFLOPS,
+    );
+    check(
+        "fp8_tensor_tflops_dense",
+        d.fp8_tensor_tflops_dense,
+        MAX_TFLOPS,
+    );
+    check(
+        "int8_tensor_tops_dense",
+        d.int8_tensor_tops_dense,
+        MAX_TFLOPS,
+    );
+    check("nvlink_gb_s", d.nvlink_gb_s, MAX_BANDWIDTH_GB_S);
+    check("tdp_watts", Some(d.tdp_watts), MAX_WATTS);
+    check("launch_price_usd", d.launch_price_usd, MAX_USD);
+    check("street_price_usd", d.street_price_usd, MAX_USD);
+    for (i, v) in d.memory_option_prices_usd.iter().enumerate() {
+        if !(v.is_finite() && (0.0..=MAX_USD).contains(v)) {
+            p.push(format!(
+                "memory_option_prices_usd[{i}] must be in 0..={MAX_USD}, got {v}"
+            ));
+        }
+    }
+    for c in &d.cloud {
+        if c.usd_per_gpu_hour > MAX_USD {
+            p.push(format!("cloud price of {} exceeds the limit", c.provider));
+        }
+    }
+    if let Some(s) = d.gpu_memory_share {
+        if !s.is_finite() {
+            p.push("gpu_memory_share must be a number".into());
+        }
+    }
+    if d.memory_bytes > MAX_MEMORY_BYTES {
+        p.push(format!(
+            "memory_bytes {} exceeds the limit of {MAX_MEMORY_BYTES}",
+            d.memory_bytes
+        ));
+    }
+    if let Some(&gb) = d.memory_options_gb.iter().max() {
+        if u64::from(gb) * (1 << 30) > MAX_MEMORY_BYTES {
+            p.push(format!("memory option {gb} GB exceeds the limit"));
+        }
+    }
+    p
 }
 
 /// Lower-case kebab-case: `[a-z0-9]+(-[a-z0-9.]+)*` (dots allowed for versions like `qwen2.5-7b`).
@@ -116,13 +241,36 @@ pub fn is_kebab_id(id: &str) -> bool {
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
-    (line, col)
+    LineIndex::new(text).line_col(offset)
+}
+
+/// Byte offsets of line starts, built once per file: an entry's line and column are a binary
+/// search, so a file of N entries loads in O(N log N) rather than rescanning the text per entry.
+struct LineIndex {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex {
+            starts,
+            len: text.len(),
+        }
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.len);
+        let line = self.starts.partition_point(|&s| s <= offset);
+        (line, offset - self.starts[line - 1] + 1)
+    }
 }
 
 impl Catalog {
@@ -141,9 +289,12 @@ impl Catalog {
         let mut c = Catalog::default();
         c.add_text("models.toml", EMBEDDED_MODELS)?;
         c.add_text("hardware.toml", EMBEDDED_HARDWARE)?;
+        let embedded_ids = c.all_ids();
         if let Some(cfg) = dirs::config_dir().map(|d| d.join("vramplan")) {
             if cfg.is_dir() {
-                c.add_dir(&cfg)?;
+                // A bad file here must not stop every command: it is skipped whole, with a
+                // warning naming it. (Files given with --catalog stay strict: asked for by name.)
+                c.add_dir_lenient(&cfg, &embedded_ids);
             }
         }
         if let Some(dir) = extra_dir {
@@ -159,19 +310,112 @@ impl Catalog {
         Ok(c)
     }
 
+    /// The catalogue's warnings: skipped user files, shadowing aliases, repeated ids.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn all_ids(&self) -> std::collections::HashSet<String> {
+        self.models
+            .keys()
+            .chain(self.devices.keys())
+            .chain(self.apis.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// [`Catalog::add_dir`] where a file that fails to read, parse or validate is skipped with
+    /// a warning; an alias that spells another entry's id and an id given by two user files
+    /// are warnings too (the later file wins, as before).
+    pub fn add_dir_lenient(&mut self, dir: &Path, embedded: &std::collections::HashSet<String>) {
+        let files = match toml_files(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warnings
+                    .push(format!("{e}; the user catalogue there is ignored"));
+                return;
+            }
+        };
+        let mut from_user: BTreeMap<String, String> = BTreeMap::new();
+        for path in files {
+            let shown = path.display().to_string();
+            let mut one = Catalog::default();
+            let result = std::fs::read_to_string(&path)
+                .map_err(|source| CatalogError::Io {
+                    path: shown.clone(),
+                    source,
+                })
+                .and_then(|text| one.add_text(&shown, &text));
+            let result = result.and_then(|()| {
+                // An API naming a model neither here nor in that file.
+                for (api, origin) in one.apis.values() {
+                    if let Some(m) = &api.model {
+                        if !self.models.contains_key(m) && !one.models.contains_key(m) {
+                            return Err(CatalogError::Reference(format!(
+                                "{}:{}: api `{}` names model `{m}`, which is not in the catalogue",
+                                origin.file, origin.line, api.id
+                            )));
+                        }
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                self.warnings
+                    .push(format!("skipped a user catalogue file: {e}"));
+                continue;
+            }
+            for id in one.all_ids() {
+                if let Some(prev) = from_user.insert(id.clone(), shown.clone()) {
+                    self.warnings.push(format!(
+                        "`{id}` is defined in both {prev} and {shown}; {shown} wins"
+                    ));
+                }
+            }
+            self.merge_from(one);
+        }
+        self.check_shadowing(embedded, &from_user);
+    }
+
+    /// Moves every entry of `other` into `self` (same-id entries replaced).
+    fn merge_from(&mut self, other: Catalog) {
+        self.models.extend(other.models);
+        self.devices.extend(other.devices);
+        self.apis.extend(other.apis);
+        self.warnings.extend(other.warnings);
+    }
+
+    /// Warns of user aliases and names that spell another entry's id ("RTX 4090" on a user
+    /// device other than `rtx-4090`): which of the two a lookup finds is not the user's intent.
+    fn check_shadowing(
+        &mut self,
+        embedded: &std::collections::HashSet<String>,
+        user: &BTreeMap<String, String>,
+    ) {
+        let mut warnings = Vec::new();
+        let mut check = |id: &String, names: &mut dyn Iterator<Item = &String>| {
+            let Some(file) = user.get(id) else { return };
+            for n in names {
+                let norm = strip_vendor(&normalize(n));
+                if &norm != id && (embedded.contains(&norm) || user.contains_key(&norm)) {
+                    warnings.push(format!(
+                        "{file}: `{id}` has the name or alias `{n}`, which is the id of another entry"
+                    ));
+                }
+            }
+        };
+        for (id, (m, _)) in &self.models {
+            check(id, &mut std::iter::once(&m.name).chain(m.aliases.iter()));
+        }
+        for (id, (d, _)) in &self.devices {
+            check(id, &mut std::iter::once(&d.name).chain(d.aliases.iter()));
+        }
+        self.warnings.extend(warnings);
+    }
+
     /// Adds every `*.toml` file of a directory, in name order.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), CatalogError> {
-        let io = |source| CatalogError::Io {
-            path: dir.display().to_string(),
-            source,
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-            .collect();
-        files.sort();
-        for path in files {
+        for path in toml_files(dir)? {
             let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
                 path: path.display().to_string(),
                 source,
@@ -192,8 +436,9 @@ impl Catalog {
                 message: e.message().trim().to_string(),
             }
         })?;
+        let index = LineIndex::new(text);
         let at = |start: usize| {
-            let (line, col) = line_col(text, start);
+            let (line, col) = index.line_col(start);
             (file.to_string(), line, col)
         };
         merge(&mut self.models, parsed.model, "model", &at, |m| {
@@ -203,7 +448,9 @@ impl Catalog {
             (&a.id, a.problems())
         })?;
         merge(&mut self.devices, parsed.device, "device", &at, |d| {
-            (&d.id, d.problems())
+            let mut p = d.problems();
+            p.extend(device_limits(d));
+            (&d.id, p)
         })?;
         Ok(())
     }
@@ -242,11 +489,63 @@ impl Catalog {
         self.apis.get(id).map(|(_, o)| o)
     }
 
-    /// Finds a model by id, name or alias as people write them ("Mixtral 8x7B").
+    /// Finds a model by id, name or alias as people write them ("Mixtral 8x7B"), or by an
+    /// Ollama tag, Hugging Face repo id or GGUF file name ([`Catalog::model_named`]).
     pub fn model(&self, query: &str) -> Result<&ModelEntry, NotFound> {
-        find(&self.models, query, "model", |m| {
+        self.model_named(query).map(|n| n.entry)
+    }
+
+    /// [`Catalog::model`] with the quantization the name carries. Exact ids, names and aliases
+    /// first; then the name's tokens (`llama3.1:70b` -> `llama`, `3.1`, `70b`) against each
+    /// entry's id, name, aliases and Hugging Face repo: the entries that contain every token
+    /// with the fewest extra ones win, and more than one winner is an ambiguity that lists them.
+    pub fn model_named(&self, query: &str) -> Result<NamedModel<'_>, NotFound> {
+        let exact = find(&self.models, query, "model", |m| {
             (&m.id, &m.name, &m.aliases)
-        })
+        });
+        let not_found = match exact {
+            Ok(entry) => return Ok(NamedModel { entry, quant: None }),
+            Err(e) => e,
+        };
+        let parsed = names::parse_model_name(query);
+        if parsed.tokens.is_empty() {
+            return Err(not_found);
+        }
+        let mut scored: Vec<(usize, &ModelEntry)> = Vec::new();
+        for (m, _) in self.models.values() {
+            let repo = names::hf_repo_of(&m.source).map(|(_, r)| r);
+            let score = [m.id.as_str(), m.name.as_str()]
+                .into_iter()
+                .chain(m.aliases.iter().map(String::as_str))
+                .chain(repo)
+                .filter_map(|v| {
+                    names::coverage(
+                        &parsed.tokens,
+                        &names::tokens(v),
+                        Some(m.params_total_official),
+                    )
+                })
+                .min();
+            if let Some(s) = score {
+                scored.push((s, m));
+            }
+        }
+        let Some(best) = scored.iter().map(|s| s.0).min() else {
+            return Err(not_found);
+        };
+        let winners: Vec<&ModelEntry> =
+            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
+        match winners.as_slice() {
+            [entry] => Ok(NamedModel {
+                entry,
+                quant: parsed.quant,
+            }),
+            many => Err(NotFound {
+                kind: AMBIGUOUS_MODEL,
+                query: query.to_string(),
+                suggestions: many.iter().map(|m| m.id.clone()).collect(),
+            }),
+        }
     }
 
     pub fn api(&self, query: &str) -> Result<&ApiEntry, NotFound> {
@@ -256,9 +555,13 @@ impl Catalog {
     }
 
     /// Finds a device by id, name or alias; for chips with memory options, a `-<N>gb` suffix
-    /// ("m4-max-128gb") picks the option.
+    /// ("m4-max-128gb") picks the option. Spellings without separators (`rtx4090`) or without
+    /// the vendor's series (`3060 12GB`) match by tokens, like model names.
     pub fn device(&self, query: &str) -> Result<Device, NotFound> {
-        let lookup = |q: &str| find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases));
+        let lookup = |q: &str| {
+            find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases))
+                .or_else(|e| self.device_by_tokens(q).unwrap_or(Err(e)))
+        };
         if let Ok(d) = lookup(query) {
             return Ok(Device::from_entry(d.clone(), None));
         }
@@ -282,6 +585,80 @@ impl Catalog {
         }
         lookup(query).map(|d| Device::from_entry(d.clone(), None))
     }
+}
+
+impl Catalog {
+    /// Token match of a device name: `None` when nothing contains every token.
+    fn device_by_tokens(&self, query: &str) -> Option<Result<&DeviceEntry, NotFound>> {
+        const VENDOR: &[&str] = &[
+            "nvidia", "geforce", "amd", "radeon", "apple", "instinct", "tesla",
+        ];
+        let strip = |s: &str| -> Vec<String> {
+            names::tokens(s)
+                .into_iter()
+                .filter(|t| !VENDOR.contains(&t.as_str()))
+                .collect()
+        };
+        // `rx7900xtx`: the same letters and digits as a name, without separators.
+        let squash = |s: &str| -> String {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let sq = squash(query);
+        for (d, _) in self.devices.values() {
+            let names = [d.id.as_str(), d.name.as_str()];
+            if names
+                .into_iter()
+                .chain(d.aliases.iter().map(String::as_str))
+                .any(|n| squash(n) == sq)
+            {
+                return Some(Ok(d));
+            }
+        }
+        let q = strip(query);
+        if q.is_empty() {
+            return None;
+        }
+        let mut scored: Vec<(usize, &DeviceEntry)> = Vec::new();
+        for (d, _) in self.devices.values() {
+            let score = [d.id.as_str(), d.name.as_str()]
+                .into_iter()
+                .chain(d.aliases.iter().map(String::as_str))
+                .filter_map(|v| names::coverage(&q, &strip(v), None))
+                .min();
+            if let Some(s) = score {
+                scored.push((s, d));
+            }
+        }
+        let best = scored.iter().map(|s| s.0).min()?;
+        let winners: Vec<&DeviceEntry> =
+            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
+        Some(match winners.as_slice() {
+            [d] => Ok(d),
+            many => Err(NotFound {
+                kind: AMBIGUOUS_DEVICE,
+                query: query.to_string(),
+                suggestions: many.iter().map(|d| d.id.clone()).collect(),
+            }),
+        })
+    }
+}
+
+/// The `*.toml` files of a directory, in name order.
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let io = |source| CatalogError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn split_memory_suffix(norm: &str) -> Option<(&str, u32)> {
