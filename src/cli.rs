@@ -177,6 +177,10 @@ pub struct TokenizeArgs {
     /// Do not add BOS even where the model asks for it.
     #[arg(long)]
     pub no_bos: bool,
+    /// Print only the ids, as a list (`[1, 15043, 3186]`, like llama-tokenize --ids); the default
+    /// prints `id -> 'piece'` per token.
+    #[arg(long)]
+    pub ids: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -363,3 +363,36 @@ fn color_only_when_asked() {
     );
     assert!(colored.contains("\x1b["), "--color always gave no colour");
 }
+
+/// `tokenize` prints `id -> 'piece'` like llama-tokenize (`%6d -> '%s'`), `--ids` its list form,
+/// and JSON carries both.
+#[test]
+fn tokenize_prints_pieces_like_llama_tokenize() {
+    let smol = smollm2::path().display().to_string();
+    let text = "Hello world, <|im_start|> 42";
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_ok(&["tokenize", &smol, text, "--json"], None)).unwrap();
+    let ids: Vec<i64> = json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let pieces: Vec<&str> = json["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(ids.len() >= 5, "{ids:?}");
+    let lines = stdout_ok(&["tokenize", &smol, text], None);
+    let expected: Vec<String> = ids
+        .iter()
+        .zip(&pieces)
+        .map(|(id, p)| format!("{id:>6} -> '{p}'"))
+        .collect();
+    assert_eq!(lines.lines().collect::<Vec<_>>(), expected);
+    let list = stdout_ok(&["tokenize", &smol, text, "--ids"], None);
+    let ids_text: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    assert_eq!(list.trim_end(), format!("[{}]", ids_text.join(", ")));
+}

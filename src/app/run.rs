@@ -191,7 +191,20 @@ pub fn tokenize(global: &Global, args: TokenizeArgs) -> Result<()> {
     if global.json {
         return super::print_json(&report);
     }
-    let ids: Vec<String> = report.tokens.iter().map(|t| t.to_string()).collect();
-    super::out(&ids.join(" "));
+    if args.ids {
+        // llama-tokenize --ids prints a Python-style list.
+        let ids: Vec<String> = report.tokens.iter().map(|t| t.to_string()).collect();
+        super::out(&format!("[{}]", ids.join(", ")));
+    } else {
+        // llama-tokenize's default: one `id -> 'piece'` line per token; pieces are model data,
+        // so control characters are shown, not executed.
+        let lines: Vec<String> = report
+            .tokens
+            .iter()
+            .zip(&report.pieces)
+            .map(|(id, piece)| format!("{id:>6} -> '{}'", vramplan::report::escape_line(piece)))
+            .collect();
+        super::write_stdout(&lines.join("\n"));
+    }
     Ok(())
 }
