@@ -470,18 +470,15 @@ pub fn matvec_par_with(
     Ok(())
 }
 
-/// Activation rows per block of [`matmul_with`]: a block of Q8_K rows of 5632 columns is about
-/// 400 KB, so it stays in L2 while every weight row of the caller's slice passes over it.
-pub const MATMUL_TOKEN_BLOCK: usize = 64;
-
 /// `out[r * n_tok + t] = rows[r] · acts[t]` for the `out.len() / n_tok` weight rows of `rows`
 /// (`n_cols` elements each, back to back) and the `n_tok` activation rows of `acts` (already in
 /// the partner type, back to back), on the calling thread. Output is weight-row-major.
 ///
-/// Prefill's matrix-matrix product: activation rows go in blocks of [`MATMUL_TOKEN_BLOCK`], each
-/// weight row meets the block four rows at a time through the kernel's four-row form where it
-/// has one, so a weight block is loaded and unpacked once per four tokens. Every output is
-/// bit-identical to [`DotKernel::dot`] of its row pair.
+/// Prefill's matrix-matrix product: activation rows go four at a time (about 9 KB of Q8_0 for
+/// 2048 columns, so they stay in L1) past every weight row of the slice (callers pass slices of
+/// tens of KB, which stay in L2), through the kernel's four-row form where it has one, so a
+/// weight block is loaded and unpacked once per four tokens. Every output is bit-identical to
+/// [`DotKernel::dot`] of its row pair.
 pub fn matmul_with(
     k: &DotKernel,
     rows: &[u8],
@@ -517,23 +514,24 @@ pub fn matmul_with(
         return Ok(());
     }
     let act = |t: usize| &acts[t * arb..(t + 1) * arb];
-    for t0 in (0..n_tok).step_by(MATMUL_TOKEN_BLOCK) {
-        let t1 = (t0 + MATMUL_TOKEN_BLOCK).min(n_tok);
+    let mut t = 0;
+    if let Some(f4) = k.f4 {
+        while t + 4 <= n_tok {
+            let group = [act(t), act(t + 1), act(t + 2), act(t + 3)];
+            for (w, o) in rows.chunks_exact(row).zip(out.chunks_exact_mut(n_tok)) {
+                // SAFETY: `f4` belongs to `k.isa`, available by construction of `k`; the weight
+                // row and each activation row hold exactly `n_cols` elements.
+                let v = unsafe { f4(n_cols, w, group) };
+                o[t..t + 4].copy_from_slice(&v);
+            }
+            t += 4;
+        }
+    }
+    for t in t..n_tok {
+        let a = act(t);
         for (w, o) in rows.chunks_exact(row).zip(out.chunks_exact_mut(n_tok)) {
-            let mut t = t0;
-            if let Some(f4) = k.f4 {
-                while t + 4 <= t1 {
-                    // SAFETY: `f4` belongs to `k.isa`, available by construction of `k`; the
-                    // weight row and each activation row hold exactly `n_cols` elements.
-                    let v = unsafe { f4(n_cols, w, [act(t), act(t + 1), act(t + 2), act(t + 3)]) };
-                    o[t..t + 4].copy_from_slice(&v);
-                    t += 4;
-                }
-            }
-            for (t, o) in o.iter_mut().enumerate().take(t1).skip(t) {
-                // SAFETY: as above, for the one-row kernel.
-                *o = unsafe { (k.f)(n_cols, w, act(t)) };
-            }
+            // SAFETY: as above, for the one-row kernel.
+            o[t] = unsafe { (k.f)(n_cols, w, a) };
         }
     }
     Ok(())
