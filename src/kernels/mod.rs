@@ -489,7 +489,7 @@ pub fn matmul_with(
 ) -> Result<(), KernelError> {
     let act_ty = vec_dot_type(k.ty).ok_or(KernelError::Unsupported(k.ty))?;
     let arb = row_bytes(act_ty, n_cols)?;
-    let expected = arb.checked_mul(n_tok).unwrap_or(usize::MAX);
+    let expected = arb.saturating_mul(n_tok);
     if acts.len() != expected {
         return Err(KernelError::Len {
             what: "activation rows",
