@@ -114,6 +114,7 @@ impl Isa {
 
     /// The four-row kernel of this instruction set for `ty`, if it has one (the scalar twin of a
     /// four-row kernel is four calls of the one-row kernel).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn own_kernel4(self, ty: GgmlType) -> Option<RawDot4> {
         match self {
             #[cfg(target_arch = "x86_64")]
