@@ -93,7 +93,8 @@ fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
     t[runs / 2]
 }
 
-/// Read bandwidth in GB/s: rayon's threads sum disjoint parts of a 1 GiB buffer (median of 5).
+/// Read bandwidth in GB/s: rayon's threads sum disjoint parts of a 1 GiB buffer (8 MiB, in cache,
+/// for the smoke run), median of 5.
 fn read_bandwidth(full: bool) -> f64 {
     use rayon::prelude::*;
     let len = if full { 1usize << 27 } else { 1 << 20 };
@@ -121,7 +122,8 @@ fn main() {
     let rows = if full { ROWS_FULL } else { ROWS_SMOKE };
     let batch_rows = BATCH_ROWS.min(rows);
     let bw = read_bandwidth(full);
-    println!("read bandwidth: {bw:.1} GB/s ({threads} threads summing 1 GiB)");
+    let mib = if full { 1024 } else { 8 };
+    println!("read bandwidth: {bw:.1} GB/s ({threads} threads summing {mib} MiB)");
     println!(
         "matvec {rows}x{COLS}, one activation row; median of runs; dispatched = {active}; \
          parallel = rayon, {threads} threads; batched = {BATCH_TOKENS} activation rows x \
