@@ -1,7 +1,11 @@
-//! Matrix-vector throughput of the dot-product kernels: a 4096×4096 weight matrix of each type
-//! times one activation row quantized to its partner type, on the scalar kernels, the dispatched
-//! (best available) kernels on one thread, and the dispatched kernels over rayon's pool. Prints
-//! the median of several runs as GB/s of weights streamed and GFLOP/s (2 flops per weight).
+//! Throughput of the dot-product kernels against the machine's measured read bandwidth. First the
+//! read bandwidth (rayon's threads summing a 1 GiB buffer); then per type a 16384×4096 weight
+//! matrix (larger than the last-level cache for every type) times one activation row quantized
+//! to its partner type, on the scalar kernels, the dispatched (best available) kernels on one
+//! thread and over rayon's pool (GB/s of weights streamed, GFLOP/s at 2 flops per weight, % of
+//! the read bandwidth); and the batched product of prefill (`kernels::matmul_with`, 64
+//! activation rows, the first 1024 weight rows, one thread) with and without the four-row
+//! kernels. Medians of several runs.
 //!
 //! Run: `cargo bench --bench kernels` (all types) or `cargo bench --bench kernels -- q4_k q6_k`.
 //! `VRAMPLAN_FORCE_SCALAR=1` makes the "dispatched" columns scalar too.
@@ -13,8 +17,12 @@ use vramplan::ggml::GgmlType;
 use vramplan::kernels::{self, DotKernel, Isa};
 use vramplan::quant;
 
-const ROWS: usize = 4096;
+const ROWS_FULL: usize = 16384;
+/// Rows when run without `--bench` (as `cargo test --all-targets` runs benches): a smoke run.
+const ROWS_SMOKE: usize = 256;
 const COLS: usize = 4096;
+const BATCH_TOKENS: usize = 64;
+const BATCH_ROWS: usize = 1024;
 
 const TYPES: [GgmlType; 15] = {
     use GgmlType::*;
@@ -53,10 +61,10 @@ fn scale_offsets(ty: GgmlType) -> &'static [usize] {
 }
 
 /// A random weight matrix of `ty` (random quants, valid scales; random floats for float types).
-fn weights(ty: GgmlType, rng: &mut Rng) -> Vec<u8> {
-    let bytes = ty.row_bytes(COLS as u64).expect("4096 is whole blocks") as usize * ROWS;
+fn weights(ty: GgmlType, rows: usize, rng: &mut Rng) -> Vec<u8> {
+    let bytes = ty.row_bytes(COLS as u64).expect("4096 is whole blocks") as usize * rows;
     if !ty.is_quantized() {
-        let x: Vec<f32> = (0..ROWS * COLS).map(|_| rng.unit()).collect();
+        let x: Vec<f32> = (0..rows * COLS).map(|_| rng.unit()).collect();
         let mut w = vec![0u8; bytes];
         quant::quantize(ty, &x, &mut w).expect("float types quantize");
         return w;
@@ -85,6 +93,22 @@ fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
     t[runs / 2]
 }
 
+/// Read bandwidth in GB/s: rayon's threads sum disjoint parts of a 1 GiB buffer (8 MiB, in cache,
+/// for the smoke run), median of 5.
+fn read_bandwidth(full: bool) -> f64 {
+    use rayon::prelude::*;
+    let len = if full { 1usize << 27 } else { 1 << 20 };
+    let buf: Vec<u64> = (0..len).map(|i| i as u64).collect();
+    let t = median_secs(5, || {
+        let s: u64 = buf
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().fold(0u64, |a, &v| a.wrapping_add(v)))
+            .reduce(|| 0, u64::wrapping_add);
+        black_box(s);
+    });
+    (buf.len() * 8) as f64 / 1e9 / t
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -93,12 +117,20 @@ fn main() {
         .collect();
     let active = kernels::active_isa();
     let threads = rayon::current_num_threads();
+    // `cargo bench` passes `--bench`; anything else (`cargo test --all-targets`) gets a smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let rows = if full { ROWS_FULL } else { ROWS_SMOKE };
+    let batch_rows = BATCH_ROWS.min(rows);
+    let bw = read_bandwidth(full);
+    let mib = if full { 1024 } else { 8 };
+    println!("read bandwidth: {bw:.1} GB/s ({threads} threads summing {mib} MiB)");
     println!(
-        "matvec {ROWS}x{COLS}, one activation row; median of runs; dispatched = {active}; \
-         parallel = rayon, {threads} threads"
+        "matvec {rows}x{COLS}, one activation row; median of runs; dispatched = {active}; \
+         parallel = rayon, {threads} threads; batched = {BATCH_TOKENS} activation rows x \
+         {batch_rows} weight rows, one thread"
     );
     println!(
-        "{:<7} {:>8} | {:>9} {:>7} | {:>10} {:>9} {:>7} {:>8} {:>7} | {:>9} {:>7}",
+        "{:<7} {:>8} | {:>9} {:>7} | {:>10} {:>9} {:>7} {:>8} {:>7} | {:>9} {:>7} {:>6} | {:>9} {:>9}",
         "type",
         "MB",
         "scalar ms",
@@ -109,38 +141,56 @@ fn main() {
         "GFLOP/s",
         "speedup",
         "par ms",
-        "GB/s"
+        "GB/s",
+        "%bw",
+        "batch GF/s",
+        "1-row GF/s"
     );
     let mut rng = Rng(42);
     for ty in TYPES {
         if !filters.is_empty() && !filters.iter().any(|f| f == ty.name()) {
             continue;
         }
-        let w = weights(ty, &mut rng);
+        let w = weights(ty, rows, &mut rng);
         let x: Vec<f32> = (0..COLS).map(|_| rng.unit()).collect();
         let mut act = Vec::new();
         kernels::quantize_activation(ty, &x, &mut act).expect("paired type");
-        let mut out = vec![0f32; ROWS];
+        let mut out = vec![0f32; rows];
         let scalar = DotKernel::with_isa(ty, Isa::Scalar)
             .expect("scalar always available")
             .expect("paired type");
         let simd = DotKernel::new(ty).expect("paired type");
-        let t_scalar = median_secs(5, || {
+        let t_scalar = median_secs(3, || {
             kernels::matvec_with(&scalar, &w, COLS, &act, &mut out).expect("shapes");
             black_box(&out);
         });
-        let t_simd = median_secs(11, || {
+        let t_simd = median_secs(7, || {
             kernels::matvec_with(&simd, &w, COLS, &act, &mut out).expect("shapes");
             black_box(&out);
         });
-        let t_par = median_secs(11, || {
+        let t_par = median_secs(7, || {
             kernels::matvec_par_with(&simd, &w, COLS, &act, &mut out).expect("shapes");
             black_box(&out);
         });
+        // Prefill: BATCH_TOKENS activation rows against the first `batch_rows` weight rows.
+        let acts: Vec<u8> = (0..BATCH_TOKENS)
+            .flat_map(|_| act.iter().copied())
+            .collect();
+        let wb = &w[..w.len() / rows * batch_rows];
+        let mut outb = vec![0f32; batch_rows * BATCH_TOKENS];
+        let batched = |k: &DotKernel, out: &mut [f32]| {
+            median_secs(5, || {
+                kernels::matmul_with(k, wb, COLS, &acts, BATCH_TOKENS, out).expect("shapes");
+                black_box(&out);
+            })
+        };
+        let t_batch = batched(&simd, &mut outb);
+        let t_batch1 = batched(&simd.without_x4(), &mut outb);
         let gb = w.len() as f64 / 1e9;
-        let gflop = 2.0 * (ROWS * COLS) as f64 / 1e9;
+        let gflop = 2.0 * (rows * COLS) as f64 / 1e9;
+        let gflop_b = 2.0 * (batch_rows * COLS * BATCH_TOKENS) as f64 / 1e9;
         println!(
-            "{:<7} {:>8.2} | {:>9.2} {:>7.2} | {:>10} {:>9.2} {:>7.2} {:>8.2} {:>6.1}x | {:>9.2} {:>7.2}",
+            "{:<7} {:>8.2} | {:>9.2} {:>7.2} | {:>10} {:>9.2} {:>7.2} {:>8.2} {:>6.1}x | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1} {:>9.1}",
             ty.name(),
             w.len() as f64 / 1e6,
             t_scalar * 1e3,
@@ -152,6 +202,9 @@ fn main() {
             t_scalar / t_simd,
             t_par * 1e3,
             gb / t_par,
+            100.0 * gb / t_par / bw,
+            gflop_b / t_batch,
+            gflop_b / t_batch1,
         );
     }
 }

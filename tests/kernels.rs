@@ -765,3 +765,116 @@ fn force_scalar_probe() {
     println!("probe: active isa = {}", kernels::active_isa());
     assert_eq!(DotKernel::new(Q4_K).unwrap().isa(), Isa::Scalar);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batched products (prefill): the four-activation-row kernels against their one-row twins.
+
+/// `matmul_with` on every instruction set this CPU has (scalar included) against the one-row
+/// kernel of the same instruction set, pair by pair: bit-identical (the four-row kernels perform
+/// each row's operations in the one-row order), and against scalar within tolerance. Token
+/// counts cover blocks of four, leftovers and more than one token block.
+fn check_matmul(
+    ty: GgmlType,
+    rows: &[u8],
+    n_rows: usize,
+    n_cols: usize,
+    acts: &[u8],
+    n_tok: usize,
+    what: &str,
+) {
+    let rb = rows.len() / n_rows;
+    let ab = acts.len() / n_tok;
+    let scalar = DotKernel::with_isa(ty, Isa::Scalar).unwrap().unwrap();
+    for isa in std::iter::once(Isa::Scalar).chain(simd_isas()) {
+        let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
+        for kk in [k, k.without_x4()] {
+            let mut out = vec![f32::NAN; n_rows * n_tok];
+            kernels::matmul_with(&kk, rows, n_cols, acts, n_tok, &mut out).unwrap();
+            for r in 0..n_rows {
+                let w = &rows[r * rb..(r + 1) * rb];
+                for t in 0..n_tok {
+                    let a = &acts[t * ab..(t + 1) * ab];
+                    let want = k.dot(n_cols, w, a);
+                    let got = out[r * n_tok + t];
+                    assert!(
+                        got.to_bits() == want.to_bits(),
+                        "{ty} {what} on {isa} (x4: {}): row {r} token {t}: {got} vs one-row {want}",
+                        kk.has_x4()
+                    );
+                    let s = scalar.dot(n_cols, w, a);
+                    let (_, abs) = reference(ty, w, a);
+                    assert!(
+                        (got as f64 - s as f64).abs() <= 1e-5 * abs + 1e-30,
+                        "{ty} {what} on {isa}: row {r} token {t}: {got} vs scalar {s}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_equals_one_row_kernels_on_random_rows() {
+    let mut rng = Rng(15);
+    let n_cols = 512;
+    let n_rows = 3;
+    for ty in QUANT_TYPES.into_iter().chain(FLOAT_TYPES) {
+        for n_tok in [1, 4, 7, 70] {
+            let rows: Vec<u8> = (0..n_rows)
+                .flat_map(|_| random_bytes_row(ty, n_cols, Scales::Random, &mut rng))
+                .collect();
+            let lo = if MINUS_128_SAFE.contains(&ty) {
+                -128
+            } else {
+                -127
+            };
+            let acts: Vec<u8> = (0..n_tok)
+                .flat_map(|_| random_act(ty, n_cols, lo, 127, Scales::Random, &mut rng))
+                .collect();
+            check_matmul(ty, &rows, n_rows, n_cols, &acts, n_tok, "random");
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_equals_one_row_kernels_on_adversarial_blocks() {
+    let mut rng = Rng(16);
+    let n = 512;
+    for ty in QUANT_TYPES {
+        let act_ty = kernels::vec_dot_type(ty).unwrap();
+        let nb = n / act_ty.block_size();
+        let acts: Vec<u8> = adversarial_acts(n)
+            .into_iter()
+            .flat_map(|(_, qs)| q8_row(act_ty, &qs, &vec![0.0078125; nb]))
+            .collect();
+        let n_tok = adversarial_acts(n).len();
+        for (what, mut w) in adversarial_weights(ty, n) {
+            set_scales(ty, &mut w, Scales::Random, &mut rng);
+            check_matmul(ty, &w, 1, n, &acts, n_tok, what);
+        }
+    }
+}
+
+#[test]
+fn the_prefill_types_have_four_row_kernels_where_the_cpu_allows() {
+    for isa in simd_isas() {
+        if isa == Isa::Neon {
+            continue;
+        }
+        for ty in [Q4_0, Q8_0, Q4_K, Q6_K] {
+            let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
+            assert!(k.has_x4(), "{ty} on {isa}");
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_bad_shapes_are_errors() {
+    let w = vec![0u8; 18 * 8];
+    let a = vec![0u8; 34 * 8];
+    let k = DotKernel::new(Q4_0).unwrap();
+    let mut out = vec![0f32; 4];
+    assert!(kernels::matmul_with(&k, &w, 128, &a[..34 * 4], 2, &mut out).is_err());
+    assert!(kernels::matmul_with(&k, &w, 128, &a, 3, &mut out).is_err());
+    assert!(kernels::matmul_with(&k, &w, 128, &a, 2, &mut out).is_ok());
+}

@@ -28,6 +28,23 @@ fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
     hsum8(&acc)
 }
 
+/// [`dot_tinyblas`] of `a` with four rows at once (independent dependency chains; each result
+/// is bit-identical to [`dot_tinyblas`] of its row).
+fn dot_tinyblas4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    let n = a.len() / 8 * 8;
+    let b = b.map(|r| &r[..n]);
+    let mut acc = [[0.0f32; 8]; 4];
+    for (i, x) in a[..n].chunks_exact(8).enumerate() {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let y = &b[k][i * 8..i * 8 + 8];
+            for l in 0..8 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+    }
+    acc.map(|a| hsum8(&a))
+}
+
 /// `GGML_F32x8_REDUCE` of four 8-lane accumulators: `(acc0+acc2) + (acc1+acc3)`, the halves
 /// added, then two horizontal adds.
 fn reduce4(acc: &[[f32; 8]; 4]) -> f32 {
@@ -88,7 +105,22 @@ pub(crate) fn attend(
     // Scores padded with masked lanes to whole blocks of eight, as llama.cpp's padded KV.
     let padded = visible.div_ceil(8) * 8;
     let mut s = vec![f32::NEG_INFINITY; padded];
-    for (j, sj) in s.iter_mut().enumerate().take(visible) {
+    let key = |j: usize| &keys[j * stride + off..j * stride + off + hd];
+    let mut first = 0;
+    if kq_tiny {
+        // Four keys per pass: the same sums as one at a time, four chains in flight.
+        while first + 4 <= visible {
+            let d = dot_tinyblas4(
+                &q,
+                [key(first), key(first + 1), key(first + 2), key(first + 3)],
+            );
+            for (sj, d) in s[first..first + 4].iter_mut().zip(d) {
+                *sj = d * scale;
+            }
+            first += 4;
+        }
+    }
+    for (j, sj) in s.iter_mut().enumerate().take(visible).skip(first) {
         let k = &keys[j * stride + off..j * stride + off + hd];
         let d = if kq_tiny {
             dot_tinyblas(&q, k)
@@ -213,6 +245,27 @@ mod tests {
             &mut a,
         );
         assert_eq!(a[..], values[..hd]);
+    }
+
+    #[test]
+    fn four_key_dot_is_bit_identical_to_one_key_dots() {
+        let mut seed = 3u32;
+        let mut r = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            round_f16((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+        };
+        for hd in [8, 64, 72, 128] {
+            let a: Vec<f32> = (0..hd).map(|_| r()).collect();
+            let rows: Vec<Vec<f32>> = (0..4).map(|_| (0..hd).map(|_| r()).collect()).collect();
+            let got = dot_tinyblas4(&a, [&rows[0], &rows[1], &rows[2], &rows[3]]);
+            for k in 0..4 {
+                assert_eq!(
+                    got[k].to_bits(),
+                    dot_tinyblas(&a, &rows[k]).to_bits(),
+                    "{hd} {k}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -176,14 +176,9 @@ pub(crate) fn matmul(
                             .expect("operands sized by the model loader");
                         return;
                     }
-                    let mut tmp = vec![0.0f32; nr];
-                    for t in 0..n {
-                        kernels::matvec_with(kernel, wc, cols, acts.row(t), &mut tmp)
-                            .expect("operands sized by the model loader");
-                        for (r, v) in tmp.iter().enumerate() {
-                            y[r * n + t] = *v;
-                        }
-                    }
+                    debug_assert_eq!(y.len(), nr * n);
+                    kernels::matmul_with(kernel, wc, cols, &acts.data, n, y)
+                        .expect("operands sized by the model loader");
                 });
         }
         MatKernel::Dequant => {

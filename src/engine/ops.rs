@@ -3,6 +3,26 @@
 
 use crate::quant::{fp16_to_fp32, fp32_to_fp16};
 
+/// Runs `$body` compiled with FMA where the CPU has it. `f32::mul_add` is one fused rounding either
+/// way, but without the target feature it is a call to a software `fmaf` (measured ~7% of a
+/// prefill); the results are the same bits.
+macro_rules! with_fma {
+    ($name:ident, ($($arg:ident: $ty:ty),*), $body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "fma")]
+            unsafe fn $name($($arg: $ty),*) {
+                $body
+            }
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: FMA was just detected on this CPU.
+                return unsafe { $name($($arg),*) };
+            }
+        }
+        $body
+    }};
+}
+
 /// `ggml_rms_norm` fused with the multiplication by the norm weight
 /// (`ggml_compute_forward_rms_norm_mul_fused`): squares in f32 summed in f64 (`ggml_float`) in
 /// order, `scale = 1/sqrtf(mean + eps)` in f32, `y = x·scale·w`.
@@ -65,6 +85,17 @@ impl Rope {
             RopeKind::Normal => (2, 1),
             RopeKind::Neox => (1, self.n_rot / 2),
         };
+        with_fma!(
+            apply_fma,
+            (head: &mut [f32], cache: &[(f32, f32)], stride: usize, half: usize),
+            rotate(head, cache, stride, half)
+        )
+    }
+}
+
+#[inline(always)]
+fn rotate(head: &mut [f32], cache: &[(f32, f32)], stride: usize, half: usize) {
+    {
         for (i, &(c, s)) in cache.iter().enumerate() {
             let (i0, i1) = (i * stride, i * stride + half);
             let (x0, x1) = (head[i0], head[i1]);
@@ -76,6 +107,8 @@ impl Rope {
 
 /// `ggml_v_expf` (ggml-cpu `vec.h`, AVX2): the vectorized exp ggml uses in softmax and SiLU, lane
 /// by lane. Within 1-2 ulp of `expf`; 0 for `-inf`.
+/// Always inlined, so that it compiles with FMA inside the callers' `with_fma!` bodies.
+#[inline(always)]
 pub fn v_expf(x: f32) -> f32 {
     let f = f32::from_bits;
     let r = f(0x4b40_0000);
@@ -117,6 +150,11 @@ pub fn hsum8(l: &[f32; 8]) -> f32 {
 /// [`hsum8`] added to an f64 sum, every value scaled by `(float)(1/sum)`. Entries of `-inf`
 /// (masked) become 0.
 pub fn softmax(x: &mut [f32]) {
+    with_fma!(softmax_fma, (x: &mut [f32]), softmax_inline(x))
+}
+
+#[inline(always)]
+fn softmax_inline(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0.0f64;
     let blocks = x.len() / 8 * 8;
@@ -147,6 +185,11 @@ pub fn silu(x: f32) -> f32 {
 /// SwiGLU in place, `gate[i] = silu(gate[i])·up[i]`, as `ggml_vec_swiglu_f32` computes it:
 /// `x/(1 + v_expf(−x))` eight lanes at a time, [`silu`] for the tail.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    with_fma!(swiglu_fma, (gate: &mut [f32], up: &[f32]), swiglu_inline(gate, up))
+}
+
+#[inline(always)]
+fn swiglu_inline(gate: &mut [f32], up: &[f32]) {
     let blocks = gate.len() / 8 * 8;
     for (g, &u) in gate[..blocks].iter_mut().zip(up) {
         *g = (*g / (1.0 + v_expf(0.0 - *g))) * u;

@@ -38,6 +38,11 @@ mod x86_64;
 /// slices hold at least `n` elements' worth of whole blocks.
 type RawDot = unsafe fn(usize, &[u8], &[u8]) -> f32;
 
+/// A kernel of one weight row against four activation rows (prefill): each result is
+/// bit-identical to the [`RawDot`] of the same type and instruction set on that row, with the
+/// weight block unpacked once for the four. Same contract as [`RawDot`] for every row.
+type RawDot4 = unsafe fn(usize, &[u8], [&[u8]; 4]) -> [f32; 4];
+
 /// An instruction set the kernels can be compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -102,6 +107,20 @@ impl Isa {
             Isa::Avx512Vnni => x86_64::kernel(ty, true),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => aarch64::kernel(ty),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The four-row kernel of this instruction set for `ty`, if it has one (the scalar twin of a
+    /// four-row kernel is four calls of the one-row kernel).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn own_kernel4(self, ty: GgmlType) -> Option<RawDot4> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86_64::kernel4(ty, false),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => x86_64::kernel4(ty, true),
             #[allow(unreachable_patterns)]
             _ => None,
         }
@@ -232,6 +251,8 @@ pub struct DotKernel {
     ty: GgmlType,
     isa: Isa,
     f: RawDot,
+    /// The four-row form of `f` (same instruction set), where one exists.
+    f4: Option<RawDot4>,
 }
 
 impl std::fmt::Debug for DotKernel {
@@ -257,7 +278,12 @@ impl DotKernel {
             return None;
         }
         Some(match isa.kernel(ty) {
-            Some((isa, f)) => Ok(DotKernel { ty, isa, f }),
+            Some((isa, f)) => Ok(DotKernel {
+                ty,
+                isa,
+                f,
+                f4: isa.own_kernel4(ty),
+            }),
             None => Err(KernelError::Unsupported(ty)),
         })
     }
@@ -270,6 +296,17 @@ impl DotKernel {
     /// The instruction set the kernel was written for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Whether the kernel has a four-activation-row form that [`matmul_with`] uses.
+    pub fn has_x4(&self) -> bool {
+        self.f4.is_some()
+    }
+
+    /// This kernel without its four-row form: [`matmul_with`] then makes one-row calls only
+    /// (the twin that tests and benchmarks hold the four-row form to).
+    pub fn without_x4(&self) -> DotKernel {
+        DotKernel { f4: None, ..*self }
     }
 
     /// Dot product of `n` elements; panics when the slices are not exactly one row of `n`
@@ -431,6 +468,73 @@ pub fn matvec_par_with(
                 *o = unsafe { (k.f)(n_cols, w, act) };
             }
         });
+    Ok(())
+}
+
+/// `out[r * n_tok + t] = rows[r] · acts[t]` for the `out.len() / n_tok` weight rows of `rows`
+/// (`n_cols` elements each, back to back) and the `n_tok` activation rows of `acts` (already in
+/// the partner type, back to back), on the calling thread. Output is weight-row-major.
+///
+/// Prefill's matrix-matrix product: activation rows go four at a time (about 9 KB of Q8_0 for
+/// 2048 columns, so they stay in L1) past every weight row of the slice (callers pass slices of
+/// tens of KB, which stay in L2), through the kernel's four-row form where it has one, so a
+/// weight block is loaded and unpacked once per four tokens. Every output is bit-identical to
+/// [`DotKernel::dot`] of its row pair.
+pub fn matmul_with(
+    k: &DotKernel,
+    rows: &[u8],
+    n_cols: usize,
+    acts: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let act_ty = vec_dot_type(k.ty).ok_or(KernelError::Unsupported(k.ty))?;
+    let arb = row_bytes(act_ty, n_cols)?;
+    let expected = arb.saturating_mul(n_tok);
+    if acts.len() != expected {
+        return Err(KernelError::Len {
+            what: "activation rows",
+            expected,
+            actual: acts.len(),
+        });
+    }
+    if n_tok == 0 {
+        return Ok(());
+    }
+    let n_rows = out.len() / n_tok;
+    if out.len() != n_rows * n_tok {
+        return Err(KernelError::Len {
+            what: "output",
+            expected: n_rows * n_tok,
+            actual: out.len(),
+        });
+    }
+    let row = check_matvec(k, rows, n_cols, &acts[..arb], &out[..n_rows])?;
+    if row == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    let act = |t: usize| &acts[t * arb..(t + 1) * arb];
+    let mut t = 0;
+    if let Some(f4) = k.f4 {
+        while t + 4 <= n_tok {
+            let group = [act(t), act(t + 1), act(t + 2), act(t + 3)];
+            for (w, o) in rows.chunks_exact(row).zip(out.chunks_exact_mut(n_tok)) {
+                // SAFETY: `f4` belongs to `k.isa`, available by construction of `k`; the weight
+                // row and each activation row hold exactly `n_cols` elements.
+                let v = unsafe { f4(n_cols, w, group) };
+                o[t..t + 4].copy_from_slice(&v);
+            }
+            t += 4;
+        }
+    }
+    for t in t..n_tok {
+        let a = act(t);
+        for (w, o) in rows.chunks_exact(row).zip(out.chunks_exact_mut(n_tok)) {
+            // SAFETY: as above, for the one-row kernel.
+            o[t] = unsafe { (k.f)(n_cols, w, a) };
+        }
+    }
     Ok(())
 }
 

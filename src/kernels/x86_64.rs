@@ -21,8 +21,8 @@ use std::arch::x86_64::*;
 use std::ptr::read_unaligned;
 
 use super::block::{self, QK, QK_K};
-use super::RawDot;
 use super::KVALUES_IQ4NL;
+use super::{RawDot, RawDot4};
 use crate::ggml::GgmlType;
 
 /// The kernel for `ty`: the VNNI variant where one exists when `vnni`, else the AVX2 one.
@@ -847,4 +847,195 @@ unsafe fn iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     }
     // SAFETY: same features as this function.
     unsafe { hsum_f32x8(acc) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Four activation rows at once (prefill): one weight row against four activation rows, the
+// weight block loaded and unpacked once and reused for each of them. Per activation row every
+// kernel performs exactly the operations of its one-row twin above, in the same order, so each of
+// the four results is bit-identical to that kernel's (tests/kernels.rs holds them to it).
+
+/// The four-row kernel for `ty`, where one exists (the VNNI variant when `vnni`).
+pub(super) fn kernel4(ty: GgmlType, vnni: bool) -> Option<RawDot4> {
+    use GgmlType::*;
+    Some(match (ty, vnni) {
+        (Q4_0, true) => q4_0_q8_0_x4::<true>,
+        (Q4_0, false) => q4_0_q8_0_x4::<false>,
+        (Q8_0, true) => q8_0_q8_0_x4::<true>,
+        (Q8_0, false) => q8_0_q8_0_x4::<false>,
+        (Q4_K, _) => q4_k_q8_k_x4,
+        (Q6_K, _) => q6_k_q8_k_x4,
+        _ => return None,
+    })
+}
+
+/// Four `hsum_f32x8`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum4(acc: [__m256; 4]) -> [f32; 4] {
+    // SAFETY: same features as this function.
+    unsafe {
+        [
+            hsum_f32x8(acc[0]),
+            hsum_f32x8(acc[1]),
+            hsum_f32x8(acc[2]),
+            hsum_f32x8(acc[3]),
+        ]
+    }
+}
+
+/// [`q4_0_q8_0`] against four activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_0_q8_0_x4<const VNNI: bool>(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let xp = x.as_ptr();
+    let yp = y.map(<[u8]>::as_ptr);
+    let eight = _mm256_set1_epi8(8);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for ib in 0..n / QK {
+        // SAFETY: block `ib < n/32` lies inside the weight row and the four activation rows
+        // (kernel contract); offsets as in `q4_0_q8_0`.
+        unsafe {
+            let xb = xp.add(ib * block::Q4_0);
+            let qx = nibbles32(xb.add(2));
+            for j in 0..4 {
+                let yb = yp[j].add(ib * block::Q8_0);
+                let d = _mm256_set1_ps(f16_mul(xb, yb));
+                let s = dot_diff_u8i8::<VNNI>(qx, eight, load256(yb.add(2)));
+                acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[j]);
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe { hsum4(acc) }
+}
+
+/// [`q8_0_q8_0`] against four activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_q8_0_x4<const VNNI: bool>(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let xp = x.as_ptr();
+    let yp = y.map(<[u8]>::as_ptr);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for ib in 0..n / QK {
+        // SAFETY: block `ib` lies inside every row; offsets inside `block_q8_0`.
+        unsafe {
+            let xb = xp.add(ib * block::Q8_0);
+            let qx = load256(xb.add(2));
+            let ax = _mm256_sign_epi8(qx, qx);
+            for j in 0..4 {
+                let yb = yp[j].add(ib * block::Q8_0);
+                let d = _mm256_set1_ps(f16_mul(xb, yb));
+                // `dot_i8i8` with |x| hoisted out of the loop over activation rows.
+                let sy = _mm256_sign_epi8(load256(yb.add(2)), qx);
+                let s = dot_u8i8::<VNNI>(ax, sy);
+                acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[j]);
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe { hsum4(acc) }
+}
+
+/// [`q4_k_q8_k`] against four activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let xp = x.as_ptr();
+    let yp = y.map(<[u8]>::as_ptr);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut acc_m = [_mm_setzero_ps(); 4];
+    for i in 0..n / QK_K {
+        // SAFETY: super-block `i` lies inside every row; offsets as in `q4_k_q8_k`.
+        unsafe {
+            let xb = xp.add(i * block::Q4_K);
+            let (xd, xdmin) = f16x2_at(xb);
+            let ms = k4_mins_and_scales(xb.add(4));
+            let sc128 = _mm256_castsi256_si128(ms);
+            let scales = _mm256_set_m128i(sc128, sc128);
+            let mut sumi = [_mm256_setzero_si256(); 4];
+            for j in 0..4 {
+                let yb = yp[j].add(i * block::Q8_K);
+                let yd = f32_at(yb);
+                let prod = k4_min_prod(ms, yb.add(Q8K_BSUMS));
+                acc_m[j] = _mm_fmadd_ps(_mm_set1_ps(yd * xdmin), _mm_cvtepi32_ps(prod), acc_m[j]);
+            }
+            for c in 0..QK_K / 64 {
+                let q4 = load256(xb.add(16 + 32 * c));
+                let q4l = _mm256_and_si256(q4, m4);
+                let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+                let (sl, sh) = (k4_scale(scales, 2 * c), k4_scale(scales, 2 * c + 1));
+                for j in 0..4 {
+                    let yb = yp[j].add(i * block::Q8_K);
+                    let q8l = load256(yb.add(Q8K_QS + 64 * c));
+                    let q8h = load256(yb.add(Q8K_QS + 64 * c + 32));
+                    let pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(q4l, q8l));
+                    let ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(q4h, q8h));
+                    sumi[j] = _mm256_add_epi32(sumi[j], _mm256_add_epi32(pl, ph));
+                }
+            }
+            for j in 0..4 {
+                let d = f32_at(yp[j].add(i * block::Q8_K)) * xd;
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe {
+        let s = hsum4(acc);
+        std::array::from_fn(|j| s[j] - hsum_f32x4(acc_m[j]))
+    }
+}
+
+/// [`q6_k_q8_k`] against four activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let xp = x.as_ptr();
+    let yp = y.map(<[u8]>::as_ptr);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m3 = _mm256_set1_epi8(3);
+    let m32 = _mm256_set1_epi8(32);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for i in 0..n / QK_K {
+        // SAFETY: super-block `i` lies inside every row; offsets as in `q6_k_q8_k`.
+        unsafe {
+            let xb = xp.add(i * block::Q6_K);
+            let xd = f16x2_at(xb.add(206)).1;
+            let scales = load128(xb.add(192));
+            let mut sumi = [_mm256_setzero_si256(); 4];
+            for c in 0..QK_K / 128 {
+                let ql0 = load256(xb.add(64 * c));
+                let ql1 = load256(xb.add(64 * c + 32));
+                let qh = load256(xb.add(128 + 32 * c));
+                let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m3));
+                let q = [
+                    _mm256_or_si256(_mm256_and_si256(ql0, m4), hi(qh)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, m4), hi(_mm256_srli_epi16::<2>(qh))),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                        hi(_mm256_srli_epi16::<4>(qh)),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                        hi(_mm256_srli_epi16::<6>(qh)),
+                    ),
+                ];
+                for (k, &qk) in q.iter().enumerate() {
+                    let sc = pair_scales(scales, 4 * c + k);
+                    for j in 0..4 {
+                        let q8 = load256(yp[j].add(i * block::Q8_K + Q8K_QS + 128 * c + 32 * k));
+                        let p = _mm256_sub_epi16(
+                            _mm256_maddubs_epi16(qk, q8),
+                            _mm256_maddubs_epi16(m32, q8),
+                        );
+                        sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(sc, p));
+                    }
+                }
+            }
+            for j in 0..4 {
+                let d = xd * f32_at(yp[j].add(i * block::Q8_K));
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe { hsum4(acc) }
 }

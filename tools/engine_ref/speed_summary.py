@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""Medians and spread of bench_speed.sh rows (JSON lines files given as arguments), as a markdown table
+with the machine and date."""
+import json, statistics, sys, os, platform, subprocess, datetime
+rows = [json.loads(l) for p in sys.argv[1:] for l in open(p)]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512bw", "avx512vl", "avx512_vbmi") if f in flags.split()]
+print(f"Machine: {cpu}, {os.cpu_count()} logical CPUs, {' '.join(isa)}; {platform.platform()}")
+print(f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+print(f"Load average at the end: {open('/proc/loadavg').read().split()[:3]}")
+print()
+print("| model | threads | test | llama.cpp tok/s (median, min-max) | vramplan tok/s (median, min-max) | ratio |")
+print("|---|---|---|---|---|---|")
+keys = sorted({(r["model"], r["threads"], r["test"]) for r in rows}, key=lambda k: (k[0], k[1], k[2]))
+for m, th, test in keys:
+    cell = {}
+    for eng in ("llama.cpp", "vramplan"):
+        v = [r["tok_s"] for r in rows if (r["engine"], r["model"], r["threads"], r["test"]) == (eng, m, th, test)]
+        cell[eng] = (statistics.median(v), min(v), max(v), len(v)) if v else None
+    fmt = lambda c: f"{c[0]:.1f} ({c[1]:.1f}-{c[2]:.1f}, n={c[3]})" if c else "-"
+    ratio = f"{cell['vramplan'][0] / cell['llama.cpp'][0]:.2f}x" if cell["vramplan"] and cell["llama.cpp"] else "-"
+    print(f"| {os.path.basename(m)} | {th} | {test} | {fmt(cell['llama.cpp'])} | {fmt(cell['vramplan'])} | {ratio} |")
