@@ -102,6 +102,18 @@ fn table_commands() -> Vec<Vec<String>> {
         .iter()
         .map(|c| c.iter().map(|s| s.to_string()).collect())
         .collect();
+    // quantize prints a table of what it wrote; --force lets the three renderings reuse the path.
+    let dir = std::env::temp_dir().join(format!("vramplan-output-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    all.push(vec![
+        "quantize".into(),
+        smol.clone(),
+        dir.join("q8.gguf").display().to_string(),
+        "--type".into(),
+        "Q8_0".into(),
+        "--allow-requantize".into(),
+        "--force".into(),
+    ]);
     all.push(vec!["inspect".into(), smol.clone()]);
     all.push(vec![
         "fit".into(),
