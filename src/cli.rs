@@ -71,12 +71,22 @@ pub struct ValidateArgs {
         default_value = "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,IQ4_XS,Q3_K_M,Q2_K"
     )]
     pub types: String,
+    /// Compare the levels against this GGUF (e.g. the F16) instead of the source, like
+    /// llama-perplexity --kl-divergence-base; same vocabulary required.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     /// Evaluation text file (default: the embedded public-domain text).
     #[arg(long)]
     pub text: Option<PathBuf>,
-    /// Score at most this many tokens of the text.
+    /// Tokens per chunk (llama-perplexity's --ctx-size); the second half of each is scored.
     #[arg(long, default_value_t = 512)]
-    pub tokens: usize,
+    pub ctx: usize,
+    /// Evaluate at most this many chunks (llama-perplexity's --chunks; default: all the text gives).
+    #[arg(long)]
+    pub chunks: Option<usize>,
+    /// Use only the first N tokens of the text.
+    #[arg(long)]
+    pub tokens: Option<usize>,
     /// Decode steps timed per run.
     #[arg(long, default_value_t = 32)]
     pub decode: usize,
@@ -86,9 +96,12 @@ pub struct ValidateArgs {
     /// Worker threads (0: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Skip measuring memory bandwidth (and so the speed prediction).
+    /// No speed prediction: neither measure nor use this machine's memory bandwidth.
     #[arg(long)]
     pub no_bandwidth: bool,
+    /// Write validate.json, validate.md, validate.csv, SVG plots and validate.html into DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
