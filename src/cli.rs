@@ -53,11 +53,22 @@ pub enum Command {
     /// Token ids of TEXT under a GGUF model's tokenizer (special tokens parsed as llama.cpp does).
     Tokenize(TokenizeArgs),
     /// This machine's hardware: CPU, RAM, SIMD features, NVIDIA GPUs (NVML) matched to the catalogue.
-    Detect,
+    Detect(DetectArgs),
     /// Quantize a GGUF model to each file type and measure, on this machine with the reference
     /// engine, the quality lost (KL divergence, top-1, perplexity) and tok/s of each level, held
     /// against the estimator's predictions.
     Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DetectArgs {
+    /// Measure this machine's memory read bandwidth now (about 10 s) and cache it for planning
+    /// (fit for this host); otherwise the cached figure is shown.
+    #[arg(long)]
+    pub measure: bool,
+    /// Threads for --measure (0: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Args, Clone)]

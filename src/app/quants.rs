@@ -21,6 +21,14 @@ struct Rung {
     fits: Option<bool>,
     max_context: Option<u64>,
     quality: Option<PublishedQuality>,
+    /// Mean KLD measured on this machine by `vramplan validate` (vs its source), when it was.
+    measured_kld: Option<MeasuredKld>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct MeasuredKld {
+    kld_mean: f64,
+    kld_mean_error: f64,
 }
 
 #[derive(Serialize)]
@@ -29,6 +37,8 @@ struct QuantsReport {
     ctx: u64,
     devices: Vec<String>,
     quality_source: &'static str,
+    /// Where the measured column comes from (a `validate` run on this machine), when present.
+    measured_source: Option<String>,
     ladder: Vec<Rung>,
 }
 
@@ -54,6 +64,17 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
         None => Vec::new(),
+    };
+    let measured = vramplan::hw::host_cache::load_quality(&model.id);
+    let measured_kld = |ft: FileType| {
+        let m = measured.as_ref()?;
+        m.levels
+            .iter()
+            .find(|(t, _, _)| *t == ft.name())
+            .map(|&(_, kld_mean, kld_mean_error)| MeasuredKld {
+                kld_mean,
+                kld_mean_error,
+            })
     };
     let mut ladder = Vec::new();
     for &ft in quality::LADDER {
@@ -88,6 +109,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             fits,
             max_context,
             quality: quality::published(ft),
+            measured_kld: measured_kld(ft),
         });
     }
     let report = QuantsReport {
@@ -95,6 +117,16 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         ctx: base.ctx,
         devices: devices.iter().map(|d| d.id.clone()).collect(),
         quality_source: quality::SOURCE,
+        measured_source: measured.as_ref().map(|m| {
+            format!(
+                "vramplan validate on this machine, {}: {} vs its {} source, {} tokens scored (ctx {})",
+                m.date,
+                m.name,
+                m.source_file_type.as_deref().unwrap_or("?"),
+                m.scored_tokens,
+                m.ctx
+            )
+        }),
         ladder,
     };
     if global.json {
@@ -119,6 +151,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         "max context",
         "KLD",
         "ΔPPL",
+        "KLD measured here",
     ]);
     for r in &report.ladder {
         let q = r.quality;
@@ -135,6 +168,9 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             }),
             q.and_then(|q| q.delta_ppl)
                 .map_or("-".into(), |d| format!("+{d:.4}")),
+            r.measured_kld.map_or("-".into(), |m| {
+                format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
+            }),
         ]);
     }
     super::out(&t.to_string());
@@ -142,5 +178,8 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
         quality::SOURCE
     ));
+    if let Some(src) = &report.measured_source {
+        super::out(&format!("KLD measured here: {src}"));
+    }
     Ok(())
 }

@@ -21,9 +21,10 @@ use vramplan::gguf::GgufFile;
 use vramplan::hw::host_cache;
 use vramplan::measure::protocol::{base_pass, level_pass, BaseLogProbs, Chunking};
 use vramplan::measure::throughput::{decode_tok_s, prefill_tok_s};
-use vramplan::measure::validation::{Level, ValidateReport};
+use vramplan::measure::validation::{Level, PublishedPoint, ValidateReport};
 use vramplan::measure::MeasureError;
 use vramplan::quantize::{quantize_file, QuantizeOptions};
+use vramplan::report::validate as render;
 use vramplan::report::{sig, table};
 use vramplan::units::Bytes;
 
@@ -234,6 +235,7 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         .and_then(|id| u32::try_from(id).ok())
         .and_then(FileType::from_id);
     let requantized = file.tensors().iter().any(|t| t.ty().is_quantized());
+    let catalog_id = catalog_id(&catalog, &file, &path);
 
     let detected = vramplan::hw::detect(&catalog);
     let n = chunking.n_chunks as u64;
@@ -350,11 +352,12 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
         decode_efficiency: efficiency,
         published_source: PUBLISHED_SOURCE,
+        published_curve: published_curve(&catalog),
         synthetic: false,
         levels,
         total_s: started.elapsed().as_secs_f64(),
     };
-    remember(&report, &detected.cpu_brand);
+    remember(&report, &detected.cpu_brand, catalog_id);
     if let Some(dir) = &args.out {
         write_reports(dir, &report)?;
     }
@@ -367,7 +370,7 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
 
 /// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
 /// level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache is no error.
-fn remember(r: &ValidateReport, cpu: &str) {
+fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
     if let Some(gb_s) = r.memory_read_gb_s {
         let mut eff: Vec<f64> = r
             .levels
@@ -399,7 +402,8 @@ fn remember(r: &ValidateReport, cpu: &str) {
         .collect();
     if !levels.is_empty() {
         let _ = host_cache::store_quality(&host_cache::ModelQuality {
-            model: r.model.clone(),
+            model: catalog_id.unwrap_or_else(|| r.model.clone()),
+            name: r.model.clone(),
             source_file_type: r.source_file_type.map(|t| t.name().to_string()),
             ctx: r.ctx,
             scored_tokens: r.scored_tokens,
@@ -409,11 +413,78 @@ fn remember(r: &ValidateReport, cpu: &str) {
     }
 }
 
+/// The published KLD levels at Llama-3-8B's own bits per weight (from its catalogue inventory).
+fn published_curve(catalog: &vramplan::catalog::Catalog) -> Vec<PublishedPoint> {
+    let Ok(model) = super::model_input::resolve(catalog, "llama-3-8b") else {
+        return Vec::new();
+    };
+    let est = crate::cli::EstimateArgs {
+        model: "llama-3-8b".into(),
+        quant: "Q4_K_M".into(),
+        imatrix: false,
+        ctx: "512".into(),
+        kv_type: "f16".into(),
+        engine: "llama.cpp".into(),
+        parallel: 1,
+        no_flash_attn: false,
+        ubatch: 512,
+        swa_full: false,
+        gpu_util: 0.9,
+        prompt: "512".into(),
+        host_bandwidth: vramplan::estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
+    };
+    let Ok(base) = super::fit::build_request(&est) else {
+        return Vec::new();
+    };
+    vramplan::estimate::quality::LADDER
+        .iter()
+        .filter_map(|&ft| {
+            let p = published(ft)?;
+            let mut req = base.clone();
+            req.format = vramplan::estimate::WeightFormat::Gguf(ft);
+            let inv = model.inventory(&req);
+            let bpw = 8.0 * inv.total_bytes()? as f64 / inv.total_elements().max(1) as f64;
+            Some(PublishedPoint {
+                file_type: ft,
+                bits_per_weight: bpw,
+                kld: p.kld,
+            })
+        })
+        .collect()
+}
+
+/// The catalogue model a file is, by its `general.basename`, `general.name` or file name (up
+/// to the first dot: `SmolLM2-135M-Instruct.Q4_1.gguf`), so `quants ID` finds its measurements.
+fn catalog_id(
+    catalog: &vramplan::catalog::Catalog,
+    file: &GgufFile,
+    path: &Path,
+) -> Option<String> {
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .map(str::to_string);
+    [
+        file.get_str("general.basename").ok().map(str::to_string),
+        file.get_str("general.name").ok().map(str::to_string),
+        stem,
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|q| catalog.model(&q).ok().map(|m| m.id.clone()))
+}
+
 fn write_reports(dir: &Path, r: &ValidateReport) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| bad_input(format!("--out `{}`: {e}", dir.display())))?;
     let json = serde_json::to_string_pretty(r)?;
     write_atomic(&dir.join("validate.json"), json.as_bytes())?;
+    write_atomic(&dir.join("validate.md"), render::markdown(r).as_bytes())?;
+    write_atomic(&dir.join("validate.csv"), render::csv(r).as_bytes())?;
+    write_atomic(&dir.join("kld.svg"), render::kld_plot(r).as_bytes())?;
+    write_atomic(&dir.join("decode.svg"), render::speed_plot(r).as_bytes())?;
+    write_atomic(&dir.join("validate.html"), render::html(r).as_bytes())?;
     Ok(())
 }
 

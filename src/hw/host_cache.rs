@@ -30,7 +30,11 @@ pub struct HostMeasurement {
 /// One model's measured quality per level (the last `validate` of it on this machine).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelQuality {
+    /// Catalogue id when the file was recognised (the key `quants` looks up), else its name.
     pub model: String,
+    /// The file's `general.name`.
+    #[serde(default)]
+    pub name: String,
     pub source_file_type: Option<String>,
     pub ctx: usize,
     pub scored_tokens: usize,

@@ -59,8 +59,18 @@ pub struct ValidateReport {
     pub memory_read_basis: Option<String>,
     pub decode_efficiency: Range,
     pub published_source: &'static str,
+    /// The published Llama-3-8B KLD per level with that model's bits per weight (for the plot).
+    pub published_curve: Vec<PublishedPoint>,
     /// The generated random-weight model of `--synthetic`: speed only.
     pub synthetic: bool,
     pub levels: Vec<Level>,
     pub total_s: f64,
+}
+
+/// One published level: Llama-3-8B's bits per weight at that file type and its mean KLD.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedPoint {
+    pub file_type: FileType,
+    pub bits_per_weight: f64,
+    pub kld: f64,
 }

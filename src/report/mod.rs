@@ -1,6 +1,8 @@
 //! Renderers only: tables for people (comfy-table), JSON via serde in the app layer.
 //! Knows result types, never how they were computed.
 
+pub mod validate;
+
 use comfy_table::{presets, ContentArrangement, Table};
 
 /// A table in the house style: UTF-8 borders, wrapped to the terminal.
