@@ -322,15 +322,24 @@ pub fn kld_plot(r: &ValidateReport) -> String {
         line(&pts)
     );
     for (name, x, y) in &sorted {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#999\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#777\" font-size=\"10\">{}</text>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#999\"><title>Llama-3-8B {}</title></circle>",
             f.x(*x),
             f.y(*y),
-            f.x(*x) + 4.0,
-            f.y(*y) + 12.0,
             escape(name)
         );
+        // Labels only beside the levels measured here, so the published ladder stays legible.
+        if ours.iter().any(|o| &o.0 == name) {
+            let _ = write!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#777\" font-size=\"10\">{}</text>",
+                f.x(*x) + 4.0,
+                f.y(*y) + 12.0,
+                escape(name)
+            );
+        }
+        out.push('\n');
     }
     let mut ours_sorted = ours.clone();
     ours_sorted.sort_by(|a, b| a.1.total_cmp(&b.1));
