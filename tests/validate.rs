@@ -56,7 +56,11 @@ fn base_file_is_the_reference_and_the_source_is_scored_against_it() {
     );
     let r = ok_json(&out);
     assert_eq!(r["chunks"], 2);
-    assert_eq!(r["scored_tokens"], 2 * 31, "second half of 64, less the last");
+    assert_eq!(
+        r["scored_tokens"],
+        2 * 31,
+        "second half of 64, less the last"
+    );
     let source = &r["levels"][0]["quality"];
     let q4 = &r["levels"][1]["quality"];
     assert_eq!(source["positions"], 62);

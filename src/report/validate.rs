@@ -464,9 +464,9 @@ pub fn html(r: &ValidateReport) -> String {
     for l in &r.levels {
         let q = l.quality;
         let cell = |s: String| format!("<td>{}</td>", escape(&s));
-        let _ = write!(
+        let _ = writeln!(
             rows,
-            "<tr>{}{}{}{}{}{}{}{}</tr>\n",
+            "<tr>{}{}{}{}{}{}{}{}</tr>",
             cell(level_name(l)),
             cell(format!("{:.2}", l.bits_per_weight)),
             cell(q.map_or("-".into(), |q| format!(
