@@ -113,6 +113,11 @@ pub struct ValidateArgs {
     /// Write validate.json, validate.md, validate.csv, SVG plots and validate.html into DIR.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// No model needed: a generated ~1B-parameter llama-shaped model with random weights gives
+    /// the speed half (prefill, decode, predicted vs measured) per level; default levels
+    /// Q8_0,Q4_K_M,Q4_0.
+    #[arg(long, conflicts_with_all = ["model", "base", "text"])]
+    pub synthetic: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -204,3 +204,37 @@ fn bad_arguments_are_one_line_errors() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn synthetic_gives_the_speed_half_without_a_model() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .args(["validate", "--synthetic", "--types", "Q4_0", "--json"])
+        .args([
+            "--runs",
+            "1",
+            "--decode",
+            "2",
+            "--threads",
+            "2",
+            "--no-bandwidth",
+        ])
+        .env("VRAMPLAN_CACHE", cache.path())
+        .output()
+        .unwrap();
+    let r = ok_json(&out);
+    assert_eq!(r["synthetic"], true);
+    let levels = r["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 1);
+    let l = &levels[0];
+    assert_eq!(l["file_type"], "Q4_0");
+    assert!(l["quality"].is_null());
+    // 1.03B weights at 4.5 bits; the output head is tied, so a token reads them all: the layers'
+    // 0.5474 GB, the embedding's 0.0369 GB and 0.27 MB of f32 norms.
+    let bpw = l["bits_per_weight"].as_f64().unwrap();
+    assert!((bpw - 4.5).abs() < 0.01, "{bpw}");
+    let per_token = l["bytes_per_token"].as_f64().unwrap();
+    assert!((0.584e9..0.585e9).contains(&per_token), "{per_token}");
+    assert!(l["prefill_tok_s"].as_f64().unwrap() > 0.0);
+    assert!(l["decode_tok_s"].as_f64().unwrap() > 0.0);
+}

@@ -191,6 +191,9 @@ fn effective_threads(threads: usize) -> usize {
 }
 
 pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
+    if args.synthetic {
+        return run_synthetic(global, args);
+    }
     let started = Instant::now();
     let path = args.model.clone().unwrap_or_else(default_model);
     if args.model.is_none() && !path.is_file() {
@@ -368,6 +371,91 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--synthetic`: per level, a generated ~1B model of that type, timed; no quality.
+fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
+    use vramplan::measure::synthetic;
+    let started = Instant::now();
+    if args.types == "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,IQ4_XS,Q3_K_M,Q2_K" {
+        args.types = "Q8_0,Q4_K_M,Q4_0".into();
+    }
+    let types = parse_types(&args.types)?;
+    check_args(&args)?;
+    let catalog = super::load_catalog(global)?;
+    let detected = vramplan::hw::detect(&catalog);
+    // Per level: generate, prefill, decode.
+    let bar = progress_bar(global, 3 * types.len() as u64);
+    let bw = bandwidth(&args, &detected.cpu_brand, &bar);
+    let efficiency = Fit::embedded(&catalog)
+        .efficiency("llama.cpp", DeviceClass::Cpu)
+        .decode;
+    let tokens = synthetic::tokens(PREFILL_TOKENS);
+    let dir = tempfile::tempdir().context("temporary directory for the generated models")?;
+    let mut levels = Vec::new();
+    for ft in types {
+        bar.set_message(format!("{ft}: generating a random 1B model"));
+        let t = Instant::now();
+        let path = synthetic::write_model(dir.path(), ft)?;
+        let generate_s = t.elapsed().as_secs_f64();
+        bar.inc(1);
+        bar.set_message(format!("{ft}: timing"));
+        let f = GgufFile::open(&path).with_context(|| format!("open {}", path.display()))?;
+        let model = Model::load(&f)?;
+        let m = measure_speed(&f, &model, &path, &tokens, &args)?;
+        bar.inc(2);
+        let predicted = bw.as_ref().and_then(|b| {
+            (m.bytes_per_token > 0).then(|| efficiency.scale(b.0 * 1e9 / m.bytes_per_token as f64))
+        });
+        levels.push(Level {
+            file_type: Some(ft),
+            file_bytes: m.file_bytes,
+            bits_per_weight: m.bits_per_weight,
+            bytes_per_token: m.bytes_per_token,
+            quality: None,
+            published: published(ft),
+            prefill_tok_s: m.prefill_tok_s,
+            decode_tok_s: m.decode_tok_s,
+            predicted_decode_tok_s: predicted,
+            decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
+            quantize_s: generate_s,
+            quality_s: 0.0,
+        });
+        drop(model);
+        drop(f);
+        std::fs::remove_file(&path)?;
+    }
+    bar.finish_and_clear();
+    let report = ValidateReport {
+        model: "synthetic-1b (random weights, llama-shaped: 2048 x 16 layers, GQA 32/8, FFN 8192, vocab 32000)".into(),
+        source_file_type: None,
+        requantized: false,
+        base: "none (speed only)".into(),
+        text: "none (fixed token ids)".into(),
+        tokens: tokens.len(),
+        ctx: 0,
+        chunks: 0,
+        scored_tokens: 0,
+        threads: effective_threads(args.threads),
+        cpu: detected.cpu_brand.clone(),
+        memory_read_gb_s: bw.as_ref().map(|b| b.0),
+        memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
+        decode_efficiency: efficiency,
+        published_source: PUBLISHED_SOURCE,
+        published_curve: Vec::new(),
+        synthetic: true,
+        levels,
+        total_s: started.elapsed().as_secs_f64(),
+    };
+    remember(&report, &detected.cpu_brand, None);
+    if let Some(dir) = &args.out {
+        write_reports(dir, &report)?;
+    }
+    if global.json {
+        return super::print_json(&report);
+    }
+    render(&report);
+    Ok(())
+}
+
 /// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
 /// level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache is no error.
 fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
@@ -504,7 +592,62 @@ fn pm(v: f64, e: f64, digits: usize) -> String {
     format!("{} ± {}", sig(v, digits), sig(e, 1))
 }
 
+fn render_synthetic(r: &ValidateReport) {
+    super::out(&format!(
+        "{} · {} thread(s) on {}{}",
+        r.model,
+        r.threads,
+        r.cpu,
+        match (r.memory_read_gb_s, &r.memory_read_basis) {
+            (Some(b), Some(basis)) => format!(" · memory read {} GB/s ({basis})", sig(b, 3)),
+            _ => String::new(),
+        },
+    ));
+    let mut t = table(&[
+        "type",
+        "file",
+        "bpw",
+        "bytes/token",
+        "prefill tok/s",
+        "decode tok/s",
+        "predicted decode",
+    ]);
+    for l in &r.levels {
+        t.add_row(vec![
+            l.file_type.map_or("?".into(), |t| t.name().to_string()),
+            Bytes(l.file_bytes).to_string(),
+            format!("{:.2}", l.bits_per_weight),
+            Bytes(l.bytes_per_token).to_string(),
+            format!("{:.1}", l.prefill_tok_s),
+            format!("{:.2}", l.decode_tok_s),
+            predicted_cell(l),
+        ]);
+    }
+    super::out(&t.to_string());
+    super::out(&format!(
+        "Random weights: speed only. prefill: {PREFILL_TOKENS} tokens in one pass; decode: median of the runs after a {DECODE_PROMPT}-token prompt.\n\
+         predicted decode: decode efficiency {}-{} of the memory bandwidth over the bytes a token reads; (xN) = measured / expected. {:.0} s in all.",
+        sig(r.decode_efficiency.low, 2),
+        sig(r.decode_efficiency.high, 2),
+        r.total_s
+    ));
+}
+
+fn predicted_cell(l: &Level) -> String {
+    l.predicted_decode_tok_s.map_or("-".into(), |p| {
+        format!(
+            "{}-{} (x{})",
+            sig(p.low, 2),
+            sig(p.high, 2),
+            l.decode_ratio.map_or("-".into(), |x| sig(x, 2))
+        )
+    })
+}
+
 fn render(r: &ValidateReport) {
+    if r.synthetic {
+        return render_synthetic(r);
+    }
     super::out(&format!(
         "{} · source {}{} · base {} · {} chunk(s) of {} tokens, {} scored, of {} · {} thread(s) on {}{}",
         r.model,
@@ -567,14 +710,7 @@ fn render(r: &ValidateReport) {
             l.published.map_or("-".into(), |p| sig(p.kld, 2)),
             format!("{:.0}", l.prefill_tok_s),
             format!("{:.1}", l.decode_tok_s),
-            l.predicted_decode_tok_s.map_or("-".into(), |p| {
-                format!(
-                    "{}-{} (x{})",
-                    sig(p.low, 2),
-                    sig(p.high, 2),
-                    l.decode_ratio.map_or("-".into(), |x| sig(x, 2))
-                )
-            }),
+            predicted_cell(l),
         ]);
     }
     super::out(&t.to_string());

@@ -4,6 +4,7 @@
 
 pub mod kld;
 pub mod protocol;
+pub mod synthetic;
 pub mod throughput;
 pub mod validation;
 
