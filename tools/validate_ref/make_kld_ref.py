@@ -3,7 +3,7 @@
 
 For SmolLM2-135M-Instruct (the Q4_1 GGUF of tools/fetch_smollm2.sh, the source and the base) and
 each listed file type: quantize with llama-quantize --allow-requantize (as validate does), then
-run llama-perplexity --kl-divergence against the base's log-probabilities saved by
+run llama-perplexity --kl-divergence (-fa off) against the base's log-probabilities saved by
 --kl-divergence-base, on data/validate/eval.txt with --ctx 256, and parse its summary (mean KLD
 ± error, median and percentiles, same-top-p, PPL(Q), PPL(base), ln ratio, RMS Δp).
 Writes tests/data/validate/smollm2_kld.json; the raw llama-perplexity summaries go beside it in
@@ -66,14 +66,16 @@ def main():
     text = os.path.join(REPO, "data", "validate", "eval.txt")
     perplexity = os.path.join(bindir, "llama-perplexity")
     quantize = os.path.join(bindir, "llama-quantize")
-    common = ["-f", text, "-c", str(CTX), "-t", str(THREADS), "--no-warmup"]
+    # -fa off: the reference engine reproduces llama.cpp's CPU arithmetic without flash attention
+    # (src/engine/attention.rs); flash attention alone moves llama.cpp's own PPL(base) here by 0.6%.
+    common = ["-f", text, "-c", str(CTX), "-t", str(THREADS), "--no-warmup", "-fa", "off"]
     raw_dir = os.path.join(REPO, "tests", "data", "validate", "llama-perplexity")
     os.makedirs(raw_dir, exist_ok=True)
     out = {
         "source": os.path.basename(src),
         "text": "data/validate/eval.txt",
         "ctx": CTX,
-        "tool": "llama-perplexity --kl-divergence (llama.cpp vendored in llama-cpp-python 0.3.36, CPU build)",
+        "tool": "llama-perplexity --kl-divergence -fa off -t 2 (llama.cpp vendored in llama-cpp-python 0.3.36, CPU build, GGML_NATIVE)",
         "levels": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
