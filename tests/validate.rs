@@ -334,3 +334,67 @@ fn quality_per_level_matches_llama_perplexity() {
         "ranking of the levels by mean KLD"
     );
 }
+
+/// What validate leaves in the cache reaches `quants` (KLD measured here) and `fit` for this host
+/// (its measured bandwidth, said so). The cache is written here by hand, as validate writes it.
+#[test]
+fn cached_measurements_reach_quants_and_fit() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+            .args(args)
+            .env("VRAMPLAN_CACHE", cache.path())
+            .output()
+            .unwrap();
+        ok_json(&out)
+    };
+    std::fs::create_dir_all(cache.path().join("validated")).unwrap();
+    std::fs::write(
+        cache.path().join("validated/smollm2-135m.json"),
+        r#"{"model":"smollm2-135m","name":"SmolLM2 135M","source_file_type":"Q4_1","ctx":512,
+            "scored_tokens":255,"date":"2026-12-04","levels":[["Q4_K_M",0.315,0.03]]}"#,
+    )
+    .unwrap();
+    let q = run(&["quants", "smollm2-135m", "--json"]);
+    let rung = q["ladder"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["file_type"] == "Q4_K_M")
+        .unwrap();
+    assert_eq!(rung["measured_kld"]["kld_mean"], 0.315);
+    assert!(q["measured_source"]
+        .as_str()
+        .unwrap()
+        .contains("2026-12-04"));
+
+    // This machine's CPU, as detect reports it, with a made-up measured bandwidth.
+    let d = run(&["detect", "--json"]);
+    assert!(d["measured"].is_null(), "an empty cache measures nothing");
+    let cpu = d["cpu_brand"].as_str().unwrap();
+    std::fs::write(
+        cache.path().join("host.json"),
+        serde_json::json!({"cpu": cpu, "threads": 2, "memory_read_gb_s": 12.5,
+            "measured_unix_s": 1796428799u64, "date": "2026-12-04"})
+        .to_string(),
+    )
+    .unwrap();
+    let d = run(&["detect", "--json"]);
+    assert_eq!(d["measured"]["memory_read_gb_s"], 12.5);
+    if d["gpus"].as_array().unwrap().is_empty() && d["apple_chip"].is_null() {
+        let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+            .args(["fit", "smollm2-135m"])
+            .env("VRAMPLAN_CACHE", cache.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("bandwidth measured: 12.5 GB/s, measured 2026-12-04"),
+            "{text}"
+        );
+    } else {
+        eprintln!(
+            "this machine has an accelerator: fit plans for it, the CPU-host line is not checked"
+        );
+    }
+}
