@@ -89,7 +89,7 @@ pub enum Command {
     /// Token ids of TEXT under a GGUF model's tokenizer (special tokens parsed as llama.cpp does).
     Tokenize(TokenizeArgs),
     /// This machine's hardware: CPU, RAM, SIMD features, NVIDIA GPUs (NVML) matched to the catalogue.
-    Detect,
+    Detect(DetectArgs),
     /// Quantize a GGUF model to each file type and measure, on this machine with the reference
     /// engine, the quality lost (KL divergence, top-1, perplexity) and tok/s of each level, held
     /// against the estimator's predictions.
@@ -104,6 +104,17 @@ pub enum Command {
 }
 
 #[derive(Debug, Args, Clone)]
+pub struct DetectArgs {
+    /// Measure this machine's memory read bandwidth now (about 10 s) and cache it for planning
+    /// (fit for this host); otherwise the cached figure is shown.
+    #[arg(long)]
+    pub measure: bool,
+    /// Threads for --measure (0: every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args, Clone)]
 pub struct ValidateArgs {
     /// A GGUF model; an F16/BF16/F32 source gives the cleanest reference. Default: SmolLM2-135M
     /// (Q4_1) where tools/fetch_smollm2.sh puts it.
@@ -114,12 +125,22 @@ pub struct ValidateArgs {
         default_value = "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,IQ4_XS,Q3_K_M,Q2_K"
     )]
     pub types: String,
+    /// Compare the levels against this GGUF (e.g. the F16) instead of the source, like
+    /// llama-perplexity --kl-divergence-base; same vocabulary required.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     /// Evaluation text file (default: the embedded public-domain text).
     #[arg(long)]
     pub text: Option<PathBuf>,
-    /// Score at most this many tokens of the text.
+    /// Tokens per chunk (llama-perplexity's --ctx-size); the second half of each is scored.
     #[arg(long, default_value_t = 512)]
-    pub tokens: usize,
+    pub ctx: usize,
+    /// Evaluate at most this many chunks (llama-perplexity's --chunks; default: all the text gives).
+    #[arg(long)]
+    pub chunks: Option<usize>,
+    /// Use only the first N tokens of the text.
+    #[arg(long)]
+    pub tokens: Option<usize>,
     /// Decode steps timed per run.
     #[arg(long, default_value_t = 32)]
     pub decode: usize,
@@ -129,9 +150,17 @@ pub struct ValidateArgs {
     /// Worker threads (0: every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Skip measuring memory bandwidth (and so the speed prediction).
+    /// No speed prediction: neither measure nor use this machine's memory bandwidth.
     #[arg(long)]
     pub no_bandwidth: bool,
+    /// Write validate.json, validate.md, validate.csv, SVG plots and validate.html into DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No model needed: a generated ~1B-parameter llama-shaped model with random weights gives
+    /// the speed half (prefill, decode, predicted vs measured) per level; default levels
+    /// Q8_0,Q4_K_M,Q4_0.
+    #[arg(long, conflicts_with_all = ["model", "base", "text"])]
+    pub synthetic: bool,
 }
 
 #[derive(Debug, Args, Clone)]

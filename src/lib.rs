@@ -16,6 +16,7 @@ pub mod gguf;
 pub mod hf;
 pub mod hw;
 pub mod kernels;
+pub mod measure;
 pub mod plan;
 pub mod quant;
 pub mod quantize;

@@ -114,6 +114,26 @@ fn table_commands() -> Vec<Vec<String>> {
         "--allow-requantize".into(),
         "--force".into(),
     ]);
+    all.push(
+        [
+            "validate",
+            &smol,
+            "--types",
+            "Q8_0",
+            "--ctx",
+            "128",
+            "--chunks",
+            "1",
+            "--runs",
+            "1",
+            "--decode",
+            "4",
+            "--no-bandwidth",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
     all.push(vec!["inspect".into(), smol.clone()]);
     all.push(vec![
         "fit".into(),

@@ -2,14 +2,40 @@
 //! drivers: those become warnings.
 
 use anyhow::Result;
-use vramplan::report::{kv_table, table};
+use vramplan::hw::host_cache;
+use vramplan::report::{kv_table, sig, table};
 use vramplan::units::Bytes;
 
-use crate::cli::Global;
+use crate::cli::{DetectArgs, Global};
 
-pub fn run(global: &Global) -> Result<()> {
+pub fn run(global: &Global, args: DetectArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
-    let d = vramplan::hw::detect(&catalog);
+    let mut d = vramplan::hw::detect(&catalog);
+    if args.threads > 4096 {
+        return Err(super::bad_input(format!(
+            "--threads {} is absurd",
+            args.threads
+        )));
+    }
+    if args.measure {
+        let threads = if args.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            args.threads
+        };
+        let gb_s = vramplan::hw::bandwidth::measure_read_gb_s(args.threads, 5);
+        let mut m = host_cache::now_measurement(&d.cpu_brand, threads, gb_s);
+        // A new bandwidth keeps the decode efficiency the last validate found.
+        if let Some(old) = &d.measured {
+            m.decode_efficiency = old.decode_efficiency;
+            m.decode_efficiency_model = old.decode_efficiency_model.clone();
+        }
+        if let Err(e) = host_cache::store(&m) {
+            d.warnings
+                .push(format!("cannot cache the measurement: {e}"));
+        }
+        d.measured = Some(m);
+    }
     if global.json {
         return super::print_json(&d);
     }
@@ -46,6 +72,23 @@ pub fn run(global: &Global) -> Result<()> {
         (
             "NVIDIA driver".into(),
             d.driver_version.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "memory read".into(),
+            match &d.measured {
+                Some(m) => format!(
+                    "{} GB/s, measured {} with {} thread(s){}",
+                    sig(m.memory_read_gb_s, 3),
+                    m.date,
+                    m.threads,
+                    m.decode_efficiency.map_or(String::new(), |e| format!(
+                        "; decode efficiency {} (validate of {})",
+                        sig(e, 2),
+                        m.decode_efficiency_model.as_deref().unwrap_or("?")
+                    ))
+                ),
+                None => "not measured (vramplan detect --measure)".into(),
+            },
         ),
     ];
     super::out_table(&kv_table(&rows));

@@ -99,7 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quants(args) => quants::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Cost(args) => cost::run(&cli.global, args),
-        Command::Detect => detect::run(&cli.global),
+        Command::Detect(args) => detect::run(&cli.global, args),
         Command::Quantize(args) => quantize::run(&cli.global, args),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Tokenize(args) => run::tokenize(&cli.global, args),

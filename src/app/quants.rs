@@ -20,6 +20,14 @@ struct Rung {
     fits: Option<bool>,
     max_context: Option<u64>,
     quality: Option<PublishedQuality>,
+    /// Mean KLD measured on this machine by `vramplan validate` (vs its source), when it was.
+    measured_kld: Option<MeasuredKld>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct MeasuredKld {
+    kld_mean: f64,
+    kld_mean_error: f64,
 }
 
 #[derive(Serialize)]
@@ -28,6 +36,8 @@ struct QuantsReport {
     ctx: u64,
     devices: Vec<String>,
     quality_source: &'static str,
+    /// Where the measured column comes from (a `validate` run on this machine), when present.
+    measured_source: Option<String>,
     ladder: Vec<Rung>,
 }
 
@@ -53,6 +63,17 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
         None => Vec::new(),
+    };
+    let measured = vramplan::hw::host_cache::load_quality(&model.id);
+    let measured_kld = |ft: FileType| {
+        let m = measured.as_ref()?;
+        m.levels
+            .iter()
+            .find(|(t, _, _)| *t == ft.name())
+            .map(|&(_, kld_mean, kld_mean_error)| MeasuredKld {
+                kld_mean,
+                kld_mean_error,
+            })
     };
     let mut ladder = Vec::new();
     for &ft in quality::LADDER {
@@ -87,6 +108,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             fits,
             max_context,
             quality: quality::published(ft),
+            measured_kld: measured_kld(ft),
         });
     }
     let report = QuantsReport {
@@ -94,6 +116,16 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         ctx: base.ctx,
         devices: devices.iter().map(|d| d.id.clone()).collect(),
         quality_source: quality::SOURCE,
+        measured_source: measured.as_ref().map(|m| {
+            format!(
+                "vramplan validate on this machine, {}: {} vs its {} source, {} tokens scored (ctx {})",
+                m.date,
+                m.name,
+                m.source_file_type.as_deref().unwrap_or("?"),
+                m.scored_tokens,
+                m.ctx
+            )
+        }),
         ladder,
     };
     if global.json {
@@ -120,6 +152,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         Column::new("max context").csv("max_context"),
         Column::new("KLD").csv("quality.kld"),
         Column::new("ΔPPL").csv("quality.delta_ppl").optional(1),
+        Column::new("KLD measured here").csv("measured_kld.kld_mean"),
     ]);
     for r in &report.ladder {
         let q = r.quality;
@@ -156,6 +189,12 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
                     .map_or("-".into(), |d| format!("+{d:.4}")),
                 opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
             ),
+            Cell::with_raw(
+                r.measured_kld.map_or("-".into(), |m| {
+                    format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
+                }),
+                opt(r.measured_kld.map(|m| m.kld_mean.to_string())),
+            ),
         ]);
     }
     super::out_table(&t);
@@ -163,5 +202,8 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
         quality::SOURCE
     ));
+    if let Some(src) = &report.measured_source {
+        super::out(&format!("KLD measured here: {src}"));
+    }
     Ok(())
 }

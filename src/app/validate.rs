@@ -1,23 +1,30 @@
-//! `vramplan validate [MODEL.gguf]`: quantizes the model to each file type, runs real forward
-//! passes with the reference engine on this machine, and measures per level the quality lost
-//! against the source (KL divergence, top-1 agreement, perplexity) and the prompt and decode
-//! speed; then holds the estimator's decode-speed prediction (bytes per token over this
-//! machine's measured memory bandwidth, calibrated efficiency) and the published quality
-//! figures against those measurements.
+//! `vramplan validate [MODEL.gguf]`: quantizes the model to each file type and measures, with the
+//! reference engine on this machine, each level's quality against a base model by the protocol of
+//! `llama-perplexity --kl-divergence` (chunks of `--ctx` tokens from an empty cache, BOS first,
+//! second half scored; KLD with its error and percentiles, same-top-p, PPL ratio, RMS Δp) and its
+//! prompt and decode speed; then holds the estimator's decode prediction (bytes per token over
+//! this machine's memory bandwidth, calibrated efficiency) and the published quality figures
+//! against those measurements. Memory is flat in the length of the text (vramplan::measure).
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
-use vramplan::engine::quality::{self, QualityStats};
-use vramplan::engine::{argmax, logits_for_with, Model, Session, SessionConfig, Tokenizer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vramplan::engine::{Model, Tokenizer};
 use vramplan::estimate::calibration::Fit;
-use vramplan::estimate::quality::{published, PublishedQuality, SOURCE as PUBLISHED_SOURCE};
+use vramplan::estimate::quality::{published, SOURCE as PUBLISHED_SOURCE};
 use vramplan::estimate::speed::{active_weight_bytes, DeviceClass, Range};
 use vramplan::ggml::FileType;
 use vramplan::gguf::GgufFile;
+use vramplan::hw::host_cache;
+use vramplan::measure::protocol::{base_pass, level_pass, BaseLogProbs, Chunking};
+use vramplan::measure::throughput::{decode_tok_s, prefill_tok_s};
+use vramplan::measure::validation::{Level, PublishedPoint, ValidateReport};
+use vramplan::measure::MeasureError;
 use vramplan::quantize::{quantize_file, QuantizeOptions};
+use vramplan::report::validate as render;
 use vramplan::report::{sig, table};
 use vramplan::units::Bytes;
 
@@ -28,50 +35,13 @@ use crate::cli::{Global, ValidateArgs};
 const EMBEDDED_TEXT: &str = include_str!("../../data/validate/eval.txt");
 /// Prompt tokens before the timed decode steps.
 const DECODE_PROMPT: usize = 16;
-
-#[derive(Serialize)]
-struct Level {
-    /// `None` for the source file itself.
-    file_type: Option<FileType>,
-    file_bytes: u64,
-    bits_per_weight: f64,
-    /// Weight bytes one decoded token reads (dense tensors, used experts, one embedding row).
-    bytes_per_token: u64,
-    quality: Option<QualityStats>,
-    published: Option<PublishedQuality>,
-    prefill_tok_s: f64,
-    /// Median over the runs.
-    decode_tok_s: f64,
-    /// The estimator's decode speed for this machine (llama.cpp CPU efficiency x measured
-    /// bandwidth / bytes per token).
-    predicted_decode_tok_s: Option<Range>,
-    /// measured / predicted expected.
-    decode_ratio: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct ValidateReport {
-    model: String,
-    source_file_type: Option<FileType>,
-    /// The source holds quantized tensors: levels are requantized from it and their quality is
-    /// relative to it, not to the original 16-bit weights.
-    requantized: bool,
-    text: String,
-    tokens: usize,
-    threads: usize,
-    cpu: String,
-    memory_read_gb_s: Option<f64>,
-    decode_efficiency: Range,
-    published_source: &'static str,
-    levels: Vec<Level>,
-}
+/// Prompt length of the prefill timing (llama-bench's pp; shorter when the context is).
+const PREFILL_TOKENS: usize = 128;
 
 fn default_model() -> PathBuf {
-    let cache = std::env::var_os("VRAMPLAN_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("vramplan")))
-        .unwrap_or_default();
-    cache.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    host_cache::cache_dir()
+        .unwrap_or_default()
+        .join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
 fn parse_types(s: &str) -> Result<Vec<FileType>> {
@@ -96,38 +66,8 @@ fn parse_types(s: &str) -> Result<Vec<FileType>> {
     Ok(out)
 }
 
-/// Median tokens/s of `runs` timed runs of `steps` greedy single-token passes after a short prompt.
-fn decode_speed(
-    model: &Model<'_>,
-    prompt: &[u32],
-    steps: usize,
-    runs: usize,
-    threads: usize,
-) -> Result<f64> {
-    let mut rates = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let mut s = Session::new(
-            model,
-            SessionConfig {
-                n_ctx: prompt.len() + steps + 1,
-                threads,
-                ..SessionConfig::default()
-            },
-        )?;
-        let mut logits = s.eval(prompt, false)?;
-        let t = Instant::now();
-        for _ in 0..steps {
-            let next = argmax(&logits);
-            logits = s.eval(&[next], false)?;
-        }
-        rates.push(steps as f64 / t.elapsed().as_secs_f64());
-    }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[rates.len() / 2])
-}
-
+/// What a file is, for the speed half of a level.
 struct Measured {
-    logits: Vec<Vec<f32>>,
     prefill_tok_s: f64,
     decode_tok_s: f64,
     file_bytes: u64,
@@ -135,29 +75,124 @@ struct Measured {
     bytes_per_token: u64,
 }
 
-fn measure(path: &Path, tokens: &[u32], args: &ValidateArgs) -> Result<Measured> {
-    let file = GgufFile::open(path).with_context(|| format!("open {}", path.display()))?;
-    let model = Model::load(&file)?;
+fn measure_speed(
+    file: &GgufFile,
+    model: &Model<'_>,
+    path: &Path,
+    tokens: &[u32],
+    args: &ValidateArgs,
+) -> Result<Measured> {
     let inv = file.inventory();
-    let shape = vramplan::gguf::model_shape(&file)?;
+    let shape = vramplan::gguf::model_shape(file)?;
     let tensor_bytes = inv.total_bytes().unwrap_or(0);
     let bytes_per_token = active_weight_bytes(&inv, &shape, |t| t.bytes().unwrap_or(0));
-    let t = Instant::now();
-    let logits = logits_for_with(&model, tokens, args.threads)?;
-    let prefill_tok_s = tokens.len() as f64 / t.elapsed().as_secs_f64();
+    let pp = &tokens[..PREFILL_TOKENS.min(tokens.len())];
+    let prefill = prefill_tok_s(model, pp, 1, args.threads)?;
     let prompt = &tokens[..DECODE_PROMPT.min(tokens.len())];
-    let decode_tok_s = decode_speed(&model, prompt, args.decode, args.runs, args.threads)?;
+    let decode = decode_tok_s(model, prompt, args.decode, args.runs, args.threads)?;
     Ok(Measured {
-        logits,
-        prefill_tok_s,
-        decode_tok_s,
+        prefill_tok_s: prefill,
+        decode_tok_s: decode,
         file_bytes: std::fs::metadata(path)?.len(),
         bits_per_weight: tensor_bytes as f64 * 8.0 / inv.total_elements().max(1) as f64,
         bytes_per_token,
     })
 }
 
+fn measure_error(e: MeasureError) -> anyhow::Error {
+    match e {
+        MeasureError::TooFewTokens { .. }
+        | MeasureError::BadContext { .. }
+        | MeasureError::VocabMismatch { .. }
+        | MeasureError::TokenOutOfRange { .. } => bad_input(e.to_string()),
+        e => e.into(),
+    }
+}
+
+fn read_text(args: &ValidateArgs) -> Result<(String, String)> {
+    Ok(match &args.text {
+        Some(p) => (
+            // Bounded: a device or FIFO that never ends (/dev/zero) is refused, not read forever.
+            vramplan::files::read_text(p, vramplan::files::MAX_TEXT_BYTES, "--text")?,
+            p.display().to_string(),
+        ),
+        None => (
+            EMBEDDED_TEXT.to_string(),
+            "embedded public-domain text (data/validate/eval.txt)".to_string(),
+        ),
+    })
+}
+
+fn check_args(args: &ValidateArgs) -> Result<()> {
+    if !(16..=1 << 16).contains(&args.ctx) {
+        return Err(bad_input(format!(
+            "--ctx must be 16..65536, got {}",
+            args.ctx
+        )));
+    }
+    if args.chunks == Some(0) {
+        return Err(bad_input("--chunks must be at least 1"));
+    }
+    if args.tokens.is_some_and(|t| t < 16) {
+        return Err(bad_input("--tokens must be at least 16"));
+    }
+    if args.decode == 0 || args.decode > 4096 || args.runs == 0 || args.runs > 100 {
+        return Err(bad_input("--decode must be 1..4096 and --runs 1..100"));
+    }
+    super::args::check_threads(args.threads)?;
+    Ok(())
+}
+
+/// The progress bar: on stderr, only for a person (no --json, stderr a terminal).
+fn progress_bar(global: &Global, total: u64) -> ProgressBar {
+    if global.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks · ETA {eta} · {msg}",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// This machine's memory bandwidth: the cached measurement for this CPU, else measured now and
+/// cached. `None` with --no-bandwidth.
+fn bandwidth(args: &ValidateArgs, cpu: &str, bar: &ProgressBar) -> Option<(f64, String)> {
+    if args.no_bandwidth {
+        return None;
+    }
+    if let Some(m) = host_cache::load(cpu) {
+        return Some((
+            m.memory_read_gb_s,
+            format!("cached measurement of {} ({} thread(s))", m.date, m.threads),
+        ));
+    }
+    bar.set_message("measuring memory bandwidth");
+    let threads = effective_threads(args.threads);
+    let gb_s = vramplan::hw::bandwidth::measure_read_gb_s(args.threads, 3);
+    let m = host_cache::now_measurement(cpu, threads, gb_s);
+    let _ = host_cache::store(&m);
+    Some((gb_s, format!("measured now ({threads} thread(s)), cached")))
+}
+
+fn effective_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}
+
 pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
+    if args.synthetic {
+        return run_synthetic(global, args);
+    }
+    let started = Instant::now();
     let path = args.model.clone().unwrap_or_else(default_model);
     if args.model.is_none() && !path.is_file() {
         return Err(bad_input(format!(
@@ -166,43 +201,34 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         )));
     }
     check_file(&path)?;
+    if let Some(b) = &args.base {
+        check_file(b)?;
+    }
     let types = parse_types(&args.types)?;
-    if !(16..=1 << 16).contains(&args.tokens) {
-        return Err(bad_input(format!(
-            "--tokens must be 16..65536, got {}",
-            args.tokens
-        )));
-    }
-    if args.decode == 0 || args.decode > 4096 || args.runs == 0 || args.runs > 100 {
-        return Err(bad_input("--decode must be 1..4096 and --runs 1..100"));
-    }
-    super::args::check_threads(args.threads)?;
-    let (text, text_name) = match &args.text {
-        // Bounded: a device or FIFO that never ends (/dev/zero) is refused, not read forever.
-        Some(p) => (
-            vramplan::files::read_text(p, vramplan::files::MAX_TEXT_BYTES, "--text")?,
-            p.display().to_string(),
-        ),
-        None => (
-            EMBEDDED_TEXT.to_string(),
-            "embedded public-domain text (data/validate/eval.txt)".to_string(),
-        ),
-    };
+    check_args(&args)?;
+    let (text, text_name) = read_text(&args)?;
     let catalog = super::load_catalog(global)?;
 
     let file = GgufFile::open(&path)?;
     // Refuse a bad model before the first progress line: the same limits as every command.
     Model::load(&file)?;
-    let tok = Tokenizer::from_gguf(&file)?;
+    let base_path = args.base.clone().unwrap_or_else(|| path.clone());
+    let base_file = if args.base.is_some() {
+        let f = GgufFile::open(&base_path)?;
+        Model::load(&f)?;
+        f
+    } else {
+        GgufFile::open(&path)?
+    };
+    // The base's tokenizer cuts the text, as llama-perplexity's base run does.
+    let tok = Tokenizer::from_gguf(&base_file)?;
     let mut tokens = tok.encode(&text, true, false);
-    tokens.truncate(args.tokens);
-    if tokens.len() < DECODE_PROMPT + 1 {
-        return Err(bad_input(format!(
-            "the text gives only {} tokens; at least {} are needed",
-            tokens.len(),
-            DECODE_PROMPT + 1
-        )));
+    if let Some(t) = args.tokens {
+        tokens.truncate(t);
     }
+    let bos = if tok.add_bos() { tok.bos() } else { None };
+    let chunking =
+        Chunking::new(tokens.len(), args.ctx, args.chunks, bos).map_err(measure_error)?;
     let name = file
         .get_str("general.name")
         .map(str::to_string)
@@ -213,31 +239,22 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         .and_then(|id| u32::try_from(id).ok())
         .and_then(FileType::from_id);
     let requantized = file.tensors().iter().any(|t| t.ty().is_quantized());
-    drop(file);
+    let catalog_id = catalog_id(&catalog, &file, &path);
 
     let detected = vramplan::hw::detect(&catalog);
-    let bandwidth =
-        (!args.no_bandwidth).then(|| vramplan::hw::bandwidth::measure_read_gb_s(args.threads, 3));
+    let n = chunking.n_chunks as u64;
+    // The base pass, each level's pass, and the source's own when --base is another file.
+    let passes = 1 + types.len() as u64 + u64::from(args.base.is_some());
+    let bar = progress_bar(global, passes * n);
+    let bw = bandwidth(&args, &detected.cpu_brand, &bar);
     let efficiency = Fit::embedded(&catalog)
         .efficiency("llama.cpp", DeviceClass::Cpu)
         .decode;
     let predict = |bytes_per_token: u64| -> Option<Range> {
-        let bw = bandwidth? * 1e9;
+        let bw = bw.as_ref()?.0 * 1e9;
         (bytes_per_token > 0).then(|| efficiency.scale(bw / bytes_per_token as f64))
     };
-
-    let progress = |msg: &str| {
-        if !global.json {
-            eprintln!("{msg}");
-        }
-    };
-    progress(&format!(
-        "source: {} ({} tokens of text)",
-        path.display(),
-        tokens.len()
-    ));
-    let source = measure(&path, &tokens, &args)?;
-    let level = |ft: Option<FileType>, m: &Measured, q: Option<QualityStats>| {
+    let level = |ft: Option<FileType>, m: &Measured, q, quantize_s, quality_s| {
         let predicted = predict(m.bytes_per_token);
         Level {
             file_type: ft,
@@ -250,19 +267,57 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
             decode_tok_s: m.decode_tok_s,
             predicted_decode_tok_s: predicted,
             decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
+            quantize_s,
+            quality_s,
         }
     };
-    let mut levels = vec![level(None, &source, None)];
+    let mut tick = || {
+        bar.inc(1);
+        true
+    };
+
+    // Base pass: compact log-probs of every scored position, on disk.
+    bar.set_message(format!(
+        "base {}",
+        base_path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let mut base: BaseLogProbs = {
+        let model = Model::load(&base_file)?;
+        base_pass(&model, &tokens, chunking, args.threads, &mut tick).map_err(measure_error)?
+    };
+    drop(base_file);
+
+    bar.set_message("source: speed");
+    let mut levels = Vec::new();
+    {
+        let model = Model::load(&file)?;
+        let t = Instant::now();
+        let q = if args.base.is_some() {
+            bar.set_message("source vs base");
+            Some(
+                level_pass(&model, &tokens, &mut base, args.threads, &mut tick)
+                    .map_err(measure_error)?,
+            )
+        } else {
+            None
+        };
+        let quality_s = t.elapsed().as_secs_f64();
+        let m = measure_speed(&file, &model, &path, &tokens, &args)?;
+        levels.push(level(None, &m, q, 0.0, quality_s));
+    }
+    drop(file);
+
     // Locked while this run lives; a run killed outright leaves it for the next one to remove.
     let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
     let interrupted = super::signals::interrupted();
     for ft in types {
-        progress(&format!("{ft}: quantizing and measuring"));
+        bar.set_message(format!("{ft}: quantizing"));
         let out = dir.path().join(format!("{ft}.gguf"));
         let opts = QuantizeOptions {
             threads: args.threads,
             allow_requantize: requantized,
         };
+        let t = Instant::now();
         // SIGINT/SIGTERM/SIGHUP stop the quantization; the directory goes when `dir` drops.
         quantize_file(&path, &out, ft, &opts, &|_, _| {
             if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
@@ -271,29 +326,52 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
                 std::ops::ControlFlow::Continue(())
             }
         })?;
-        let m = measure(&out, &tokens, &args)?;
-        let q = quality::compare(&source.logits, &m.logits, &tokens);
-        levels.push(level(Some(ft), &m, q));
+        let quantize_s = t.elapsed().as_secs_f64();
+        bar.set_message(format!("{ft}: quality"));
+        let f = GgufFile::open(&out).with_context(|| format!("open {}", out.display()))?;
+        let model = Model::load(&f)?;
+        let t = Instant::now();
+        let q = level_pass(&model, &tokens, &mut base, args.threads, &mut tick)
+            .map_err(measure_error)?;
+        let quality_s = t.elapsed().as_secs_f64();
+        bar.set_message(format!("{ft}: speed"));
+        let m = measure_speed(&f, &model, &out, &tokens, &args)?;
+        levels.push(level(Some(ft), &m, Some(q), quantize_s, quality_s));
+        drop(model);
+        drop(f);
         std::fs::remove_file(&out)?;
     }
+    bar.finish_and_clear();
 
+    let threads = effective_threads(args.threads);
     let report = ValidateReport {
         model: name,
         source_file_type: source_type,
         requantized,
+        base: args
+            .base
+            .as_ref()
+            .map_or("source".into(), |b| b.display().to_string()),
         text: text_name,
         tokens: tokens.len(),
-        threads: if args.threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            args.threads
-        },
+        ctx: chunking.n_ctx,
+        chunks: chunking.n_chunks,
+        scored_tokens: chunking.scored(),
+        threads,
         cpu: detected.cpu_brand.clone(),
-        memory_read_gb_s: bandwidth,
+        memory_read_gb_s: bw.as_ref().map(|b| b.0),
+        memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
         decode_efficiency: efficiency,
         published_source: PUBLISHED_SOURCE,
+        published_curve: published_curve(&catalog),
+        synthetic: false,
         levels,
+        total_s: started.elapsed().as_secs_f64(),
     };
+    remember(&report, &detected.cpu_brand, catalog_id);
+    if let Some(dir) = &args.out {
+        write_reports(dir, &report)?;
+    }
     if global.json {
         return super::print_json(&report);
     }
@@ -301,91 +379,375 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     Ok(())
 }
 
-fn render(r: &ValidateReport) {
+/// `--synthetic`: per level, a generated ~1B model of that type, timed; no quality.
+fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
+    use vramplan::measure::synthetic;
+    let started = Instant::now();
+    if args.types == "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,IQ4_XS,Q3_K_M,Q2_K" {
+        args.types = "Q8_0,Q4_K_M,Q4_0".into();
+    }
+    let types = parse_types(&args.types)?;
+    check_args(&args)?;
+    let catalog = super::load_catalog(global)?;
+    let detected = vramplan::hw::detect(&catalog);
+    // Per level: generate, prefill, decode.
+    let bar = progress_bar(global, 3 * types.len() as u64);
+    let bw = bandwidth(&args, &detected.cpu_brand, &bar);
+    let efficiency = Fit::embedded(&catalog)
+        .efficiency("llama.cpp", DeviceClass::Cpu)
+        .decode;
+    let tokens = synthetic::tokens(PREFILL_TOKENS);
+    let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
+    let mut levels = Vec::new();
+    for ft in types {
+        bar.set_message(format!("{ft}: generating a random 1B model"));
+        let t = Instant::now();
+        let path = synthetic::write_model(dir.path(), ft)?;
+        let generate_s = t.elapsed().as_secs_f64();
+        bar.inc(1);
+        bar.set_message(format!("{ft}: timing"));
+        let f = GgufFile::open(&path).with_context(|| format!("open {}", path.display()))?;
+        let model = Model::load(&f)?;
+        let m = measure_speed(&f, &model, &path, &tokens, &args)?;
+        bar.inc(2);
+        let predicted = bw.as_ref().and_then(|b| {
+            (m.bytes_per_token > 0).then(|| efficiency.scale(b.0 * 1e9 / m.bytes_per_token as f64))
+        });
+        levels.push(Level {
+            file_type: Some(ft),
+            file_bytes: m.file_bytes,
+            bits_per_weight: m.bits_per_weight,
+            bytes_per_token: m.bytes_per_token,
+            quality: None,
+            published: published(ft),
+            prefill_tok_s: m.prefill_tok_s,
+            decode_tok_s: m.decode_tok_s,
+            predicted_decode_tok_s: predicted,
+            decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
+            quantize_s: generate_s,
+            quality_s: 0.0,
+        });
+        drop(model);
+        drop(f);
+        std::fs::remove_file(&path)?;
+    }
+    bar.finish_and_clear();
+    let report = ValidateReport {
+        model: "synthetic-1b (random weights, llama-shaped: 2048 x 16 layers, GQA 32/8, FFN 8192, vocab 32000)".into(),
+        source_file_type: None,
+        requantized: false,
+        base: "none (speed only)".into(),
+        text: "none (fixed token ids)".into(),
+        tokens: tokens.len(),
+        ctx: 0,
+        chunks: 0,
+        scored_tokens: 0,
+        threads: effective_threads(args.threads),
+        cpu: detected.cpu_brand.clone(),
+        memory_read_gb_s: bw.as_ref().map(|b| b.0),
+        memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
+        decode_efficiency: efficiency,
+        published_source: PUBLISHED_SOURCE,
+        published_curve: Vec::new(),
+        synthetic: true,
+        levels,
+        total_s: started.elapsed().as_secs_f64(),
+    };
+    remember(&report, &detected.cpu_brand, None);
+    if let Some(dir) = &args.out {
+        write_reports(dir, &report)?;
+    }
+    if global.json {
+        return super::print_json(&report);
+    }
+    render(&report);
+    Ok(())
+}
+
+/// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
+/// level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache is no error.
+fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
+    if let Some(gb_s) = r.memory_read_gb_s {
+        let mut eff: Vec<f64> = r
+            .levels
+            .iter()
+            .filter(|l| l.bytes_per_token > 0)
+            .map(|l| l.decode_tok_s * l.bytes_per_token as f64 / (gb_s * 1e9))
+            .collect();
+        eff.sort_by(f64::total_cmp);
+        if let (Some(mut m), Some(&e)) = (host_cache::load(cpu), eff.get(eff.len() / 2)) {
+            m.decode_efficiency = Some(e);
+            m.decode_efficiency_model = Some(r.model.clone());
+            let _ = host_cache::store(&m);
+        }
+    }
+    if r.synthetic || r.base != "source" {
+        return;
+    }
+    let levels: Vec<_> = r
+        .levels
+        .iter()
+        .filter_map(|l| {
+            let q = l.quality?;
+            Some((
+                l.file_type?.name().to_string(),
+                q.kld_mean,
+                q.kld_mean_error,
+            ))
+        })
+        .collect();
+    if !levels.is_empty() {
+        let _ = host_cache::store_quality(&host_cache::ModelQuality {
+            model: catalog_id.unwrap_or_else(|| r.model.clone()),
+            name: r.model.clone(),
+            source_file_type: r.source_file_type.map(|t| t.name().to_string()),
+            ctx: r.ctx,
+            scored_tokens: r.scored_tokens,
+            date: host_cache::today(),
+            levels,
+        });
+    }
+}
+
+/// The published KLD levels at Llama-3-8B's own bits per weight (from its catalogue inventory).
+fn published_curve(catalog: &vramplan::catalog::Catalog) -> Vec<PublishedPoint> {
+    let Ok(model) = super::model_input::resolve(catalog, "llama-3-8b") else {
+        return Vec::new();
+    };
+    let est = crate::cli::EstimateArgs {
+        model: "llama-3-8b".into(),
+        quant: Some("Q4_K_M".into()),
+        imatrix: false,
+        ctx: "512".into(),
+        kv_type: "f16".into(),
+        engine: "llama.cpp".into(),
+        parallel: 1,
+        no_flash_attn: false,
+        ubatch: 512,
+        swa_full: false,
+        gpu_util: 0.9,
+        prompt: "512".into(),
+        host_bandwidth: None,
+    };
+    let Ok(base) = super::fit::build_request(&est) else {
+        return Vec::new();
+    };
+    vramplan::estimate::quality::LADDER
+        .iter()
+        .filter_map(|&ft| {
+            let p = published(ft)?;
+            let mut req = base.clone();
+            req.format = vramplan::estimate::WeightFormat::Gguf(ft);
+            let inv = model.inventory(&req);
+            let bpw = 8.0 * inv.total_bytes()? as f64 / inv.total_elements().max(1) as f64;
+            Some(PublishedPoint {
+                file_type: ft,
+                bits_per_weight: bpw,
+                kld: p.kld,
+            })
+        })
+        .collect()
+}
+
+/// The catalogue model a file is, by its `general.basename`, `general.name` or file name (up
+/// to the first dot: `SmolLM2-135M-Instruct.Q4_1.gguf`), so `quants ID` finds its measurements.
+fn catalog_id(
+    catalog: &vramplan::catalog::Catalog,
+    file: &GgufFile,
+    path: &Path,
+) -> Option<String> {
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .map(str::to_string);
+    [
+        file.get_str("general.basename").ok().map(str::to_string),
+        file.get_str("general.name").ok().map(str::to_string),
+        stem,
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|q| catalog.model(&q).ok().map(|m| m.id.clone()))
+}
+
+fn write_reports(dir: &Path, r: &ValidateReport) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| bad_input(format!("--out `{}`: {e}", dir.display())))?;
+    let json = serde_json::to_string_pretty(r)?;
+    write_atomic(&dir.join("validate.json"), json.as_bytes())?;
+    write_atomic(&dir.join("validate.md"), render::markdown(r).as_bytes())?;
+    write_atomic(&dir.join("validate.csv"), render::csv(r).as_bytes())?;
+    write_atomic(&dir.join("kld.svg"), render::kld_plot(r).as_bytes())?;
+    write_atomic(&dir.join("decode.svg"), render::speed_plot(r).as_bytes())?;
+    write_atomic(&dir.join("validate.html"), render::html(r).as_bytes())?;
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)
+        .with_context(|| format!("write {}", path.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+fn pm(v: f64, e: f64, digits: usize) -> String {
+    format!("{} ± {}", sig(v, digits), sig(e, 1))
+}
+
+fn render_synthetic(r: &ValidateReport) {
     super::out(&format!(
-        "{} · source {}{} · {} tokens of {} · {} thread(s) on {}{}",
+        "{} · {} thread(s) on {}{}",
+        r.model,
+        r.threads,
+        r.cpu,
+        match (r.memory_read_gb_s, &r.memory_read_basis) {
+            (Some(b), Some(basis)) => format!(" · memory read {} GB/s ({basis})", sig(b, 3)),
+            _ => String::new(),
+        },
+    ));
+    let mut t = table(&[
+        "type",
+        "file",
+        "bpw",
+        "bytes/token",
+        "prefill tok/s",
+        "decode tok/s",
+        "predicted decode",
+    ]);
+    t.drop_first(&["bytes/token", "file"]);
+    for l in &r.levels {
+        t.add_row(vec![
+            l.file_type.map_or("?".into(), |t| t.name().to_string()),
+            Bytes(l.file_bytes).to_string(),
+            format!("{:.2}", l.bits_per_weight),
+            Bytes(l.bytes_per_token).to_string(),
+            format!("{:.1}", l.prefill_tok_s),
+            format!("{:.2}", l.decode_tok_s),
+            predicted_cell(l),
+        ]);
+    }
+    super::out_table(&t);
+    super::out(&format!(
+        "Random weights: speed only. prefill: {PREFILL_TOKENS} tokens in one pass; decode: median of the runs after a {DECODE_PROMPT}-token prompt.\n\
+         predicted decode: decode efficiency {}-{} of the memory bandwidth over the bytes a token reads; (xN) = measured / expected. {:.0} s in all.",
+        sig(r.decode_efficiency.low, 2),
+        sig(r.decode_efficiency.high, 2),
+        r.total_s
+    ));
+}
+
+fn predicted_cell(l: &Level) -> String {
+    l.predicted_decode_tok_s.map_or("-".into(), |p| {
+        format!(
+            "{}-{} (x{})",
+            sig(p.low, 2),
+            sig(p.high, 2),
+            l.decode_ratio.map_or("-".into(), |x| sig(x, 2))
+        )
+    })
+}
+
+fn render(r: &ValidateReport) {
+    if r.synthetic {
+        return render_synthetic(r);
+    }
+    super::out(&format!(
+        "{} · source {}{} · base {} · {} chunk(s) of {} tokens, {} scored, of {} · {} thread(s) on {}{}",
         r.model,
         r.source_file_type
             .map_or("?".into(), |t| t.name().to_string()),
         if r.requantized {
-            " (levels requantized from it; quality relative to it)"
+            " (levels requantized from it)"
         } else {
             ""
         },
-        r.tokens,
+        r.base,
+        r.chunks,
+        r.ctx,
+        r.scored_tokens,
         r.text,
         r.threads,
         r.cpu,
-        r.memory_read_gb_s.map_or(String::new(), |b| format!(
-            " · memory read {} GB/s (measured)",
-            sig(b, 3)
-        )),
+        match (r.memory_read_gb_s, &r.memory_read_basis) {
+            (Some(b), Some(basis)) => format!(" · memory read {} GB/s ({basis})", sig(b, 3)),
+            _ => String::new(),
+        },
     ));
     let header = [
         "type",
         "file",
         "bpw",
-        "KLD (p99)",
-        "top-1 agree",
-        "PPL (Δ)",
+        "mean KLD",
+        "KLD p99",
+        "same top",
+        "PPL",
+        "ln PPL ratio",
+        "RMS Δp",
         "published KLD",
         "prefill tok/s",
         "decode tok/s",
         "predicted decode",
     ];
-    let rows: Vec<Vec<String>> = r
-        .levels
-        .iter()
-        .map(|l| {
-            vec![
-                l.file_type
-                    .map_or("source".into(), |t| t.name().to_string()),
-                Bytes(l.file_bytes).to_string(),
-                format!("{:.2}", l.bits_per_weight),
-                l.quality.map_or("-".into(), |q| {
-                    format!("{} ({})", sig(q.kld_mean, 2), sig(q.kld_p99, 2))
-                }),
-                l.quality
-                    .map_or("-".into(), |q| format!("{:.1}%", q.top1_agreement * 100.0)),
-                match l.quality {
-                    Some(q) => format!(
-                        "{:.2} ({:+.1}%)",
-                        q.ppl_candidate,
-                        q.delta_ppl_rel() * 100.0
-                    ),
-                    None => "-".into(),
-                },
-                l.published.map_or("-".into(), |p| sig(p.kld, 2)),
-                format!("{:.0}", l.prefill_tok_s),
-                format!("{:.1}", l.decode_tok_s),
-                l.predicted_decode_tok_s.map_or("-".into(), |p| {
-                    format!(
-                        "{}-{} (x{})",
-                        sig(p.low, 2),
-                        sig(p.high, 2),
-                        l.decode_ratio.map_or("-".into(), |x| sig(x, 2))
-                    )
-                }),
-            ]
-        })
-        .collect();
     let mut t = table(&header);
-    for row in rows {
-        t.add_row(row);
+    t.drop_first(&[
+        "RMS Δp",
+        "ln PPL ratio",
+        "KLD p99",
+        "file",
+        "prefill tok/s",
+        "same top",
+        "PPL",
+        "predicted decode",
+    ]);
+    for l in &r.levels {
+        let q = l.quality;
+        t.add_row(vec![
+            l.file_type
+                .map_or("source".into(), |t| t.name().to_string()),
+            Bytes(l.file_bytes).to_string(),
+            format!("{:.2}", l.bits_per_weight),
+            q.map_or("-".into(), |q| pm(q.kld_mean, q.kld_mean_error, 3)),
+            q.map_or("-".into(), |q| sig(q.kld_p99, 2)),
+            q.map_or("-".into(), |q| {
+                format!(
+                    "{:.1} ± {:.1}%",
+                    q.top1_agreement * 100.0,
+                    q.top1_agreement_error * 100.0
+                )
+            }),
+            q.map_or("-".into(), |q| format!("{:.3}", q.ppl_candidate)),
+            q.map_or("-".into(), |q| {
+                format!("{:.4} ± {:.4}", q.ln_ppl_ratio, q.ln_ppl_ratio_error)
+            }),
+            q.map_or("-".into(), |q| format!("{:.2}%", q.rms_dp * 100.0)),
+            l.published.map_or("-".into(), |p| sig(p.kld, 2)),
+            format!("{:.0}", l.prefill_tok_s),
+            format!("{:.1}", l.decode_tok_s),
+            predicted_cell(l),
+        ]);
     }
     super::out_table(&t);
-    if let Some(q) = r.levels.get(1).and_then(|l| l.quality) {
+    if let Some(q) = r.levels.iter().find_map(|l| l.quality) {
         super::out(&format!(
-            "source perplexity on the text: {:.2}",
-            q.ppl_reference
+            "PPL(base) on the scored tokens: {:.3} ± {:.3}",
+            q.ppl_reference, q.ppl_reference_error
         ));
     }
     super::out(&format!(
-        "KLD: mean KL divergence of each level's next-token distribution from the source's, in nats (99th percentile in brackets).\n\
+        "Protocol of llama-perplexity --kl-divergence: each chunk from an empty cache with BOS first, its second half scored; ± is one standard error.\n\
+         mean KLD: KL divergence of each level's next-token distribution from the base's, nats. same top: both put the same token first.\n\
          published KLD: Llama-3-8B vs FP16 on wikitext-2 ({}); a different model and text, for scale.\n\
-         predicted decode: the estimator's range for this machine, decode efficiency {}-{} of the measured bandwidth over the bytes a token reads; (xN) = measured / expected.",
+         predicted decode: the estimator's range for this machine, decode efficiency {}-{} of the memory bandwidth over the bytes a token reads; (xN) = measured / expected.\n\
+         {:.0} s in all.",
         r.published_source,
         sig(r.decode_efficiency.low, 2),
         sig(r.decode_efficiency.high, 2),
+        r.total_s,
     ));
 }

@@ -3,6 +3,7 @@
 //! Detection never fails a command: what cannot be read becomes a warning.
 
 pub mod bandwidth;
+pub mod host_cache;
 
 use serde::Serialize;
 
@@ -24,6 +25,18 @@ pub struct Detected {
     /// Catalogue Apple chip matching the CPU brand ("Apple M2 Max" -> m2-max).
     pub apple_chip: Option<String>,
     pub warnings: Vec<String>,
+    /// This CPU's memory bandwidth as measured by `validate` or `detect --measure` (cached).
+    pub measured: Option<host_cache::HostMeasurement>,
+}
+
+/// Memory bandwidth of this machine for planning, and where the figure comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalBandwidth {
+    pub gb_s: f64,
+    /// "measured" or "assumed".
+    pub basis: &'static str,
+    /// Says which figure, for people: "measured 2026-12-04, 2 threads" or the assumed class.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -173,6 +186,7 @@ pub fn detect(catalog: &Catalog) -> Detected {
         Err(e) => warnings.push(format!("no NVIDIA GPU found (NVML: {e})")),
     }
     Detected {
+        measured: host_cache::load(&cpu_brand),
         cpu_brand,
         cpu_arch: std::env::consts::ARCH.to_string(),
         physical_cores: sysinfo::System::physical_core_count(),
@@ -213,27 +227,56 @@ impl Detected {
         out
     }
 
-    /// A machine without a catalogued accelerator as a CPU-only host: its own RAM, with the
-    /// memory bandwidth of the catalogue's dual-channel DDR5 desktop (an assumption, said in
-    /// the name: bandwidth is not measured here; `vramplan validate` measures it).
+    /// This machine's memory bandwidth for planning: the cached measurement of this CPU when
+    /// there is one, else the catalogue's dual-channel DDR5 desktop (an assumption, said so).
+    pub fn local_bandwidth(&self, catalog: &Catalog) -> Option<LocalBandwidth> {
+        if let Some(m) = &self.measured {
+            return Some(LocalBandwidth {
+                gb_s: m.memory_read_gb_s,
+                basis: "measured",
+                detail: format!(
+                    "measured {}, {} thread(s); `vramplan detect --measure` to redo",
+                    m.date, m.threads
+                ),
+            });
+        }
+        let class = catalog.device(ASSUMED_CLASS).ok()?;
+        Some(LocalBandwidth {
+            gb_s: class.entry.bandwidth_gb_s,
+            basis: "assumed",
+            detail: format!(
+                "assumed: {ASSUMED_CLASS}; `vramplan detect --measure` measures this machine"
+            ),
+        })
+    }
+
+    /// A machine without a catalogued accelerator as a CPU-only host: its own RAM, with its
+    /// measured memory bandwidth ([`Detected::local_bandwidth`]) or, unmeasured, the
+    /// catalogue's dual-channel DDR5 desktop's; the name says which.
     pub fn cpu_host(&self, catalog: &Catalog) -> Option<Device> {
-        const ASSUMED_CLASS: &str = "ddr5-desktop-2ch";
         if self.ram_bytes == 0 {
             return None;
         }
         let class = catalog.device(ASSUMED_CLASS).ok()?;
+        let bw = self.local_bandwidth(catalog)?;
         let mut entry = class.entry;
         entry.id = "this-machine".into();
+        entry.bandwidth_gb_s = bw.gb_s;
         entry.name = format!(
-            "this machine: {}, {} RAM (bandwidth assumed: {} GB/s, {})",
+            "this machine: {}, {} RAM (bandwidth {}: {} GB/s{})",
             if self.cpu_brand.is_empty() {
                 self.cpu_arch.as_str()
             } else {
                 self.cpu_brand.as_str()
             },
             crate::units::Bytes(self.ram_bytes).display_gb(),
-            entry.bandwidth_gb_s,
-            ASSUMED_CLASS
+            bw.basis,
+            crate::report::sig(bw.gb_s, 3),
+            if bw.basis == "measured" {
+                format!(", {}", bw.detail.split(';').next().unwrap_or(""))
+            } else {
+                format!(", {ASSUMED_CLASS}")
+            }
         );
         entry.aliases.clear();
         entry.memory_bytes = self.ram_bytes;
@@ -241,6 +284,9 @@ impl Detected {
         Some(Device::from_entry(entry, None))
     }
 }
+
+/// The catalogue class a CPU-only host is taken as when its bandwidth is not measured.
+const ASSUMED_CLASS: &str = "ddr5-desktop-2ch";
 
 #[cfg(test)]
 mod tests {
@@ -259,6 +305,7 @@ mod tests {
             driver_version: None,
             apple_chip: apple_chip.map(String::from),
             warnings: vec![],
+            measured: None,
         }
     }
 
@@ -271,6 +318,17 @@ mod tests {
         assert_eq!(host.entry.kind, crate::catalog::DeviceKind::Cpu);
         assert_eq!(host.memory_bytes, 32 << 30);
         assert!(host.name.contains("bandwidth assumed"), "{}", host.name);
+        // Measured here: that figure, said so.
+        let mut m = machine(vec![], None);
+        m.measured = Some(host_cache::now_measurement("Test CPU", 2, 12.5));
+        let host = &m.devices(&c)[0];
+        assert_eq!(host.entry.bandwidth_gb_s, 12.5);
+        assert!(
+            host.name.contains("bandwidth measured: 12.5 GB/s"),
+            "{}",
+            host.name
+        );
+        assert_eq!(m.local_bandwidth(&c).unwrap().basis, "measured");
         // An uncatalogued GPU is not replaced by the CPU: no device, memory needed.
         let unknown = DetectedGpu {
             index: 0,

@@ -5,6 +5,7 @@
 pub mod context;
 pub mod style;
 pub mod table;
+pub mod validate;
 
 mod escape;
 pub use escape::{escape_line, escape_text};
