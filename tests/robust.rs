@@ -911,6 +911,8 @@ fn start_validate(tmp: &Path, types: &str, wait: bool) -> std::process::Child {
             types,
             "--tokens",
             "32",
+            "--ctx",
+            "16",
             "--runs",
             "1",
             "--decode",

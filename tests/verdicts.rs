@@ -586,3 +586,37 @@ fn apple_memory_options_carry_their_own_bandwidth() {
     };
     assert!(speed("m4-max-36gb") < speed("m4-max-64gb") * 0.85);
 }
+
+/// A chip sold in several memory sizes, named without one, is its smallest configuration, and
+/// says so (issue: "M2 Max" silently meant the 96 GB machine).
+#[test]
+fn chip_without_memory_is_its_smallest_configuration() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .args(["show", "M2 Max", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["memory_bytes"].as_u64(), Some(32 << 30), "{v}");
+    assert!(
+        v["implied_memory"].as_str().unwrap().contains("smallest"),
+        "{v}"
+    );
+    let fit = std::process::Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .args(["fit", "llama-3.1-8b", "--gpu", "M3 Max", "--json"])
+        .output()
+        .unwrap();
+    assert!(fit.status.success());
+    let err = String::from_utf8_lossy(&fit.stderr);
+    assert!(err.contains("smallest configuration"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&fit.stdout).unwrap();
+    assert!(v.to_string().contains("m3-max-36gb"), "{v}");
+    // Named with its memory: no note, that option.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vramplan"))
+        .args(["show", "m2-max-96gb", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["memory_bytes"].as_u64(), Some(96 << 30));
+    assert!(v.get("implied_memory").is_none());
+}

@@ -126,6 +126,9 @@ pub fn parse_devices(catalog: &Catalog, s: &str) -> anyhow::Result<Vec<Device>> 
                 "--gpu `{s}` names more than 4096 devices"
             )));
         }
+        if let Some(note) = &device.implied_memory {
+            eprintln!("note: {}", vramplan::report::escape_line(note));
+        }
         for _ in 0..count {
             out.push(device.clone());
         }

@@ -41,6 +41,9 @@ struct DeviceReport<'a> {
     option_gpu_cores: Option<u32>,
     usable_bytes: u64,
     origin: Option<&'a Origin>,
+    /// Set when the id named no memory size and the smallest configuration was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    implied_memory: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -224,9 +227,13 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         option_gpu_cores: e.gpu_cores_for(d.memory_bytes),
         usable_bytes: d.usable_bytes,
         origin: catalog.device_origin(&e.id),
+        implied_memory: d.implied_memory.as_deref(),
     };
     if global.json {
         return super::print_json(&report);
+    }
+    if let Some(note) = &d.implied_memory {
+        super::out(&format!("note: {note}"));
     }
     let mut rows = vec![
         ("id".into(), d.id.clone()),

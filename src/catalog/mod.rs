@@ -563,6 +563,22 @@ impl Catalog {
                 .or_else(|e| self.device_by_tokens(q).unwrap_or(Err(e)))
         };
         if let Ok(d) = lookup(query) {
+            // A chip or host sold in several memory sizes, named without one, means its smallest
+            // configuration (the cheapest one people buy), and the device says so.
+            if let Some(&gb) = d.memory_options_gb.iter().min() {
+                let mut dev = Device::from_entry(d.clone(), Some(gb));
+                dev.implied_memory = Some(format!(
+                    "`{query}` names no memory size: planned as its smallest configuration, {} ({gb} GB); name another as {}-NNgb (options: {})",
+                    dev.id,
+                    d.id,
+                    d.memory_options_gb
+                        .iter()
+                        .map(|g| format!("{g} GB"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return Ok(dev);
+            }
             return Ok(Device::from_entry(d.clone(), None));
         }
         let norm = normalize(query);
@@ -789,6 +805,10 @@ pub struct Device {
     pub usable_bytes: u64,
     #[serde(skip)]
     pub entry: DeviceEntry,
+    /// Set when the query named a chip or host without its memory and its smallest
+    /// configuration was taken: the sentence that says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implied_memory: Option<String>,
 }
 
 impl Device {
@@ -813,6 +833,7 @@ impl Device {
             memory_bytes,
             usable_bytes,
             entry,
+            implied_memory: None,
         }
     }
 }
