@@ -92,15 +92,14 @@ pub fn run(global: &Global, args: CatalogAddArgs) -> Result<()> {
         source,
         params_total: entry.params_total_official as u64,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    super::out(&format!(
-        "added model `{id}` ({} parameters) to {}; every command now takes it: vramplan fit {id}",
-        vramplan::units::format_params(report.params_total),
-        report.path
-    ));
-    Ok(())
+    super::emit(global, &report, |report| {
+        super::out(&format!(
+            "added model `{id}` ({} parameters) to {}; every command now takes it: vramplan fit {id}",
+            vramplan::units::format_params(report.params_total),
+            report.path
+        ));
+        Ok(())
+    })
 }
 
 fn default_name(config: &Path) -> String {

@@ -293,81 +293,80 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         fixed_usd_per_day: expected.fixed_usd_per_day,
         rows,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    super::out(&format!(
-        "{} · {} · {} output tokens/day · purchase over {years} years · US${kwh}/kWh (idle at {:.0}% of board power)",
-        model.name,
-        report.quant,
-        sig(tokens_per_day, 3),
-        IDLE_SHARE_OF_TDP * 100.0
-    ));
-    let mut t = HouseTable::new(vec![
-        Column::new("").csv("kind"),
-        Column::new("option").csv("label"),
-        Column::new("$ per 1M output tokens").csv("usd_per_million_tokens.expected"),
-        Column::csv_only("usd_per_million_tokens.low"),
-        Column::csv_only("usd_per_million_tokens.high"),
-        Column::new("tok/s").csv("tokens_per_s.expected"),
-        Column::csv_only("tokens_per_s.low"),
-        Column::csv_only("tokens_per_s.high"),
-        Column::new("listed").csv("listed").optional(1),
-        Column::new("owning breaks even at").csv("break_even_tokens_per_day"),
-    ]);
-    for r in &report.rows {
-        let u = r.usd_per_million_tokens;
-        let tps = |pick: fn(&Range) -> f64| {
-            r.tokens_per_s
-                .map_or(String::new(), |t| pick(&t).to_string())
-        };
-        t.add_row(vec![
-            Cell::from(r.kind.to_string()),
-            Cell::from(&r.label),
-            Cell::with_raw(
-                if r.kind == "api" {
-                    format!("{:.2}", u.expected)
-                } else {
-                    format!("{:.2}-{:.2} (~{:.2})", u.low, u.high, u.expected)
-                },
-                u.expected,
-            ),
-            Cell::from(u.low.to_string()),
-            Cell::from(u.high.to_string()),
-            Cell::with_raw(
-                r.tokens_per_s.map_or("-".into(), |t| {
-                    format!("{}-{}", sig(t.low, 2), sig(t.high, 2))
-                }),
-                tps(|t| t.expected),
-            ),
-            Cell::from(tps(|t| t.low)),
-            Cell::from(tps(|t| t.high)),
-            Cell::with_raw(
-                r.listed.clone().unwrap_or_else(|| "-".into()),
-                r.listed.clone().unwrap_or_default(),
-            ),
-            Cell::with_raw(
-                match (r.kind, r.break_even_tokens_per_day) {
-                    ("owned", _) => "".into(),
-                    (_, Some(n)) => format!("{} tokens/day", sig(n, 3)),
-                    (_, None) => "never (within capacity)".into(),
-                },
-                r.break_even_tokens_per_day
-                    .map_or(String::new(), |n| n.to_string()),
-            ),
-        ]);
-    }
-    super::out_table(&t);
-    if replicas > 1 {
+    super::emit(global, &report, |report| {
         super::out(&format!(
-            "{} tokens/day is beyond one set's {} (at the expected speed): owning is priced with {replicas} sets",
+            "{} · {} · {} output tokens/day · purchase over {years} years · US${kwh}/kWh (idle at {:.0}% of board power)",
+            model.name,
+            report.quant,
             sig(tokens_per_day, 3),
-            sig(expected.capacity_tokens_per_day, 3)
+            IDLE_SHARE_OF_TDP * 100.0
         ));
-    }
-    super::out(&format!("purchase prices: {basis}"));
-    super::out(&format!(
-        "EUR prices converted at {eur_usd} US$/EUR: {EUR_USD_SOURCE}"
-    ));
-    Ok(())
+        let mut t = HouseTable::new(vec![
+            Column::new("").csv("kind"),
+            Column::new("option").csv("label"),
+            Column::new("$ per 1M output tokens").csv("usd_per_million_tokens.expected"),
+            Column::csv_only("usd_per_million_tokens.low"),
+            Column::csv_only("usd_per_million_tokens.high"),
+            Column::new("tok/s").csv("tokens_per_s.expected"),
+            Column::csv_only("tokens_per_s.low"),
+            Column::csv_only("tokens_per_s.high"),
+            Column::new("listed").csv("listed").optional(1),
+            Column::new("owning breaks even at").csv("break_even_tokens_per_day"),
+        ]);
+        for r in &report.rows {
+            let u = r.usd_per_million_tokens;
+            let tps = |pick: fn(&Range) -> f64| {
+                r.tokens_per_s
+                    .map_or(String::new(), |t| pick(&t).to_string())
+            };
+            t.add_row(vec![
+                Cell::from(r.kind.to_string()),
+                Cell::from(&r.label),
+                Cell::with_raw(
+                    if r.kind == "api" {
+                        format!("{:.2}", u.expected)
+                    } else {
+                        format!("{:.2}-{:.2} (~{:.2})", u.low, u.high, u.expected)
+                    },
+                    u.expected,
+                ),
+                Cell::from(u.low.to_string()),
+                Cell::from(u.high.to_string()),
+                Cell::with_raw(
+                    r.tokens_per_s.map_or("-".into(), |t| {
+                        format!("{}-{}", sig(t.low, 2), sig(t.high, 2))
+                    }),
+                    tps(|t| t.expected),
+                ),
+                Cell::from(tps(|t| t.low)),
+                Cell::from(tps(|t| t.high)),
+                Cell::with_raw(
+                    r.listed.clone().unwrap_or_else(|| "-".into()),
+                    r.listed.clone().unwrap_or_default(),
+                ),
+                Cell::with_raw(
+                    match (r.kind, r.break_even_tokens_per_day) {
+                        ("owned", _) => "".into(),
+                        (_, Some(n)) => format!("{} tokens/day", sig(n, 3)),
+                        (_, None) => "never (within capacity)".into(),
+                    },
+                    r.break_even_tokens_per_day
+                        .map_or(String::new(), |n| n.to_string()),
+                ),
+            ]);
+        }
+        super::out_table(&t);
+        if replicas > 1 {
+            super::out(&format!(
+                "{} tokens/day is beyond one set's {} (at the expected speed): owning is priced with {replicas} sets",
+                sig(tokens_per_day, 3),
+                sig(expected.capacity_tokens_per_day, 3)
+            ));
+        }
+        super::out(&format!("purchase prices: {basis}"));
+        super::out(&format!(
+            "EUR prices converted at {eur_usd} US$/EUR: {EUR_USD_SOURCE}"
+        ));
+        Ok(())
+    })
 }

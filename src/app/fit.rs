@@ -383,19 +383,18 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
         warnings,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    if let Some(n) = &detected_note {
-        super::out(n);
-    }
-    render(&model.name, &report, &p);
-    if args.explain {
-        for line in &report.speed_basis {
-            super::out(&format!("  {line}"));
+    super::emit(global, &report, |report| {
+        if let Some(n) = &detected_note {
+            super::out(n);
         }
-    }
-    Ok(())
+        render(&model.name, &report, &p);
+        if args.explain {
+            for line in &report.speed_basis {
+                super::out(&format!("  {line}"));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// "38-52 tok/s (expected 45)": two significant digits, the range first.

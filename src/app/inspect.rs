@@ -161,87 +161,86 @@ fn inspect_gguf(global: &Global, path: &Path) -> Result<()> {
             .and_then(|s| kv::bytes_per_token(s, KvType::F16)),
         shape,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    let mut rows = vec![
-        (
-            "file".into(),
-            format!(
-                "{} ({})",
-                report.path,
-                Bytes(report.file_bytes).display_both()
+    super::emit(global, &report, |report| {
+        let mut rows = vec![
+            (
+                "file".into(),
+                format!(
+                    "{} ({})",
+                    report.path,
+                    Bytes(report.file_bytes).display_both()
+                ),
             ),
-        ),
-        (
-            "GGUF".into(),
-            format!(
-                "version {}, alignment {}, {} metadata keys",
-                report.version, report.alignment, report.metadata_keys
+            (
+                "GGUF".into(),
+                format!(
+                    "version {}, alignment {}, {} metadata keys",
+                    report.version, report.alignment, report.metadata_keys
+                ),
             ),
-        ),
-        ("architecture".into(), report.architecture.clone()),
-        (
-            "name".into(),
-            report.name.clone().unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "file type".into(),
-            report.file_type.clone().unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "parameters".into(),
-            format!("{} ({})", format_params(report.params), report.params),
-        ),
-        (
-            "tensors".into(),
-            format!(
-                "{} holding {} ({} bytes)",
-                report.tensor_count,
-                Bytes(report.tensor_bytes).display_both(),
-                report.tensor_bytes
+            ("architecture".into(), report.architecture.clone()),
+            (
+                "name".into(),
+                report.name.clone().unwrap_or_else(|| "-".into()),
             ),
-        ),
-        (
-            "bits per weight".into(),
-            format!("{:.3}", report.bits_per_weight),
-        ),
-    ];
-    if let Some(s) = &report.shape {
-        rows.push((
-            "shape".into(),
-            format!(
-                "{} layers, embd {}, heads {}/{} (KV), head dim {}/{}, vocab {}, context {}",
-                s.n_layer,
-                s.n_embd,
-                s.n_head,
-                s.n_head_kv,
-                s.head_dim_k,
-                s.head_dim_v,
-                s.n_vocab,
-                s.max_context
+            (
+                "file type".into(),
+                report.file_type.clone().unwrap_or_else(|| "-".into()),
             ),
-        ));
-    }
-    if let Some(k) = report.kv_bytes_per_token_f16 {
-        rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
-    }
-    super::out_table(&kv_table(&escaped(rows)));
-    let mut t = table(&["type", "tensors", "parameters", "bytes", "share"]);
-    for r in &report.by_type {
-        t.add_row(vec![
-            r.ty.clone(),
-            r.tensors.to_string(),
-            format_params(r.elements),
-            Bytes(r.bytes).display_gb(),
-            format!(
-                "{:.1}%",
-                100.0 * r.bytes as f64 / report.tensor_bytes.max(1) as f64
+            (
+                "parameters".into(),
+                format!("{} ({})", format_params(report.params), report.params),
             ),
-        ]);
-    }
-    super::out_table(&t);
-    Ok(())
+            (
+                "tensors".into(),
+                format!(
+                    "{} holding {} ({} bytes)",
+                    report.tensor_count,
+                    Bytes(report.tensor_bytes).display_both(),
+                    report.tensor_bytes
+                ),
+            ),
+            (
+                "bits per weight".into(),
+                format!("{:.3}", report.bits_per_weight),
+            ),
+        ];
+        if let Some(s) = &report.shape {
+            rows.push((
+                "shape".into(),
+                format!(
+                    "{} layers, embd {}, heads {}/{} (KV), head dim {}/{}, vocab {}, context {}",
+                    s.n_layer,
+                    s.n_embd,
+                    s.n_head,
+                    s.n_head_kv,
+                    s.head_dim_k,
+                    s.head_dim_v,
+                    s.n_vocab,
+                    s.max_context
+                ),
+            ));
+        }
+        if let Some(k) = report.kv_bytes_per_token_f16 {
+            rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
+        }
+        super::out_table(&kv_table(&escaped(rows)));
+        let mut t = table(&["type", "tensors", "parameters", "bytes", "share"]);
+        for r in &report.by_type {
+            t.add_row(vec![
+                r.ty.clone(),
+                r.tensors.to_string(),
+                format_params(r.elements),
+                Bytes(r.bytes).display_gb(),
+                format!(
+                    "{:.1}%",
+                    100.0 * r.bytes as f64 / report.tensor_bytes.max(1) as f64
+                ),
+            ]);
+        }
+        super::out_table(&t);
+        Ok(())
+    })
 }
 
 fn inspect_config(global: &Global, path: &Path, safetensors: &[std::path::PathBuf]) -> Result<()> {
@@ -279,60 +278,62 @@ fn inspect_config(global: &Global, path: &Path, safetensors: &[std::path::PathBu
         config,
         safetensors: summaries,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    let c = &report.config;
-    let mut rows = vec![
-        ("file".into(), shown),
-        (
-            "model_type".into(),
-            format!(
-                "{} ({})",
-                c.model_type,
-                c.architecture.clone().unwrap_or_default()
+    super::emit(global, &report, |report| {
+        let c = &report.config;
+        let mut rows = vec![
+            ("file".into(), shown),
+            (
+                "model_type".into(),
+                format!(
+                    "{} ({})",
+                    c.model_type,
+                    c.architecture.clone().unwrap_or_default()
+                ),
             ),
-        ),
-        (
-            "llama.cpp architecture".into(),
-            report.gguf_arch.unwrap_or("not modelled").to_string(),
-        ),
-        (
-            "layers / hidden / heads / KV heads".into(),
-            format!(
-                "{} / {} / {} / {}",
-                c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads
+            (
+                "llama.cpp architecture".into(),
+                report.gguf_arch.unwrap_or("not modelled").to_string(),
             ),
-        ),
-    ];
-    if let (Some(t), Some(a)) = (report.params_total, report.params_active) {
-        rows.push((
-            "parameters (derived)".into(),
-            format!("{} total, {} active", format_params(t), format_params(a)),
-        ));
-    }
-    if let Some(b) = report.bf16_bytes {
-        rows.push(("weights in bf16".into(), Bytes(b).display_both()));
-    }
-    if let Some(k) = report.kv_bytes_per_token_f16 {
-        rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
-    }
-    for s in &report.safetensors {
-        let dtypes: Vec<String> = s
-            .by_dtype
-            .iter()
-            .map(|(d, b)| format!("{d} {}", Bytes(*b).display_gb()))
-            .collect();
-        rows.push((
-            s.path.clone(),
-            format!(
-                "{} tensors, {} ({})",
-                s.tensors,
-                Bytes(s.bytes).display_both(),
-                dtypes.join(", ")
+            (
+                "layers / hidden / heads / KV heads".into(),
+                format!(
+                    "{} / {} / {} / {}",
+                    c.num_hidden_layers,
+                    c.hidden_size,
+                    c.num_attention_heads,
+                    c.num_key_value_heads
+                ),
             ),
-        ));
-    }
-    super::out_table(&kv_table(&escaped(rows)));
-    Ok(())
+        ];
+        if let (Some(t), Some(a)) = (report.params_total, report.params_active) {
+            rows.push((
+                "parameters (derived)".into(),
+                format!("{} total, {} active", format_params(t), format_params(a)),
+            ));
+        }
+        if let Some(b) = report.bf16_bytes {
+            rows.push(("weights in bf16".into(), Bytes(b).display_both()));
+        }
+        if let Some(k) = report.kv_bytes_per_token_f16 {
+            rows.push(("KV cache (f16)".into(), format!("{k} bytes per token")));
+        }
+        for s in &report.safetensors {
+            let dtypes: Vec<String> = s
+                .by_dtype
+                .iter()
+                .map(|(d, b)| format!("{d} {}", Bytes(*b).display_gb()))
+                .collect();
+            rows.push((
+                s.path.clone(),
+                format!(
+                    "{} tensors, {} ({})",
+                    s.tensors,
+                    Bytes(s.bytes).display_both(),
+                    dtypes.join(", ")
+                ),
+            ));
+        }
+        super::out_table(&kv_table(&escaped(rows)));
+        Ok(())
+    })
 }

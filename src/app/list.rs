@@ -62,92 +62,91 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
             report.apis = Some(catalog.apis().collect());
         }
     }
-    if global.json {
-        return super::print_json(&report);
-    }
-    if let Some(models) = &report.models {
-        let mut t = table(&[
-            "id",
-            "name",
-            "params",
-            "active",
-            "layers",
-            "ctx",
-            "attention",
-            "arch",
-        ]);
-        t.drop_first(&["arch", "attention", "layers", "name"]);
-        for r in models {
-            let m = r.entry;
-            let attention = if m.mla.is_some() {
-                "MLA".to_string()
-            } else if let Some(sw) = m.sliding_window {
-                format!("SWA {} (1:{})", sw.window, sw.pattern)
-            } else {
-                format!("GQA {}:{}", m.heads, m.kv_heads)
-            };
-            let active = if m.is_moe() {
-                format_params(r.params_active)
-            } else {
-                "dense".into()
-            };
-            t.add_row(vec![
-                m.id.clone(),
-                m.name.clone(),
-                format_params(r.params_total),
-                active,
-                m.layers.to_string(),
-                m.max_context.to_string(),
-                attention,
-                m.gguf_arch.clone(),
+    super::emit(global, &report, |report| {
+        if let Some(models) = &report.models {
+            let mut t = table(&[
+                "id",
+                "name",
+                "params",
+                "active",
+                "layers",
+                "ctx",
+                "attention",
+                "arch",
             ]);
+            t.drop_first(&["arch", "attention", "layers", "name"]);
+            for r in models {
+                let m = r.entry;
+                let attention = if m.mla.is_some() {
+                    "MLA".to_string()
+                } else if let Some(sw) = m.sliding_window {
+                    format!("SWA {} (1:{})", sw.window, sw.pattern)
+                } else {
+                    format!("GQA {}:{}", m.heads, m.kv_heads)
+                };
+                let active = if m.is_moe() {
+                    format_params(r.params_active)
+                } else {
+                    "dense".into()
+                };
+                t.add_row(vec![
+                    m.id.clone(),
+                    m.name.clone(),
+                    format_params(r.params_total),
+                    active,
+                    m.layers.to_string(),
+                    m.max_context.to_string(),
+                    attention,
+                    m.gguf_arch.clone(),
+                ]);
+            }
+            super::out_table(&t);
         }
-        super::out_table(&t);
-    }
-    if let Some(devices) = &report.hardware {
-        let mut t = table(&[
-            "id",
-            "name",
-            "kind",
-            "memory",
-            "GB/s",
-            "FP16 TFLOPS (dense)",
-            "W",
-            "price USD",
-        ]);
-        t.drop_first(&["W", "FP16 TFLOPS (dense)", "kind", "name"]);
-        for d in devices {
-            let price = d.price_usd().map_or("-".into(), |p| format!("{p:.0}"));
-            t.add_row(vec![
-                d.id.clone(),
-                d.name.clone(),
-                format!("{:?}", d.kind).to_lowercase(),
-                format!("{} ({})", d.memory, Bytes(d.memory_bytes).display_gb()),
-                sig(d.bandwidth_gb_s, 4),
-                sig(d.fp16_tensor_tflops_dense, 3),
-                format!("{:.0}", d.tdp_watts),
-                price,
+        if let Some(devices) = &report.hardware {
+            let mut t = table(&[
+                "id",
+                "name",
+                "kind",
+                "memory",
+                "GB/s",
+                "FP16 TFLOPS (dense)",
+                "W",
+                "price USD",
             ]);
+            t.drop_first(&["W", "FP16 TFLOPS (dense)", "kind", "name"]);
+            for d in devices {
+                let price = d.price_usd().map_or("-".into(), |p| format!("{p:.0}"));
+                t.add_row(vec![
+                    d.id.clone(),
+                    d.name.clone(),
+                    format!("{:?}", d.kind).to_lowercase(),
+                    format!("{} ({})", d.memory, Bytes(d.memory_bytes).display_gb()),
+                    sig(d.bandwidth_gb_s, 4),
+                    sig(d.fp16_tensor_tflops_dense, 3),
+                    format!("{:.0}", d.tdp_watts),
+                    price,
+                ]);
+            }
+            super::out_table(&t);
         }
-        super::out_table(&t);
-    }
-    if let Some(apis) = &report.apis {
-        let mut t = table(&[
-            "id", "provider", "name", "model", "in /1M", "out /1M", "date",
-        ]);
-        t.drop_first(&["date", "provider", "name"]);
-        for a in apis {
-            t.add_row(vec![
-                a.id.clone(),
-                a.provider.clone(),
-                a.name.clone(),
-                a.model.clone().unwrap_or_else(|| "-".into()),
-                format!("{} {}", a.currency, a.input_per_million),
-                format!("{} {}", a.currency, a.output_per_million),
-                a.date.clone(),
+        if let Some(apis) = &report.apis {
+            let mut t = table(&[
+                "id", "provider", "name", "model", "in /1M", "out /1M", "date",
             ]);
+            t.drop_first(&["date", "provider", "name"]);
+            for a in apis {
+                t.add_row(vec![
+                    a.id.clone(),
+                    a.provider.clone(),
+                    a.name.clone(),
+                    a.model.clone().unwrap_or_else(|| "-".into()),
+                    format!("{} {}", a.currency, a.input_per_million),
+                    format!("{} {}", a.currency, a.output_per_million),
+                    a.date.clone(),
+                ]);
+            }
+            super::out_table(&t);
         }
-        super::out_table(&t);
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -117,6 +117,21 @@ pub fn load_catalog(global: &Global) -> Result<Catalog> {
     Ok(catalog)
 }
 
+/// One report value per command: with `--json` (or `--format json`) the value itself is printed;
+/// otherwise `render` turns it into the text, Markdown or CSV of the process's format (tables
+/// through `out_table`, prose through `out`). No command decides its format on its own.
+pub fn emit<T: serde::Serialize>(
+    global: &Global,
+    report: &T,
+    render: impl FnOnce(&T) -> Result<()>,
+) -> Result<()> {
+    if global.json {
+        print_json(report)
+    } else {
+        render(report)
+    }
+}
+
 /// Prints a serializable report as one pretty JSON object.
 pub fn print_json<T: serde::Serialize>(report: &T) -> Result<()> {
     write_stdout(&serde_json::to_string_pretty(report)?);

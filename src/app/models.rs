@@ -152,11 +152,10 @@ pub fn run(global: &Global, args: ModelsArgs) -> Result<()> {
         models: rows,
         not_fitting,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    render(&report, &devices, detected.as_deref());
-    Ok(())
+    super::emit(global, &report, |report| {
+        render(&report, &devices, detected.as_deref());
+        Ok(())
+    })
 }
 
 struct Floors {

@@ -50,29 +50,28 @@ pub fn run(global: &Global, args: QuantizeArgs) -> Result<()> {
     let result = quantize_file(input, output, ftype, &opts, &progress);
     bar.finish_and_clear();
     let report = result?;
-    if global.json {
-        return super::print_json(&report);
-    }
-    super::out(&format!(
-        "{} -> {} as {}: {} -> {} in {:.1} s ({} threads; {} tensors converted, {} copied)",
-        escape_line(&report.input.display().to_string()),
-        escape_line(&report.output.display().to_string()),
-        report.ftype,
-        Bytes(report.input_bytes).display_gb(),
-        Bytes(report.output_bytes).display_gb(),
-        report.seconds,
-        report.threads,
-        report.n_converted,
-        report.n_copied
-    ));
-    let mut t = table(&["type", "tensors", "bytes"]);
-    for ty in &report.types {
-        t.add_row(vec![
-            ty.ty.to_string(),
-            ty.tensors.to_string(),
-            Bytes(ty.bytes).display_gb(),
-        ]);
-    }
-    super::out_table(&t);
-    Ok(())
+    super::emit(global, &report, |report| {
+        super::out(&format!(
+            "{} -> {} as {}: {} -> {} in {:.1} s ({} threads; {} tensors converted, {} copied)",
+            escape_line(&report.input.display().to_string()),
+            escape_line(&report.output.display().to_string()),
+            report.ftype,
+            Bytes(report.input_bytes).display_gb(),
+            Bytes(report.output_bytes).display_gb(),
+            report.seconds,
+            report.threads,
+            report.n_converted,
+            report.n_copied
+        ));
+        let mut t = table(&["type", "tensors", "bytes"]);
+        for ty in &report.types {
+            t.add_row(vec![
+                ty.ty.to_string(),
+                ty.tensors.to_string(),
+                Bytes(ty.bytes).display_gb(),
+            ]);
+        }
+        super::out_table(&t);
+        Ok(())
+    })
 }

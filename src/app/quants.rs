@@ -128,82 +128,81 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         }),
         ladder,
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    super::out(&format!(
-        "{} · {} tokens{}",
-        model.name,
-        report.ctx,
-        if devices.is_empty() {
-            String::new()
-        } else {
-            format!(" · on {}", vramplan::plan::summarize(&devices))
-        }
-    ));
-    let mut t = HouseTable::new(vec![
-        Column::new("type").csv("file_type"),
-        Column::new("weights GB (GiB)").csv("weights_bytes"),
-        Column::new("bpw").csv("bits_per_weight"),
-        Column::new("total GB at ctx")
-            .csv("total_bytes")
-            .optional(2),
-        Column::new("fits").csv("fits"),
-        Column::new("max context").csv("max_context"),
-        Column::new("KLD").csv("quality.kld"),
-        Column::new("ΔPPL").csv("quality.delta_ppl").optional(1),
-        Column::new("KLD measured here").csv("measured_kld.kld_mean"),
-    ]);
-    for r in &report.ladder {
-        let q = r.quality;
-        let opt = |v: Option<String>| v.unwrap_or_default();
-        t.add_row(vec![
-            Cell::from(r.file_type.to_string()),
-            Cell::with_raw(
-                format!(
-                    "{} ({:.2})",
-                    gb(r.weights_bytes as f64),
-                    r.weights_bytes as f64 / (1u64 << 30) as f64
-                ),
-                r.weights_bytes,
-            ),
-            Cell::with_raw(format!("{:.2}", r.bits_per_weight), r.bits_per_weight),
-            Cell::with_raw(gb(r.total_bytes as f64), r.total_bytes),
-            Cell::with_raw(
-                r.fits
-                    .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
-                opt(r.fits.map(|f| f.to_string())),
-            ),
-            Cell::with_raw(
-                r.max_context.map_or("-".into(), |m| m.to_string()),
-                opt(r.max_context.map(|m| m.to_string())),
-            ),
-            Cell::with_raw(
-                q.map_or("-".into(), |q| {
-                    format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
-                }),
-                opt(q.map(|q| q.kld.to_string())),
-            ),
-            Cell::with_raw(
-                q.and_then(|q| q.delta_ppl)
-                    .map_or("-".into(), |d| format!("+{d:.4}")),
-                opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
-            ),
-            Cell::with_raw(
-                r.measured_kld.map_or("-".into(), |m| {
-                    format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
-                }),
-                opt(r.measured_kld.map(|m| m.kld_mean.to_string())),
-            ),
+    super::emit(global, &report, |report| {
+        super::out(&format!(
+            "{} · {} tokens{}",
+            model.name,
+            report.ctx,
+            if devices.is_empty() {
+                String::new()
+            } else {
+                format!(" · on {}", vramplan::plan::summarize(&devices))
+            }
+        ));
+        let mut t = HouseTable::new(vec![
+            Column::new("type").csv("file_type"),
+            Column::new("weights GB (GiB)").csv("weights_bytes"),
+            Column::new("bpw").csv("bits_per_weight"),
+            Column::new("total GB at ctx")
+                .csv("total_bytes")
+                .optional(2),
+            Column::new("fits").csv("fits"),
+            Column::new("max context").csv("max_context"),
+            Column::new("KLD").csv("quality.kld"),
+            Column::new("ΔPPL").csv("quality.delta_ppl").optional(1),
+            Column::new("KLD measured here").csv("measured_kld.kld_mean"),
         ]);
-    }
-    super::out_table(&t);
-    super::out(&format!(
-        "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
-        quality::SOURCE
-    ));
-    if let Some(src) = &report.measured_source {
-        super::out(&format!("KLD measured here: {src}"));
-    }
-    Ok(())
+        for r in &report.ladder {
+            let q = r.quality;
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            t.add_row(vec![
+                Cell::from(r.file_type.to_string()),
+                Cell::with_raw(
+                    format!(
+                        "{} ({:.2})",
+                        gb(r.weights_bytes as f64),
+                        r.weights_bytes as f64 / (1u64 << 30) as f64
+                    ),
+                    r.weights_bytes,
+                ),
+                Cell::with_raw(format!("{:.2}", r.bits_per_weight), r.bits_per_weight),
+                Cell::with_raw(gb(r.total_bytes as f64), r.total_bytes),
+                Cell::with_raw(
+                    r.fits
+                        .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
+                    opt(r.fits.map(|f| f.to_string())),
+                ),
+                Cell::with_raw(
+                    r.max_context.map_or("-".into(), |m| m.to_string()),
+                    opt(r.max_context.map(|m| m.to_string())),
+                ),
+                Cell::with_raw(
+                    q.map_or("-".into(), |q| {
+                        format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
+                    }),
+                    opt(q.map(|q| q.kld.to_string())),
+                ),
+                Cell::with_raw(
+                    q.and_then(|q| q.delta_ppl)
+                        .map_or("-".into(), |d| format!("+{d:.4}")),
+                    opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
+                ),
+                Cell::with_raw(
+                    r.measured_kld.map_or("-".into(), |m| {
+                        format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
+                    }),
+                    opt(r.measured_kld.map(|m| m.kld_mean.to_string())),
+                ),
+            ]);
+        }
+        super::out_table(&t);
+        super::out(&format!(
+            "quality: published for Llama-3-8B, not this model (* with an importance matrix); source: {}",
+            quality::SOURCE
+        ));
+        if let Some(src) = &report.measured_source {
+            super::out(&format!("KLD measured here: {src}"));
+        }
+        Ok(())
+    })
 }

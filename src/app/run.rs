@@ -151,24 +151,23 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         },
         peak_rss_bytes: peak_rss_bytes(),
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    let g = &report.generation;
-    // Model output and prompt may hold control characters: shown, not executed.
-    super::out(&escape_text(&format!("{prompt}{}", g.text)));
-    eprintln!(
-        "prefill: {} tokens at {:.1} tok/s; decode: {} tokens at {:.1} tok/s; {} threads; KV {} ({} cells); peak RSS {}",
-        g.prompt_tokens,
-        g.prefill_tok_s,
-        g.decode_tokens,
-        g.decode_tok_s,
-        g.threads,
-        Bytes(g.memory.kv_bytes).display_gb(),
-        g.memory.kv_cells,
-        report.peak_rss_bytes.map_or("unknown".into(), |b| Bytes(b).display_gb())
-    );
-    Ok(())
+    super::emit(global, &report, |report| {
+        let g = &report.generation;
+        // Model output and prompt may hold control characters: shown, not executed.
+        super::out(&escape_text(&format!("{prompt}{}", g.text)));
+        eprintln!(
+            "prefill: {} tokens at {:.1} tok/s; decode: {} tokens at {:.1} tok/s; {} threads; KV {} ({} cells); peak RSS {}",
+            g.prompt_tokens,
+            g.prefill_tok_s,
+            g.decode_tokens,
+            g.decode_tok_s,
+            g.threads,
+            Bytes(g.memory.kv_bytes).display_gb(),
+            g.memory.kv_cells,
+            report.peak_rss_bytes.map_or("unknown".into(), |b| Bytes(b).display_gb())
+        );
+        Ok(())
+    })
 }
 
 #[derive(Serialize)]
@@ -188,23 +187,22 @@ pub fn tokenize(global: &Global, args: TokenizeArgs) -> Result<()> {
         .map(|&t| String::from_utf8_lossy(tok.token_to_piece(t, true)).into_owned())
         .collect();
     let report = TokenizeReport { tokens, pieces };
-    if global.json {
-        return super::print_json(&report);
-    }
-    if args.ids {
-        // llama-tokenize --ids prints a Python-style list.
-        let ids: Vec<String> = report.tokens.iter().map(|t| t.to_string()).collect();
-        super::out(&format!("[{}]", ids.join(", ")));
-    } else {
-        // llama-tokenize's default: one `id -> 'piece'` line per token; pieces are model data,
-        // so control characters are shown, not executed.
-        let lines: Vec<String> = report
-            .tokens
-            .iter()
-            .zip(&report.pieces)
-            .map(|(id, piece)| format!("{id:>6} -> '{}'", vramplan::report::escape_line(piece)))
-            .collect();
-        super::write_stdout(&lines.join("\n"));
-    }
-    Ok(())
+    super::emit(global, &report, |report| {
+        if args.ids {
+            // llama-tokenize --ids prints a Python-style list.
+            let ids: Vec<String> = report.tokens.iter().map(|t| t.to_string()).collect();
+            super::out(&format!("[{}]", ids.join(", ")));
+        } else {
+            // llama-tokenize's default: one `id -> 'piece'` line per token; pieces are model data,
+            // so control characters are shown, not executed.
+            let lines: Vec<String> = report
+                .tokens
+                .iter()
+                .zip(&report.pieces)
+                .map(|(id, piece)| format!("{id:>6} -> '{}'", vramplan::report::escape_line(piece)))
+                .collect();
+            super::write_stdout(&lines.join("\n"));
+        }
+        Ok(())
+    })
 }

@@ -118,103 +118,102 @@ fn show_model(global: &Global, catalog: &Catalog, m: &ModelEntry) -> Result<()> 
         weights,
         origin: catalog.model_origin(&m.id),
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    let mut rows = vec![
-        ("id".into(), m.id.clone()),
-        ("name".into(), m.name.clone()),
-        (
-            "architecture".into(),
-            format!("{} ({})", m.gguf_arch, m.family),
-        ),
-        ("layers".into(), m.layers.to_string()),
-        (
-            "hidden / FFN".into(),
-            format!("{} / {}", m.hidden_size, m.ffn_size),
-        ),
-        (
-            "heads / KV heads / head dim".into(),
-            format!("{} / {} / {}", m.heads, m.kv_heads, m.head_dim()),
-        ),
-        (
-            "vocabulary".into(),
-            format!(
-                "{}{}",
-                m.vocab_size,
-                if m.tied_embeddings { " (tied)" } else { "" }
+    super::emit(global, &report, |report| {
+        let mut rows = vec![
+            ("id".into(), m.id.clone()),
+            ("name".into(), m.name.clone()),
+            (
+                "architecture".into(),
+                format!("{} ({})", m.gguf_arch, m.family),
             ),
-        ),
-        ("max context".into(), m.max_context.to_string()),
-        (
-            "parameters (derived)".into(),
-            format!(
-                "{} total, {} active{} ({params_total} / {params_active})",
-                format_params(params_total),
-                format_params(params_active),
-                if m.params_active_excludes_input_embedding {
-                    " without the input embedding table, as the author counts"
-                } else {
-                    ""
-                }
+            ("layers".into(), m.layers.to_string()),
+            (
+                "hidden / FFN".into(),
+                format!("{} / {}", m.hidden_size, m.ffn_size),
             ),
-        ),
-        (
-            // As published: "37B" is not "37.00B".
-            "parameters (official)".into(),
-            format!(
-                "{}B{}",
-                m.params_total_official / 1e9,
-                m.params_active_official
-                    .map_or(String::new(), |a| format!(" / {}B active", a / 1e9))
+            (
+                "heads / KV heads / head dim".into(),
+                format!("{} / {} / {}", m.heads, m.kv_heads, m.head_dim()),
             ),
-        ),
-    ];
-    if let Some(sw) = m.sliding_window {
-        rows.push((
-            "sliding window".into(),
-            format!("{} tokens, pattern {}", sw.window, sw.pattern),
-        ));
-    }
-    if let Some(mla) = m.mla {
-        rows.push((
-            "MLA".into(),
-            format!(
-                "kv_lora {} q_lora {} rope {} nope {} v {}",
-                mla.kv_lora_rank,
-                mla.q_lora_rank.map_or("-".into(), |q| q.to_string()),
-                mla.qk_rope_head_dim,
-                mla.qk_nope_head_dim,
-                mla.v_head_dim
+            (
+                "vocabulary".into(),
+                format!(
+                    "{}{}",
+                    m.vocab_size,
+                    if m.tied_embeddings { " (tied)" } else { "" }
+                ),
             ),
-        ));
-    }
-    if let Some(moe) = m.moe {
-        rows.push((
-            "MoE".into(),
-            format!(
-                "{} experts, {} per token, expert FFN {}, {} shared, {} dense layers",
-                moe.experts,
-                moe.experts_per_token,
-                moe.expert_ffn_size,
-                moe.shared_experts,
-                moe.dense_layers
+            ("max context".into(), m.max_context.to_string()),
+            (
+                "parameters (derived)".into(),
+                format!(
+                    "{} total, {} active{} ({params_total} / {params_active})",
+                    format_params(params_total),
+                    format_params(params_active),
+                    if m.params_active_excludes_input_embedding {
+                        " without the input embedding table, as the author counts"
+                    } else {
+                        ""
+                    }
+                ),
             ),
-        ));
-    }
-    for w in &report.weights {
-        rows.push((
-            format!("weights {}", w.file_type),
-            format!(
-                "{} ({:.2} bpw)",
-                Bytes(w.bytes).display_both(),
-                w.bits_per_weight
+            (
+                // As published: "37B" is not "37.00B".
+                "parameters (official)".into(),
+                format!(
+                    "{}B{}",
+                    m.params_total_official / 1e9,
+                    m.params_active_official
+                        .map_or(String::new(), |a| format!(" / {}B active", a / 1e9))
+                ),
             ),
-        ));
-    }
-    rows.push(("source".into(), m.source.clone()));
-    super::out_table(&kv_table(&rows));
-    Ok(())
+        ];
+        if let Some(sw) = m.sliding_window {
+            rows.push((
+                "sliding window".into(),
+                format!("{} tokens, pattern {}", sw.window, sw.pattern),
+            ));
+        }
+        if let Some(mla) = m.mla {
+            rows.push((
+                "MLA".into(),
+                format!(
+                    "kv_lora {} q_lora {} rope {} nope {} v {}",
+                    mla.kv_lora_rank,
+                    mla.q_lora_rank.map_or("-".into(), |q| q.to_string()),
+                    mla.qk_rope_head_dim,
+                    mla.qk_nope_head_dim,
+                    mla.v_head_dim
+                ),
+            ));
+        }
+        if let Some(moe) = m.moe {
+            rows.push((
+                "MoE".into(),
+                format!(
+                    "{} experts, {} per token, expert FFN {}, {} shared, {} dense layers",
+                    moe.experts,
+                    moe.experts_per_token,
+                    moe.expert_ffn_size,
+                    moe.shared_experts,
+                    moe.dense_layers
+                ),
+            ));
+        }
+        for w in &report.weights {
+            rows.push((
+                format!("weights {}", w.file_type),
+                format!(
+                    "{} ({:.2} bpw)",
+                    Bytes(w.bytes).display_both(),
+                    w.bits_per_weight
+                ),
+            ));
+        }
+        rows.push(("source".into(), m.source.clone()));
+        super::out_table(&kv_table(&rows));
+        Ok(())
+    })
 }
 
 fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
@@ -229,85 +228,84 @@ fn show_device(global: &Global, catalog: &Catalog, d: &Device) -> Result<()> {
         origin: catalog.device_origin(&e.id),
         implied_memory: d.implied_memory.as_deref(),
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    if let Some(note) = &d.implied_memory {
-        super::out(&format!("note: {note}"));
-    }
-    let mut rows = vec![
-        ("id".into(), d.id.clone()),
-        ("name".into(), d.name.clone()),
-        (
-            "memory".into(),
-            if e.memory_options_gb.is_empty() || d.memory_bytes == e.memory_bytes {
-                format!("{} = {}", e.memory, Bytes(d.memory_bytes).display_both())
-            } else {
-                // A chosen memory option: its own size, not the largest one's.
-                format!(
-                    "{} GB option = {}",
-                    d.memory_bytes >> 30,
-                    Bytes(d.memory_bytes).display_both()
-                )
-            },
-        ),
-        (
-            "usable by the accelerator".into(),
-            Bytes(d.usable_bytes).display_both(),
-        ),
-        (
-            "bandwidth".into(),
-            format!("{} GB/s", sig(e.bandwidth_for(d.memory_bytes), 4)),
-        ),
-        (
-            "FP16 tensor (dense)".into(),
-            format!("{} TFLOPS", sig(e.fp16_tflops_for(d.memory_bytes), 4)),
-        ),
-        ("power".into(), format!("{:.0} W", e.tdp_watts)),
-    ];
-    if let Some(cores) = e.gpu_cores_for(d.memory_bytes) {
-        rows.push(("GPU cores".into(), cores.to_string()));
-    }
-    if e.arch.is_some() {
-        rows.push((
-            "architecture".into(),
-            e.arch.map(|a| a.name()).unwrap_or_default().into(),
-        ));
-    }
-    if !e.memory_options_gb.is_empty() {
-        let opts: Vec<String> = e
-            .memory_options_gb
-            .iter()
-            .map(|&g| {
-                let b = e.bandwidth_for(g as u64 * (1 << 30));
-                if b == e.bandwidth_gb_s {
-                    format!("{g} GB")
+    super::emit(global, &report, |_report| {
+        if let Some(note) = &d.implied_memory {
+            super::out(&format!("note: {note}"));
+        }
+        let mut rows = vec![
+            ("id".into(), d.id.clone()),
+            ("name".into(), d.name.clone()),
+            (
+                "memory".into(),
+                if e.memory_options_gb.is_empty() || d.memory_bytes == e.memory_bytes {
+                    format!("{} = {}", e.memory, Bytes(d.memory_bytes).display_both())
                 } else {
-                    format!("{g} GB ({} GB/s)", sig(b, 3))
-                }
-            })
-            .collect();
-        rows.push(("memory options".into(), opts.join(", ")));
-    }
-    if let Some(p) = e.launch_price_usd {
-        rows.push(("launch price".into(), format!("US${p:.0}")));
-    }
-    if let (Some(p), Some(k), Some(date)) = (
-        e.street_price_usd,
-        &e.street_price_kind,
-        &e.street_price_date,
-    ) {
-        rows.push(("street price".into(), format!("US${p:.0} ({k}, {date})")));
-    }
-    for c in &e.cloud {
-        rows.push((
-            format!("cloud {}", c.provider),
-            format!("US${}/GPU-hour ({})", c.usd_per_gpu_hour, c.date),
-        ));
-    }
-    rows.push(("source".into(), e.source.clone()));
-    super::out_table(&kv_table(&rows));
-    Ok(())
+                    // A chosen memory option: its own size, not the largest one's.
+                    format!(
+                        "{} GB option = {}",
+                        d.memory_bytes >> 30,
+                        Bytes(d.memory_bytes).display_both()
+                    )
+                },
+            ),
+            (
+                "usable by the accelerator".into(),
+                Bytes(d.usable_bytes).display_both(),
+            ),
+            (
+                "bandwidth".into(),
+                format!("{} GB/s", sig(e.bandwidth_for(d.memory_bytes), 4)),
+            ),
+            (
+                "FP16 tensor (dense)".into(),
+                format!("{} TFLOPS", sig(e.fp16_tflops_for(d.memory_bytes), 4)),
+            ),
+            ("power".into(), format!("{:.0} W", e.tdp_watts)),
+        ];
+        if let Some(cores) = e.gpu_cores_for(d.memory_bytes) {
+            rows.push(("GPU cores".into(), cores.to_string()));
+        }
+        if e.arch.is_some() {
+            rows.push((
+                "architecture".into(),
+                e.arch.map(|a| a.name()).unwrap_or_default().into(),
+            ));
+        }
+        if !e.memory_options_gb.is_empty() {
+            let opts: Vec<String> = e
+                .memory_options_gb
+                .iter()
+                .map(|&g| {
+                    let b = e.bandwidth_for(g as u64 * (1 << 30));
+                    if b == e.bandwidth_gb_s {
+                        format!("{g} GB")
+                    } else {
+                        format!("{g} GB ({} GB/s)", sig(b, 3))
+                    }
+                })
+                .collect();
+            rows.push(("memory options".into(), opts.join(", ")));
+        }
+        if let Some(p) = e.launch_price_usd {
+            rows.push(("launch price".into(), format!("US${p:.0}")));
+        }
+        if let (Some(p), Some(k), Some(date)) = (
+            e.street_price_usd,
+            &e.street_price_kind,
+            &e.street_price_date,
+        ) {
+            rows.push(("street price".into(), format!("US${p:.0} ({k}, {date})")));
+        }
+        for c in &e.cloud {
+            rows.push((
+                format!("cloud {}", c.provider),
+                format!("US${}/GPU-hour ({})", c.usd_per_gpu_hour, c.date),
+            ));
+        }
+        rows.push(("source".into(), e.source.clone()));
+        super::out_table(&kv_table(&rows));
+        Ok(())
+    })
 }
 
 fn show_api(global: &Global, catalog: &Catalog, a: &ApiEntry) -> Result<()> {
@@ -316,28 +314,27 @@ fn show_api(global: &Global, catalog: &Catalog, a: &ApiEntry) -> Result<()> {
         entry: a,
         origin: catalog.api_origin(&a.id),
     };
-    if global.json {
-        return super::print_json(&report);
-    }
-    let rows = vec![
-        ("id".into(), a.id.clone()),
-        ("provider".into(), a.provider.clone()),
-        ("name".into(), a.name.clone()),
-        (
-            "model".into(),
-            a.model.clone().unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "input".into(),
-            format!("{} {} per 1M tokens", a.currency, a.input_per_million),
-        ),
-        (
-            "output".into(),
-            format!("{} {} per 1M tokens", a.currency, a.output_per_million),
-        ),
-        ("date".into(), a.date.clone()),
-        ("source".into(), a.source.clone()),
-    ];
-    super::out_table(&kv_table(&rows));
-    Ok(())
+    super::emit(global, &report, |_report| {
+        let rows = vec![
+            ("id".into(), a.id.clone()),
+            ("provider".into(), a.provider.clone()),
+            ("name".into(), a.name.clone()),
+            (
+                "model".into(),
+                a.model.clone().unwrap_or_else(|| "-".into()),
+            ),
+            (
+                "input".into(),
+                format!("{} {} per 1M tokens", a.currency, a.input_per_million),
+            ),
+            (
+                "output".into(),
+                format!("{} {} per 1M tokens", a.currency, a.output_per_million),
+            ),
+            ("date".into(), a.date.clone()),
+            ("source".into(), a.source.clone()),
+        ];
+        super::out_table(&kv_table(&rows));
+        Ok(())
+    })
 }

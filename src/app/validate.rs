@@ -372,11 +372,10 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         write_reports(dir, &report)?;
     }
-    if global.json {
-        return super::print_json(&report);
-    }
-    render(&report);
-    Ok(())
+    super::emit(global, &report, |report| {
+        render(&report);
+        Ok(())
+    })
 }
 
 /// `--synthetic`: per level, a generated ~1B model of that type, timed; no quality.
@@ -457,11 +456,10 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         write_reports(dir, &report)?;
     }
-    if global.json {
-        return super::print_json(&report);
-    }
-    render(&report);
-    Ok(())
+    super::emit(global, &report, |report| {
+        render(&report);
+        Ok(())
+    })
 }
 
 /// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
