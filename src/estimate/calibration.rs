@@ -20,6 +20,8 @@ pub struct Measurement {
     pub n_devices: u32,
     pub split: String,
     pub model: String,
+    /// Transformer layers (for the fixed per-layer decode cost); optional column.
+    pub n_layer: Option<u32>,
     pub params_b: f64,
     pub active_params_b: f64,
     pub quant: String,
@@ -136,6 +138,7 @@ pub fn parse(text: &str) -> Result<Vec<Measurement>, CsvError> {
             n_devices: get(inn).parse().unwrap_or(1),
             split: get(isp),
             model: get(im),
+            n_layer: col("n_layer").and_then(|j| get(j).parse().ok()),
             params_b,
             active_params_b: num(ia, "active_params_b").unwrap_or(params_b),
             quant: get(iq),
@@ -148,7 +151,17 @@ pub fn parse(text: &str) -> Result<Vec<Measurement>, CsvError> {
     Ok(out)
 }
 
-/// The efficiency a measurement implies on `device`, or `None` when the row cannot be sized.
+/// Decode seconds per token at efficiency 1 (bytes over bandwidth, per parallel rank), or
+/// `None` for a row that is not decode or cannot be sized.
+pub fn decode_bytes_time(m: &Measurement, device: &Device) -> Option<f64> {
+    if !m.is_decode() {
+        return None;
+    }
+    Some(implied_efficiency(m, device)? / m.tokens_per_s)
+}
+
+/// The efficiency a measurement implies on `device` with no fixed cost, or `None` when the
+/// row cannot be sized.
 pub fn implied_efficiency(m: &Measurement, device: &Device) -> Option<f64> {
     let size_bytes = match m.model_size_gib {
         Some(g) => g * 1073741824.0,
@@ -183,9 +196,38 @@ pub struct Row {
     pub m: Measurement,
     pub class: DeviceClass,
     pub efficiency: f64,
+    /// Decode: seconds per token at efficiency 1 (0 for prefill rows).
+    pub bytes_time: f64,
     pub held_out: bool,
     #[serde(skip)]
     pub device: Device,
+}
+
+impl Row {
+    /// Decode fixed cost of this row's run in seconds: the per-token cost once per device that
+    /// runs in sequence (a layer split), the per-layer cost for every layer. Rows without a
+    /// layer count carry no per-layer cost.
+    pub fn fixed_s(&self, token_s: f64, layer_s: f64) -> f64 {
+        let sequential = if self.m.split == "tp" || self.m.split == "row" {
+            1.0
+        } else {
+            self.m.n_devices.max(1) as f64
+        };
+        sequential * token_s + self.m.n_layer.unwrap_or(0) as f64 * layer_s
+    }
+
+    /// Decode efficiency implied once the fixed cost is taken off the measured time; `None`
+    /// when the fixed cost alone is most of the measured time (not a plausible split).
+    pub fn efficiency_with(&self, token_s: f64, layer_s: f64) -> Option<f64> {
+        let t = 1.0 / self.m.tokens_per_s;
+        let rest = t - self.fixed_s(token_s, layer_s);
+        (rest > 0.1 * t).then(|| self.bytes_time / rest)
+    }
+
+    /// Predicted decode tok/s at efficiency `eff` plus the fixed cost.
+    pub fn predicted_tok_s(&self, eff: f64, token_s: f64, layer_s: f64) -> f64 {
+        1.0 / (self.bytes_time / eff + self.fixed_s(token_s, layer_s))
+    }
 }
 
 pub fn rows(catalog: &Catalog, ms: &[Measurement]) -> Vec<Row> {
@@ -198,6 +240,7 @@ pub fn rows(catalog: &Catalog, ms: &[Measurement]) -> Vec<Row> {
                 class: DeviceClass::of(&device),
                 m: m.clone(),
                 efficiency,
+                bytes_time: decode_bytes_time(m, &device).unwrap_or(0.0),
                 held_out: i % 5 == 4,
                 device,
             })
@@ -249,9 +292,53 @@ pub const PRIOR: Efficiency = Efficiency {
         expected: 0.35,
         high: 0.7,
     },
+    token_s: 0.0,
+    layer_s: 0.0,
     decode_rows: 0,
     prefill_rows: 0,
 };
+
+/// Candidate fixed costs searched by the fit: per token 0..3 ms in 50 us steps, per layer
+/// 0..60 us in 2 us steps.
+fn fixed_cost_grid() -> impl Iterator<Item = (f64, f64)> {
+    (0..=60).flat_map(|i| (0..=30).map(move |j| (i as f64 * 50e-6, j as f64 * 2e-6)))
+}
+
+/// The fixed costs (per token, per layer) that make the training rows' implied decode
+/// efficiencies agree best: the least mean absolute log deviation from their median. A
+/// candidate is refused when any row's fixed cost would leave it no plausible bandwidth time or
+/// when the implied efficiencies' 95th percentile exceeds 1 (faster than the memory allows).
+/// Ties keep the smaller costs (searched first). A best fit on the grid's upper edge is not
+/// identified by the rows (e.g. one layer count for nearly all rows of a class, so the costs
+/// trade off against the efficiency without bound): the class then keeps no fixed cost.
+fn fit_fixed_costs(train: &[&Row]) -> (f64, f64) {
+    let mut best = (0.0, 0.0);
+    let mut best_score = f64::INFINITY;
+    for (tok, lay) in fixed_cost_grid() {
+        let effs: Option<Vec<f64>> = train.iter().map(|r| r.efficiency_with(tok, lay)).collect();
+        let Some(effs) = effs else { continue };
+        let Some(b) = band(&effs) else { continue };
+        if b.high > 1.0 {
+            continue;
+        }
+        let score = effs
+            .iter()
+            .map(|e| (e / b.expected).ln().abs())
+            .sum::<f64>()
+            / effs.len() as f64;
+        if score < best_score - 1e-9 {
+            best_score = score;
+            best = (tok, lay);
+        }
+    }
+    if best.0 >= MAX_TOKEN_S - 1e-12 || best.1 >= MAX_LAYER_S - 1e-12 {
+        return (0.0, 0.0);
+    }
+    best
+}
+
+const MAX_TOKEN_S: f64 = 60.0 * 50e-6;
+const MAX_LAYER_S: f64 = 30.0 * 2e-6;
 
 fn key(engine: &str, class: DeviceClass) -> String {
     format!("{engine}/{class:?}")
@@ -259,11 +346,22 @@ fn key(engine: &str, class: DeviceClass) -> String {
 
 pub fn fit(rows: &[Row]) -> Fit {
     let train: Vec<&Row> = rows.iter().filter(|r| !r.held_out).collect();
-    let eff_of = |sel: &dyn Fn(&Row) -> bool| -> Efficiency {
-        let d: Vec<f64> = train
+    // `fixed`: fit per-token and per-layer costs on these rows (device classes), or none (the
+    // engine-wide fallback, whose rows mix classes with different fixed costs).
+    let eff_of = |sel: &dyn Fn(&Row) -> bool, fixed: bool| -> Efficiency {
+        let decode_rows: Vec<&Row> = train
             .iter()
+            .copied()
             .filter(|r| sel(r) && r.m.is_decode())
-            .map(|r| r.efficiency)
+            .collect();
+        let (token_s, layer_s) = if fixed && decode_rows.len() >= MIN_ROWS {
+            fit_fixed_costs(&decode_rows)
+        } else {
+            (0.0, 0.0)
+        };
+        let d: Vec<f64> = decode_rows
+            .iter()
+            .filter_map(|r| r.efficiency_with(token_s, layer_s))
             .collect();
         let p: Vec<f64> = train
             .iter()
@@ -281,23 +379,28 @@ pub fn fit(rows: &[Row]) -> Fit {
             } else {
                 PRIOR.prefill
             },
+            token_s,
+            layer_s,
             decode_rows: d.len(),
             prefill_rows: p.len(),
         }
     };
-    let fallback = eff_of(&|r: &Row| r.m.engine == "llama.cpp");
+    let fallback = eff_of(&|r: &Row| r.m.engine == "llama.cpp", false);
     let mut by_class = BTreeMap::new();
     for engine in ["llama.cpp", "vllm"] {
         for class in [
             DeviceClass::NvidiaGpu,
+            DeviceClass::NvidiaDatacenter,
             DeviceClass::AmdGpu,
             DeviceClass::Apple,
             DeviceClass::AppleUltra,
             DeviceClass::Cpu,
         ] {
-            let mut e = eff_of(&|r: &Row| r.m.engine == engine && r.class == class);
+            let mut e = eff_of(&|r: &Row| r.m.engine == engine && r.class == class, true);
             if e.decode_rows < MIN_ROWS {
                 e.decode = fallback.decode;
+                e.token_s = 0.0;
+                e.layer_s = 0.0;
             }
             if e.prefill_rows < MIN_ROWS {
                 e.prefill = fallback.prefill;
@@ -334,8 +437,8 @@ pub struct Validation {
     pub inside_range: f64,
 }
 
-/// Predicted tok/s for a row is `measured x expected_eff / implied_eff`, so the checks reduce to
-/// comparing efficiencies.
+/// Decode: predicted tok/s is `1 / (bytes_time / efficiency + fixed cost)` with the expected,
+/// low and high efficiencies; prefill: `measured x expected_eff / implied_eff`.
 pub fn validate(rows: &[Row], fit: &Fit, decode_only: bool) -> Validation {
     let held: Vec<&Row> = rows
         .iter()
@@ -345,12 +448,24 @@ pub fn validate(rows: &[Row], fit: &Fit, decode_only: bool) -> Validation {
     let mut inside = 0;
     for r in &held {
         let e = fit.efficiency(&r.m.engine, r.class);
-        let band = if r.m.is_decode() { e.decode } else { e.prefill };
-        let predicted_over_measured = band.expected / r.efficiency;
+        let (predicted_over_measured, is_inside) = if r.m.is_decode() {
+            let tps = |eff: f64| r.predicted_tok_s(eff, e.token_s, e.layer_s);
+            let m = r.m.tokens_per_s;
+            (
+                tps(e.decode.expected) / m,
+                m >= tps(e.decode.low) && m <= tps(e.decode.high),
+            )
+        } else {
+            let band = e.prefill;
+            (
+                band.expected / r.efficiency,
+                r.efficiency >= band.low && r.efficiency <= band.high,
+            )
+        };
         if (predicted_over_measured - 1.0).abs() <= 0.25 {
             within += 1;
         }
-        if r.efficiency >= band.low && r.efficiency <= band.high {
+        if is_inside {
             inside += 1;
         }
     }

@@ -42,6 +42,10 @@ impl Range {
 #[serde(rename_all = "snake_case")]
 pub enum DeviceClass {
     NvidiaGpu,
+    /// NVIDIA HBM (datacenter) GPUs: published llama.cpp decode of small models sits far below
+    /// their bandwidth roofline (fixed per-token costs on server hosts dominate), unlike the
+    /// GeForce and workstation cards.
+    NvidiaDatacenter,
     AmdGpu,
     Apple,
     /// Two Max dies joined by UltraFusion: published decode runs reach a visibly lower share of
@@ -57,6 +61,14 @@ impl DeviceClass {
             DeviceKind::Apple => DeviceClass::Apple,
             DeviceKind::Cpu => DeviceClass::Cpu,
             DeviceKind::Gpu if d.entry.vendor == "amd" => DeviceClass::AmdGpu,
+            DeviceKind::Gpu
+                if d.entry
+                    .memory_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("HBM")) =>
+            {
+                DeviceClass::NvidiaDatacenter
+            }
             DeviceKind::Gpu => DeviceClass::NvidiaGpu,
         }
     }
@@ -103,6 +115,11 @@ pub fn active_params(inv: &Inventory, shape: &ModelShape) -> u64 {
 pub struct Efficiency {
     pub decode: Range,
     pub prefill: Range,
+    /// Fixed decode cost per token and device (graph launch, synchronisation), seconds: what
+    /// keeps small models on fast GPUs far below the bandwidth roofline.
+    pub token_s: f64,
+    /// Fixed decode cost per layer per token (kernel launches), seconds.
+    pub layer_s: f64,
     /// Rows the fit used.
     pub decode_rows: usize,
     pub prefill_rows: usize,
@@ -305,14 +322,24 @@ fn decode_at(
     let mut t_high = 0.0;
     let kv_read = inp.kv_bytes_per_token as f64 * ctx as f64;
     let mut per_device = Vec::new();
+    let n_layer = inp.shape.n_layer as f64;
     for l in loads {
-        let e = eff(DeviceClass::of(&l.device)).decode;
+        let full = eff(DeviceClass::of(&l.device));
+        let e = full.decode;
+        // Fixed costs: per token on every device (its graph and sync) and per layer it holds
+        // (tensor-parallel ranks each run every layer).
+        let layers = if inp.tensor_parallel > 1 {
+            n_layer / inp.pipeline_parallel.max(1) as f64
+        } else {
+            n_layer * l.layer_share
+        };
+        let fixed = full.token_s + layers * full.layer_s;
         let bw = l.device.entry.bandwidth_for(l.device.memory_bytes) * 1e9;
         let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
         let t = bytes / bw;
-        per_device.push((t, e));
+        per_device.push((t, e, fixed));
         basis.push(format!(
-            "{}: {:.2} GB per token ({:.2} GB weights + {:.2} GB KV at {} tokens) / {} GB/s x efficiency {:.2} ({:.2}-{:.2})",
+            "{}: {:.2} GB per token ({:.2} GB weights + {:.2} GB KV at {} tokens) / {} GB/s x efficiency {:.2} ({:.2}-{:.2}) + {:.3} ms fixed ({:.0} us per token + {:.1} layers x {:.1} us)",
             l.device.id,
             bytes / 1e9,
             l.weight_bytes as f64 / 1e9,
@@ -321,28 +348,33 @@ fn decode_at(
             l.device.entry.bandwidth_for(l.device.memory_bytes),
             e.expected,
             e.low,
-            e.high
+            e.high,
+            fixed * 1e3,
+            full.token_s * 1e6,
+            layers,
+            full.layer_s * 1e6
         ));
     }
     if inp.tensor_parallel > 1 {
         // Ranks read in parallel: the slowest rank sets the pace.
-        let worst = per_device
-            .iter()
-            .cloned()
-            .fold((0.0f64, None::<Range>), |acc, (t, e)| {
-                if t > acc.0 {
-                    (t, Some(e))
-                } else {
-                    acc
-                }
-            });
+        let worst =
+            per_device
+                .iter()
+                .cloned()
+                .fold((0.0f64, None::<Range>, 0.0f64), |acc, (t, e, f)| {
+                    if t > acc.0 {
+                        (t, Some(e), f)
+                    } else {
+                        acc
+                    }
+                });
         // Pipeline stages hold their share of the layers and work one after the other for a
         // single token: each rank's time counts once per stage.
         let pp = inp.pipeline_parallel.max(1) as f64;
-        if let (t, Some(e)) = worst {
-            t_low = pp * t / e.high;
-            t_exp = pp * t / e.expected;
-            t_high = pp * t / e.low;
+        if let (t, Some(e), f) = worst {
+            t_low = pp * (t / e.high + f);
+            t_exp = pp * (t / e.expected + f);
+            t_high = pp * (t / e.low + f);
         }
         if inp.pipeline_parallel > 1 {
             // The hidden state (bf16) crosses the network between stages.
@@ -377,10 +409,10 @@ fn decode_at(
         ));
     } else {
         // Layer split: devices work one after the other.
-        for (t, e) in &per_device {
-            t_low += t / e.high;
-            t_exp += t / e.expected;
-            t_high += t / e.low;
+        for (t, e, f) in &per_device {
+            t_low += t / e.high + f;
+            t_exp += t / e.expected + f;
+            t_high += t / e.low + f;
         }
         if inp.rpc_hops > 0 {
             let t_hops = inp.rpc_hops as f64
