@@ -387,7 +387,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         if let Some(n) = &detected_note {
             super::out(n);
         }
-        render(&model.name, &report, &p);
+        render(&model.name, report, &p);
         if args.explain {
             for line in &report.speed_basis {
                 super::out(&format!("  {line}"));

@@ -153,7 +153,7 @@ pub fn run(global: &Global, args: ModelsArgs) -> Result<()> {
         not_fitting,
     };
     super::emit(global, &report, |report| {
-        render(&report, &devices, detected.as_deref());
+        render(report, &devices, detected.as_deref());
         Ok(())
     })
 }

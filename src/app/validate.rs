@@ -373,7 +373,7 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
         write_reports(dir, &report)?;
     }
     super::emit(global, &report, |report| {
-        render(&report);
+        render(report);
         Ok(())
     })
 }
@@ -457,7 +457,7 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
         write_reports(dir, &report)?;
     }
     super::emit(global, &report, |report| {
-        render(&report);
+        render(report);
         Ok(())
     })
 }
