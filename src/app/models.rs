@@ -220,9 +220,13 @@ fn best_quant(m: &ModelEntry, devices: &[Device], floors: &Floors, fit: &Fit) ->
             fit,
             estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
         );
-        let decode = speed.map(|s| s.decode_tok_s);
+        let decode = speed.as_ref().map(|s| s.decode_tok_s);
+        // The floor holds with the cache filled to --ctx, as `gpus --min-tps` applies it.
         if let Some(min) = floors.min_tps {
-            if decode.as_ref().is_none_or(|d| d.expected < min) {
+            if speed
+                .as_ref()
+                .is_none_or(|s| s.decode_tok_s_at_ctx.expected < min)
+            {
                 continue;
             }
         }

@@ -9,6 +9,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use vramplan::report::escape_line;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -601,7 +602,7 @@ fn pm(v: f64, e: f64, digits: usize) -> String {
 fn render_synthetic(r: &ValidateReport) {
     super::out(&format!(
         "{} · {} thread(s) on {}{}",
-        r.model,
+        escape_line(&r.model),
         r.threads,
         r.cpu,
         match (r.memory_read_gb_s, &r.memory_read_basis) {
@@ -657,7 +658,7 @@ fn render(r: &ValidateReport) {
     }
     super::out(&format!(
         "{} · source {}{} · base {} · {} chunk(s) of {} tokens, {} scored, of {} · {} thread(s) on {}{}",
-        r.model,
+        escape_line(&r.model),
         r.source_file_type
             .map_or("?".into(), |t| t.name().to_string()),
         if r.requantized {
@@ -665,11 +666,11 @@ fn render(r: &ValidateReport) {
         } else {
             ""
         },
-        r.base,
+        escape_line(&r.base),
         r.chunks,
         r.ctx,
         r.scored_tokens,
-        r.text,
+        escape_line(&r.text),
         r.threads,
         r.cpu,
         match (r.memory_read_gb_s, &r.memory_read_basis) {

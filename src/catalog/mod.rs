@@ -562,7 +562,8 @@ impl Catalog {
             find(&self.devices, q, "device", |d| (&d.id, &d.name, &d.aliases))
                 .or_else(|e| self.device_by_tokens(q).unwrap_or(Err(e)))
         };
-        if let Ok(d) = lookup(query) {
+        let first = lookup(query);
+        if let Ok(d) = first {
             // A chip or host sold in several memory sizes, named without one, means its smallest
             // configuration (the cheapest one people buy), and the device says so.
             if let Some(&gb) = d.memory_options_gb.iter().min() {
@@ -599,7 +600,8 @@ impl Catalog {
                 });
             }
         }
-        lookup(query).map(|d| Device::from_entry(d.clone(), None))
+        // The first lookup's error, not a second search for the same answer.
+        first.map(|d| Device::from_entry(d.clone(), None))
     }
 }
 

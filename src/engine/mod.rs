@@ -23,7 +23,6 @@ mod kv;
 mod matmul;
 mod model;
 mod ops;
-pub mod quality;
 pub mod testgen;
 mod tokenizer;
 mod unicode;

@@ -767,6 +767,33 @@ unsafe fn q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     unsafe { hsum_f32x8(acc) - hsum_f32x4(acc_m) }
 }
 
+/// The 6-bit quants of 128-value chunk `c` of a `block_q6_K` at `xb`, as four 32-byte vectors
+/// (values 0..63): low nibbles from `ql`, high two bits from `qh`. Shared by the one- and
+/// four-row dot products so both read the block the same way.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_unpack128(xb: *const u8, c: usize, m4: __m256i, m3: __m256i) -> [__m256i; 4] {
+    // SAFETY: the caller passes a whole block_q6_K and c < QK_K / 128.
+    unsafe {
+        let ql0 = load256(xb.add(64 * c));
+        let ql1 = load256(xb.add(64 * c + 32));
+        let qh = load256(xb.add(128 + 32 * c));
+        let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m3));
+        [
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), hi(qh)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), hi(_mm256_srli_epi16::<2>(qh))),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                hi(_mm256_srli_epi16::<4>(qh)),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                hi(_mm256_srli_epi16::<6>(qh)),
+            ),
+        ]
+    }
+}
+
 /// `ggml_vec_dot_q6_K_q8_K` (AVX2 branch): `Σ (q6−32)·y = Σ q6·y − Σ 32·y`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
@@ -786,22 +813,7 @@ unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let scales = load128(xb.add(192));
             let mut sumi = _mm256_setzero_si256();
             for c in 0..QK_K / 128 {
-                let ql0 = load256(xb.add(64 * c));
-                let ql1 = load256(xb.add(64 * c + 32));
-                let qh = load256(xb.add(128 + 32 * c));
-                let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m3));
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(ql0, m4), hi(qh)),
-                    _mm256_or_si256(_mm256_and_si256(ql1, m4), hi(_mm256_srli_epi16::<2>(qh))),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                        hi(_mm256_srli_epi16::<4>(qh)),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                        hi(_mm256_srli_epi16::<6>(qh)),
-                    ),
-                ];
+                let q = q6_k_unpack128(xb, c, m4, m3);
                 for (k, &qk) in q.iter().enumerate() {
                     let q8 = load256(yb.add(Q8K_QS + 128 * c + 32 * k));
                     let p = _mm256_sub_epi16(
@@ -1002,22 +1014,7 @@ unsafe fn q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
             let scales = load128(xb.add(192));
             let mut sumi = [_mm256_setzero_si256(); 4];
             for c in 0..QK_K / 128 {
-                let ql0 = load256(xb.add(64 * c));
-                let ql1 = load256(xb.add(64 * c + 32));
-                let qh = load256(xb.add(128 + 32 * c));
-                let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m3));
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(ql0, m4), hi(qh)),
-                    _mm256_or_si256(_mm256_and_si256(ql1, m4), hi(_mm256_srli_epi16::<2>(qh))),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                        hi(_mm256_srli_epi16::<4>(qh)),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                        hi(_mm256_srli_epi16::<6>(qh)),
-                    ),
-                ];
+                let q = q6_k_unpack128(xb, c, m4, m3);
                 for (k, &qk) in q.iter().enumerate() {
                     let sc = pair_scales(scales, 4 * c + k);
                     for j in 0..4 {
