@@ -436,6 +436,9 @@ pub enum ListWhat {
     Models,
     Hardware,
     Apis,
+    /// Models on this machine: Ollama's store ($OLLAMA_MODELS, ~/.ollama/models) and the
+    /// Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).
+    Local,
 }
 
 #[derive(Debug, Args)]

@@ -94,13 +94,6 @@ pub enum InputError {
     LocalAmbiguous { name: String, choices: Vec<String> },
 }
 
-/// A resolved MODEL argument and the problems met in local stores on the way.
-#[derive(Debug)]
-pub struct Resolved {
-    pub model: ModelInput,
-    pub warnings: Vec<LocalWarning>,
-}
-
 impl ModelInput {
     /// The inventory in the request's format (a GGUF file's own inventory whatever it asked).
     pub fn inventory(&self, req: &FitRequest) -> Inventory {
@@ -174,19 +167,21 @@ fn looks_like_path(s: &str) -> bool {
 
 /// Resolves MODEL: a path is read as a file; a catalogue id is the catalogue's; any other name
 /// is looked up in the local stores first (their file is exact) and then in the catalogue.
-pub fn resolve(catalog: &Catalog, stores: &Stores, model: &str) -> Result<Resolved, InputError> {
-    let mut warnings = Vec::new();
+/// Problems met in the stores on the way (a broken manifest, a missing blob) go to `warnings`,
+/// whatever the outcome.
+pub fn resolve(
+    catalog: &Catalog,
+    stores: &Stores,
+    model: &str,
+    warnings: &mut Vec<LocalWarning>,
+) -> Result<ModelInput, InputError> {
     if looks_like_path(model) {
-        let model = from_file(Path::new(model))?;
-        return Ok(Resolved { model, warnings });
+        return from_file(Path::new(model));
     }
     let is_id = catalog.models().any(|m| m.id == model);
     if !is_id {
-        match stores.find(model, &mut warnings) {
-            Lookup::Found(found) => {
-                let model = from_local(&found)?;
-                return Ok(Resolved { model, warnings });
-            }
+        match stores.find(model, warnings) {
+            Lookup::Found(found) => return from_local(&found),
             Lookup::Ambiguous(choices) => {
                 return Err(InputError::LocalAmbiguous {
                     name: model.to_string(),
@@ -196,8 +191,7 @@ pub fn resolve(catalog: &Catalog, stores: &Stores, model: &str) -> Result<Resolv
             Lookup::NotFound => {}
         }
     }
-    let model = from_catalog(catalog, model)?;
-    Ok(Resolved { model, warnings })
+    from_catalog(catalog, model)
 }
 
 /// A catalogue name as people type it, with the quantization it carries.
@@ -302,7 +296,10 @@ fn from_gguf(paths: &[&Path], stem: String) -> Result<ModelInput, InputError> {
 
 /// A model of a local store, named as the store names it.
 pub fn from_local(found: &LocalModel) -> Result<ModelInput, InputError> {
-    let id = crate::catalog::normalize(&found.name);
+    // `llama3.1:8b` -> `llama3.1-8b`; `org/repo` -> `repo`; `org/repo/FILE.gguf` -> `file`.
+    let last = found.name.rsplit('/').next().unwrap_or(&found.name);
+    let last = last.strip_suffix(".gguf").unwrap_or(last);
+    let id = crate::catalog::normalize(last);
     let (mut model, basis, safetensors) = match &found.files {
         LocalFiles::Gguf { paths } => {
             let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();

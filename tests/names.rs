@@ -13,6 +13,9 @@ fn vramplan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vramplan"))
         .args(args)
         .env("XDG_CONFIG_HOME", env!("CARGO_TARGET_TMPDIR"))
+        // Names resolve to the catalogue here, whatever models this machine holds.
+        .env("OLLAMA_MODELS", "/nonexistent/vramplan-test")
+        .env("HF_HUB_CACHE", "/nonexistent/vramplan-test")
         .output()
         .expect("run vramplan")
 }

@@ -31,18 +31,19 @@ pub fn parse_quant(s: &str) -> Result<WeightFormat> {
 }
 
 pub fn resolve(catalog: &Catalog, model: &str) -> Result<ModelInput> {
-    let resolved = vramplan::input::resolve(catalog, &Stores::from_env(), model).map_err(worded)?;
-    for w in &resolved.warnings {
+    let mut warnings = Vec::new();
+    let resolved = vramplan::input::resolve(catalog, &Stores::from_env(), model, &mut warnings);
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let m = resolved.model;
+    let m = resolved.map_err(worded)?;
     if let Some(l) = &m.local {
         let what = match l.basis {
             "gguf_inventory" => "its tensors as stored",
             _ => "the architecture of its config.json",
         };
         eprintln!(
-            "note: `{model}` is in the local {} store: {} ({what})",
+            "note: `{model}` is in the local {}: {} ({what})",
             l.store.label(),
             l.path
         );
