@@ -124,6 +124,30 @@ impl ModelInput {
         }
     }
 
+    /// (total, active) parameters: a GGUF's counted from its tensors (the routed experts' share
+    /// not used per token left out of the active count), an architecture's as the catalogue's.
+    pub fn param_counts(&self) -> (u64, u64) {
+        match &self.source {
+            Source::Architecture(e) => crate::arch::param_counts(e),
+            Source::Gguf { inventory, .. } => {
+                let total = inventory.total_elements();
+                let inactive = match self.shape.moe {
+                    Some(m) if m.n_expert > 1 && m.n_expert_used <= m.n_expert => inventory
+                        .tensors
+                        .iter()
+                        .filter(|t| t.name.contains("_exps."))
+                        .map(|t| {
+                            t.n_elements() / u64::from(m.n_expert)
+                                * u64::from(m.n_expert - m.n_expert_used)
+                        })
+                        .sum(),
+                    _ => 0,
+                };
+                (total, total.saturating_sub(inactive))
+            }
+        }
+    }
+
     /// `org/repo` of the Hugging Face source, for launch commands.
     pub fn hf_repo(&self) -> Option<String> {
         let src = &self.entry()?.source;

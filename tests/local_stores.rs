@@ -235,12 +235,25 @@ fn a_fake_ollama_store_is_found_by_name() {
         assert_eq!(v["local"]["name"], "tiny-moe:latest", "{args:?}");
     }
 
+    // models ranks them beside the catalogue, at their own file type.
+    let (v, _) = json(
+        &home,
+        &["models", "--gpu", "rtx-4090", "--ctx", "8k", "--json"],
+    );
+    let rows = v["models"].as_array().unwrap();
+    let smol_row = rows.iter().find(|r| r["model"] == "smollm2:135m").unwrap();
+    assert_eq!(smol_row["quant"], "Q4_1");
+    assert_eq!(smol_row["local"]["store"], "ollama");
+    let smol_inv = GgufFile::open(&smol).unwrap().inventory();
+    assert_eq!(smol_row["weights_bytes"], smol_inv.total_bytes().unwrap());
+    assert!(rows.iter().any(|r| r["model"] == "tiny-moe:latest"));
+    assert!(rows.iter().filter(|r| r.get("local").is_none()).count() >= 40);
+
     // list local: both, with what the files say.
     let (v, err) = json(&home, &["list", "local", "--json"]);
     assert!(err.is_empty(), "{err}");
     let models = v["local"]["models"].as_array().unwrap();
     assert_eq!(models.len(), 2, "{v}");
-    let smol_inv = GgufFile::open(&smol).unwrap().inventory();
     let row = |name: &str| models.iter().find(|m| m["name"] == name).unwrap().clone();
     let s = row("smollm2:135m");
     assert_eq!(s["store"], "ollama");
