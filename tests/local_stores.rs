@@ -329,6 +329,19 @@ fn a_fake_hugging_face_cache_is_found_by_name() {
     );
     assert!(err.contains("config.json"), "{err}");
 
+    // catalog add takes the cached repo by name; its id is then the catalogue's.
+    let (v, err) = json(&home, &["catalog", "add", "someorg/Tiny-Llama", "--json"]);
+    assert_eq!(v["id"], "tiny-llama");
+    assert_eq!(v["params_total"], elements);
+    assert!(err.contains("Hugging Face cache"), "{err}");
+    let (v, _) = json(&home, &["fit", "tiny-llama", "--gpu", "rtx-4090", "--json"]);
+    assert!(v.get("local").is_none(), "{v}");
+    assert!(home.join("config/vramplan").read_dir().unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+
     let (v, err) = json(&home, &["list", "local", "--json"]);
     assert!(err.is_empty(), "{err}");
     let models = v["local"]["models"].as_array().unwrap();
