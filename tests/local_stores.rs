@@ -386,6 +386,18 @@ fn broken_store_files_are_one_line_warnings() {
         &bad_digest,
         r#"{"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:../../etc/passwd"}]}"#,
     );
+    // A manifest whose blob is not a GGUF: fit names the file in its error; list warns.
+    let junk_sha = "f".repeat(64);
+    write(
+        &home.join(format!("ollama/blobs/sha256-{junk_sha}")),
+        b"GGUF\x03\0\0\0garbage",
+    );
+    write(&lib.join("junk/latest"), manifest(&junk_sha));
+    let out = vramplan(&home, &["fit", "junk", "--gpu", "rtx-4090"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("sha256-{junk_sha}")), "{err}");
     let device = lib.join("device/latest");
     std::fs::create_dir_all(device.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
@@ -431,8 +443,9 @@ fn broken_store_files_are_one_line_warnings() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["smollm2:135m", "tiny-moe:latest"], "{v}");
-    assert_eq!(warning_lines(&err).len(), 6, "{err}");
-    assert_eq!(v["local"]["warnings"].as_array().unwrap().len(), 6);
+    assert_eq!(warning_lines(&err).len(), 7, "{err}");
+    assert_eq!(v["local"]["warnings"].as_array().unwrap().len(), 7);
+    assert!(err.contains(&format!("sha256-{junk_sha}")), "{err}");
     assert!(smol.exists());
 }
 
