@@ -60,6 +60,19 @@ pub struct LocalOrigin {
     /// A snapshot's safetensors headers: tensors, parameters, bytes and dtypes as stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safetensors: Option<SafetensorsSummary>,
+    /// With `safetensors`: the parameters config.json's architecture gives, to hold against the
+    /// headers' count (a difference means the estimate's shape is not the stored model's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_params: Option<u64>,
+}
+
+impl LocalOrigin {
+    /// The relative gap between config.json's parameter count and the safetensors headers'.
+    pub fn params_gap(&self) -> Option<f64> {
+        let stored = self.safetensors.as_ref()?.params as f64;
+        let config = self.config_params? as f64;
+        (stored > 0.0).then(|| (config - stored).abs() / stored)
+    }
 }
 
 /// Why a MODEL argument does not resolve.
@@ -337,6 +350,7 @@ pub fn from_local(found: &LocalModel) -> Result<ModelInput, InputError> {
         }
     };
     model.name = found.name.clone();
+    let config_params = safetensors.as_ref().map(|_| model.param_counts().0);
     model.local = Some(LocalOrigin {
         store: found.store,
         store_root: found.root.display().to_string(),
@@ -344,6 +358,7 @@ pub fn from_local(found: &LocalModel) -> Result<ModelInput, InputError> {
         path: found.path().display().to_string(),
         basis,
         safetensors,
+        config_params,
     });
     Ok(model)
 }

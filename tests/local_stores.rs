@@ -358,6 +358,22 @@ fn a_fake_hugging_face_cache_is_found_by_name() {
         g["name"],
         "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q4_1.gguf"
     );
+
+    // A config.json that does not describe the stored tensors (3 layers, 2 stored): said.
+    let snap = home.join("hf/models--someorg--Mismatch/snapshots/r1");
+    write(
+        &snap.join("config.json"),
+        TINY_CONFIG.replace("\"num_hidden_layers\":2", "\"num_hidden_layers\":3"),
+    );
+    write(&snap.join("model.safetensors"), tiny_safetensors().0);
+    let (v, err) = json(
+        &home,
+        &["fit", "someorg/Mismatch", "--gpu", "rtx-4090", "--json"],
+    );
+    assert_eq!(v["local"]["safetensors"]["params"], elements);
+    assert!(v["local"]["config_params"].as_u64().unwrap() > elements);
+    assert_eq!(warning_lines(&err).len(), 1, "{err}");
+    assert!(err.contains("config.json's architecture"), "{err}");
 }
 
 /// Every warning line names a file of the store; the command itself goes on.

@@ -47,6 +47,18 @@ pub fn resolve(catalog: &Catalog, model: &str) -> Result<ModelInput> {
             l.store.label(),
             l.path
         );
+        // Quantized or multimodal snapshots store other tensors than the text model's shape.
+        if let (Some(gap), Some(st)) = (l.params_gap(), &l.safetensors) {
+            if gap > 0.01 {
+                eprintln!(
+                    "warning: {}: its safetensors hold {} parameters ({}), config.json's architecture {}: the estimate follows config.json",
+                    l.path,
+                    vramplan::units::format_params(st.params),
+                    st.dtypes.join("+"),
+                    vramplan::units::format_params(l.config_params.unwrap_or(0))
+                );
+            }
+        }
     }
     Ok(m)
 }
