@@ -398,7 +398,8 @@ pub enum CatalogCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct CatalogAddArgs {
-    /// A Hugging Face config.json.
+    /// A Hugging Face config.json, or a repo id (`org/repo`) whose snapshot is in the local
+    /// Hugging Face cache.
     pub config: PathBuf,
     /// Name of the entry (its id is the kebab-case form); default: the repo folder's name.
     #[arg(long)]
@@ -436,6 +437,9 @@ pub enum ListWhat {
     Models,
     Hardware,
     Apis,
+    /// Models on this machine: Ollama's store ($OLLAMA_MODELS, ~/.ollama/models) and the
+    /// Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).
+    Local,
 }
 
 #[derive(Debug, Args)]

@@ -336,6 +336,10 @@ fn run_case(args: &[&str], home: &Path, smol: &str) -> String {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("VRAMPLAN_CACHE", home.join("cache/vramplan"))
+        // No local model store of the machine's (they are under the empty HOME otherwise).
+        .env_remove("OLLAMA_MODELS")
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_HOME")
         .env_remove("COLUMNS")
         .output()
         .expect("run vramplan");

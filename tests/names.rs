@@ -13,6 +13,9 @@ fn vramplan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vramplan"))
         .args(args)
         .env("XDG_CONFIG_HOME", env!("CARGO_TARGET_TMPDIR"))
+        // Names resolve to the catalogue here, whatever models this machine holds.
+        .env("OLLAMA_MODELS", "/nonexistent/vramplan-test")
+        .env("HF_HUB_CACHE", "/nonexistent/vramplan-test")
         .output()
         .expect("run vramplan")
 }
@@ -156,6 +159,42 @@ const MODEL_SPELLINGS: &[(&str, &str, Option<&str>)] = &[
     ),
     ("gemma-3-27b-it-IQ4_XS.gguf", "gemma-3-27b", Some("IQ4_XS")),
     ("qwen2.5-7b-instruct-q8_0.gguf", "qwen2.5-7b", Some("Q8_0")),
+    (
+        "Qwen2.5-32B-Instruct-Q8_0-00001-of-00003.gguf",
+        "qwen2.5-32b",
+        Some("Q8_0"),
+    ),
+    (
+        "qwen2.5-7b-instruct-fp16-00003-of-00004.gguf",
+        "qwen2.5-7b",
+        Some("F16"),
+    ),
+    // More re-upload owners and the vendors' own GGUF repos
+    ("unsloth/DeepSeek-R1-GGUF", "deepseek-r1", None),
+    ("unsloth/Qwen2.5-7B-Instruct-GGUF", "qwen2.5-7b", None),
+    (
+        "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF",
+        "llama-3.1-8b",
+        None,
+    ),
+    ("bartowski/Llama-3.2-3B-Instruct-GGUF", "llama-3.2-3b", None),
+    ("Qwen/Qwen3-8B-GGUF", "qwen3-8b", None),
+    ("ggml-org/gemma-3-4b-it-GGUF", "gemma-3-4b", None),
+    (
+        "google/gemma-3-27b-it-qat-q4_0-gguf",
+        "gemma-3-27b",
+        Some("Q4_0"),
+    ),
+    ("TheBloke/Mistral-7B-Instruct-v0.2-GGUF", "mistral-7b", None),
+    // Ollama tags with a quantization
+    (
+        "llama3.1:70b-instruct-q4_K_M",
+        "llama-3.1-70b",
+        Some("Q4_K_M"),
+    ),
+    ("phi4:14b-q8_0", "phi-4", Some("Q8_0")),
+    ("gemma3:27b-it-qat", "gemma-3-27b", None),
+    ("gemma3:12b-it-q4_K_M", "gemma-3-12b", Some("Q4_K_M")),
     // names as before
     ("Mixtral 8x7B", "mixtral-8x7b", None),
     ("deepseek r1", "deepseek-r1", None),

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 use vramplan::catalog::{normalize, Catalog, ModelEntry};
 use vramplan::hf::HfConfig;
+use vramplan::local::{LocalFiles, LocalModel, Lookup, Stores};
 
 use super::bad_input;
 use crate::cli::{CatalogAddArgs, Global};
@@ -35,7 +36,7 @@ fn user_dir() -> Result<PathBuf> {
 
 pub fn run(global: &Global, args: CatalogAddArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
-    let config = &args.config;
+    let config = &local_config(&args.config)?;
     let shown = config.display().to_string();
     super::model_input::check_file(config)?;
     let cfg = HfConfig::from_path(config).map_err(|e| bad_input(e.to_string()))?;
@@ -102,6 +103,32 @@ pub fn run(global: &Global, args: CatalogAddArgs) -> Result<()> {
     })
 }
 
+/// The config.json to read: the path given, or, when no such file exists, the config.json of
+/// that Hugging Face repo in the local cache (`catalog add Qwen/Qwen3-8B`).
+fn local_config(arg: &Path) -> Result<PathBuf> {
+    let Some(name) = arg.to_str().filter(|_| !arg.exists()) else {
+        return Ok(arg.to_path_buf());
+    };
+    let mut warnings = Vec::new();
+    let found = Stores::from_env().find(name, &mut warnings);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    match found {
+        Lookup::Found(LocalModel {
+            files: LocalFiles::Safetensors { config, .. },
+            ..
+        }) => {
+            eprintln!(
+                "note: `{name}` is in the local Hugging Face cache: {}",
+                config.display()
+            );
+            Ok(config)
+        }
+        _ => Ok(arg.to_path_buf()),
+    }
+}
+
 fn default_name(config: &Path) -> String {
     let parent = config
         .parent()
@@ -120,25 +147,18 @@ fn default_name(config: &Path) -> String {
     hub.or(parent).unwrap_or_else(|| "model".into())
 }
 
-/// Writes through a temporary file in the destination's folder, then renames it into place: a
-/// failure never leaves a partial catalogue file that would be read next time.
+/// Writes through a temporary file beside the destination ([`vramplan::files::temp_file_beside`]:
+/// locked while alive, swept when stale), then renames it into place: a failure never leaves a
+/// partial catalogue file that would be read next time.
 fn write_atomic(dir: &Path, path: &Path, text: &str) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow::anyhow!("cannot write {}: {e}", path.display()));
-    }
+    let mut tmp = vramplan::files::temp_file_beside(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let written = tmp
+        .write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all());
+    written.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
     Ok(())
 }

@@ -36,6 +36,9 @@ struct CostRow {
 #[derive(Serialize)]
 struct CostReport {
     model: String,
+    /// The local store file the model was read from, when found there by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<vramplan::input::LocalOrigin>,
     quant: String,
     devices: Vec<String>,
     tokens_per_day: f64,
@@ -278,6 +281,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     }
     let report = CostReport {
         model: model.id.clone(),
+        local: model.local.clone(),
         quant: req.format.name(),
         devices: devices.iter().map(|d| d.id.clone()).collect(),
         tokens_per_day,

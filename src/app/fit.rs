@@ -19,6 +19,9 @@ use crate::cli::{EstimateArgs, FitArgs, Global};
 #[derive(Serialize)]
 struct FitReport {
     model: String,
+    /// The local store file the model was read from, when found there by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<vramplan::input::LocalOrigin>,
     quant: String,
     /// Tensor types as llama-quantize gives them with an importance matrix.
     imatrix: bool,
@@ -344,6 +347,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let warnings: Vec<String> = context_warning(&model, req.ctx).into_iter().collect();
     let report = FitReport {
         model: model.id.clone(),
+        local: model.local.clone(),
         quant: req.format.name(),
         imatrix: req.format.is_gguf()
             && (req.imatrix

@@ -13,6 +13,9 @@ use crate::cli::{Global, GpusArgs};
 #[derive(Serialize)]
 struct GpusReport {
     model: String,
+    /// The local store file the model was read from, when found there by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<vramplan::input::LocalOrigin>,
     quant: String,
     ctx: u64,
     engine: Engine,
@@ -75,6 +78,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     let candidates = plan::search(&view, &catalog, &req, &opts);
     let report = GpusReport {
         model: model.id.clone(),
+        local: model.local.clone(),
         quant: req.format.name(),
         ctx: req.ctx,
         engine: req.engine,

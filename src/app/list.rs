@@ -1,9 +1,10 @@
-//! `vramplan list models|hardware|apis`.
+//! `vramplan list models|hardware|apis|local`.
 
 use anyhow::Result;
 use serde::Serialize;
 use vramplan::arch::param_counts;
 use vramplan::catalog::{ApiEntry, DeviceEntry, ModelEntry};
+use vramplan::local::{LocalSummary, Stores};
 use vramplan::report::{sig, table};
 use vramplan::units::{format_params, Bytes};
 
@@ -26,6 +27,42 @@ struct ListReport<'a> {
     hardware: Option<Vec<&'a DeviceEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     apis: Option<Vec<&'a ApiEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<LocalReport>,
+}
+
+/// `list local`: the stores read and what is in them; a file that could not be read is a
+/// warning naming it (also on stderr).
+#[derive(Serialize)]
+struct LocalReport {
+    ollama_store: Option<String>,
+    hf_cache: Option<String>,
+    models: Vec<LocalSummary>,
+    warnings: Vec<String>,
+}
+
+fn local_report() -> LocalReport {
+    let stores = Stores::from_env();
+    let mut warnings = Vec::new();
+    let found = stores.list(&mut warnings);
+    let mut models = Vec::new();
+    for m in &found {
+        match vramplan::local::describe(m) {
+            Ok(s) => models.push(s),
+            Err(w) => warnings.push(w),
+        }
+    }
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let shown = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
+    LocalReport {
+        ollama_store: shown(stores.ollama),
+        hf_cache: shown(stores.hf_hub),
+        models,
+        warnings,
+    }
 }
 
 pub fn run(global: &Global, args: ListArgs) -> Result<()> {
@@ -35,6 +72,7 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
         models: None,
         hardware: None,
         apis: None,
+        local: None,
     };
     match args.what {
         ListWhat::Models => {
@@ -60,6 +98,10 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
         ListWhat::Apis => {
             report.kind = "apis";
             report.apis = Some(catalog.apis().collect());
+        }
+        ListWhat::Local => {
+            report.kind = "local";
+            report.local = Some(local_report());
         }
     }
     super::emit(global, &report, |report| {
@@ -147,6 +189,35 @@ pub fn run(global: &Global, args: ListArgs) -> Result<()> {
             }
             super::out_table(&t);
         }
+        if let Some(local) = &report.local {
+            render_local(local);
+        }
         Ok(())
     })
+}
+
+fn render_local(local: &LocalReport) {
+    if local.models.is_empty() {
+        let stores: Vec<&str> = [&local.ollama_store, &local.hf_cache]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        super::out(&format!("no local models (read: {})", stores.join(", ")));
+        return;
+    }
+    let mut t = table(&["store", "name", "arch", "params", "type", "size", "path"]);
+    t.drop_first(&["path", "arch", "store"]);
+    for m in &local.models {
+        t.add_row(vec![
+            m.store.label().to_string(),
+            m.name.clone(),
+            m.architecture.clone(),
+            m.params.map_or("-".into(), format_params),
+            m.file_type.clone().unwrap_or_else(|| "-".into()),
+            Bytes(m.size_bytes).display_gb(),
+            m.path.clone(),
+        ]);
+    }
+    super::out_table(&t);
 }

@@ -39,6 +39,9 @@ struct Row {
     /// Of which on the devices (the most loaded one decides the fit).
     device_bytes: u64,
     decode_tok_s: Option<Range>,
+    /// A model of a local store (Ollama, Hugging Face cache): its own file, at its own type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<vramplan::input::LocalOrigin>,
 }
 
 #[derive(Serialize)]
@@ -141,6 +144,14 @@ pub fn run(global: &Global, args: ModelsArgs) -> Result<()> {
             None => not_fitting.push(id),
         }
     }
+    if families.is_empty() {
+        for (name, row) in local_rows(&devices, &floors, &fit) {
+            match row {
+                Some(r) => rows.push(r),
+                None => not_fitting.push(name),
+            }
+        }
+    }
     sort_rows(&mut rows, &sort);
     let report = ModelsReport {
         devices: devices.iter().map(|d| d.id.clone()).collect(),
@@ -199,37 +210,14 @@ fn best_quant(m: &ModelEntry, devices: &[Device], floors: &Floors, fit: &Fit) ->
         if weights > usable {
             continue;
         }
-        let mut req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
-        req.n_gpu_layers = Some(shape.n_layer + 1);
         let view = ModelView {
             inventory: &inv,
             shape: &shape,
         };
-        let Ok(p) = estimate::place(&view, devices, &req) else {
+        let Some((total_bytes, device_bytes, decode)) = place_rung(&view, ft, devices, floors, fit)
+        else {
             continue;
         };
-        if !p.fits {
-            continue;
-        }
-        let speed = estimate::perf::speed(
-            &view,
-            &p,
-            devices,
-            &req,
-            PROMPT_TOKENS,
-            fit,
-            estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
-        );
-        let decode = speed.as_ref().map(|s| s.decode_tok_s);
-        // The floor holds with the cache filled to --ctx, as `gpus --min-tps` applies it.
-        if let Some(min) = floors.min_tps {
-            if speed
-                .as_ref()
-                .is_none_or(|s| s.decode_tok_s_at_ctx.expected < min)
-            {
-                continue;
-            }
-        }
         return Some(Row {
             model: m.id.clone(),
             name: m.name.clone(),
@@ -239,12 +227,109 @@ fn best_quant(m: &ModelEntry, devices: &[Device], floors: &Floors, fit: &Fit) ->
             quant: ft,
             expected_kld: kld,
             weights_bytes: weights,
-            total_bytes: p.total_bytes,
-            device_bytes: p.devices.iter().map(|d| d.used_bytes).sum(),
+            total_bytes,
+            device_bytes,
             decode_tok_s: decode,
+            local: None,
         });
     }
     None
+}
+
+/// One rung placed fully on the devices: (total bytes, bytes on the devices, decode tok/s), or
+/// `None` when it does not fit or misses the speed floor.
+fn place_rung(
+    view: &ModelView<'_>,
+    ft: FileType,
+    devices: &[Device],
+    floors: &Floors,
+    fit: &Fit,
+) -> Option<(u64, u64, Option<Range>)> {
+    let mut req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
+    req.n_gpu_layers = Some(view.shape.n_layer + 1);
+    let p = estimate::place(view, devices, &req).ok()?;
+    if !p.fits {
+        return None;
+    }
+    let speed = estimate::perf::speed(
+        view,
+        &p,
+        devices,
+        &req,
+        PROMPT_TOKENS,
+        fit,
+        estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S,
+    );
+    // The floor holds with the cache filled to --ctx, as `gpus --min-tps` applies it.
+    if let Some(min) = floors.min_tps {
+        if speed
+            .as_ref()
+            .is_none_or(|s| s.decode_tok_s_at_ctx.expected < min)
+        {
+            return None;
+        }
+    }
+    let device_bytes = p.devices.iter().map(|d| d.used_bytes).sum();
+    Some((p.total_bytes, device_bytes, speed.map(|s| s.decode_tok_s)))
+}
+
+/// The GGUF models of the local stores at their own file type: (name, row when it fits). Store
+/// problems are warnings on stderr.
+fn local_rows(devices: &[Device], floors: &Floors, fit: &Fit) -> Vec<(String, Option<Row>)> {
+    let mut warnings = Vec::new();
+    let found = vramplan::local::Stores::from_env().list(&mut warnings);
+    let mut out = Vec::new();
+    for lm in found
+        .iter()
+        .filter(|m| matches!(m.files, vramplan::local::LocalFiles::Gguf { .. }))
+    {
+        let input = match vramplan::input::from_local(lm) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("warning: {}: {e}", lm.path().display());
+                continue;
+            }
+        };
+        let Some(WeightFormat::Gguf(ft)) = input.fixed_format() else {
+            continue;
+        };
+        let Some(kld) = kld(ft) else {
+            eprintln!(
+                "note: {}: no published KLD for {}; not ranked",
+                lm.name,
+                ft.name()
+            );
+            continue;
+        };
+        let kld = Some(kld).filter(|&k| k <= floors.max_kld);
+        let req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
+        let inv = input.inventory(&req);
+        let view = ModelView {
+            inventory: &inv,
+            shape: &input.shape,
+        };
+        let placed = kld.and_then(|k| Some((k, place_rung(&view, ft, devices, floors, fit)?)));
+        let (params_total, params_active) = input.param_counts();
+        let row = placed.map(|(kld, (total_bytes, device_bytes, decode))| Row {
+            model: lm.name.clone(),
+            name: input.name.clone(),
+            family: input.shape.arch.clone(),
+            params_total,
+            params_active,
+            quant: ft,
+            expected_kld: kld,
+            weights_bytes: inv.total_bytes().unwrap_or(0),
+            total_bytes,
+            device_bytes,
+            decode_tok_s: decode,
+            local: input.local.clone(),
+        });
+        out.push((lm.name.clone(), row));
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    out
 }
 
 /// Bits per weight of a file type's default tensor type, in thousandths (a lower bound on the

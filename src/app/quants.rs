@@ -33,6 +33,9 @@ struct MeasuredKld {
 #[derive(Serialize)]
 struct QuantsReport {
     model: String,
+    /// The local store file the model was read from, when found there by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<vramplan::input::LocalOrigin>,
     ctx: u64,
     devices: Vec<String>,
     quality_source: &'static str,
@@ -113,6 +116,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
     }
     let report = QuantsReport {
         model: model.id.clone(),
+        local: model.local.clone(),
         ctx: base.ctx,
         devices: devices.iter().map(|d| d.id.clone()).collect(),
         quality_source: quality::SOURCE,

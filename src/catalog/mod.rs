@@ -396,7 +396,7 @@ impl Catalog {
         let mut check = |id: &String, names: &mut dyn Iterator<Item = &String>| {
             let Some(file) = user.get(id) else { return };
             for n in names {
-                let norm = strip_vendor(&normalize(n));
+                let norm = names::strip_vendor(&normalize(n));
                 if &norm != id && (embedded.contains(&norm) || user.contains_key(&norm)) {
                     warnings.push(format!(
                         "{file}: `{id}` has the name or alias `{n}`, which is the id of another entry"
@@ -511,39 +511,28 @@ impl Catalog {
         if parsed.tokens.is_empty() {
             return Err(not_found);
         }
-        let mut scored: Vec<(usize, &ModelEntry)> = Vec::new();
-        for (m, _) in self.models.values() {
-            let repo = names::hf_repo_of(&m.source).map(|(_, r)| r);
-            let score = [m.id.as_str(), m.name.as_str()]
-                .into_iter()
-                .chain(m.aliases.iter().map(String::as_str))
-                .chain(repo)
-                .filter_map(|v| {
-                    names::coverage(
-                        &parsed.tokens,
-                        &names::tokens(v),
-                        Some(m.params_total_official),
-                    )
-                })
-                .min();
-            if let Some(s) = score {
-                scored.push((s, m));
-            }
-        }
-        let Some(best) = scored.iter().map(|s| s.0).min() else {
-            return Err(not_found);
-        };
-        let winners: Vec<&ModelEntry> =
-            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
-        match winners.as_slice() {
-            [entry] => Ok(NamedModel {
+        let found = by_tokens(
+            self.models.values().map(|(m, _)| m),
+            &parsed.tokens,
+            |m| {
+                let repo = names::hf_repo_of(&m.source).map(|(_, r)| r);
+                let names = [m.id.as_str(), m.name.as_str()]
+                    .into_iter()
+                    .chain(m.aliases.iter().map(String::as_str))
+                    .chain(repo)
+                    .collect();
+                (names, Some(m.params_total_official))
+            },
+            names::tokens,
+            |m| &m.id,
+            AMBIGUOUS_MODEL,
+            query,
+        );
+        match found {
+            None => Err(not_found),
+            Some(r) => r.map(|entry| NamedModel {
                 entry,
                 quant: parsed.quant,
-            }),
-            many => Err(NotFound {
-                kind: AMBIGUOUS_MODEL,
-                query: query.to_string(),
-                suggestions: many.iter().map(|m| m.id.clone()).collect(),
             }),
         }
     }
@@ -608,15 +597,7 @@ impl Catalog {
 impl Catalog {
     /// Token match of a device name: `None` when nothing contains every token.
     fn device_by_tokens(&self, query: &str) -> Option<Result<&DeviceEntry, NotFound>> {
-        const VENDOR: &[&str] = &[
-            "nvidia", "geforce", "amd", "radeon", "apple", "instinct", "tesla",
-        ];
-        let strip = |s: &str| -> Vec<String> {
-            names::tokens(s)
-                .into_iter()
-                .filter(|t| !VENDOR.contains(&t.as_str()))
-                .collect()
-        };
+        let strip = |s: &str| names::without_vendor(names::tokens(s));
         // `rx7900xtx`: the same letters and digits as a name, without separators.
         let squash = |s: &str| -> String {
             s.chars()
@@ -639,29 +620,58 @@ impl Catalog {
         if q.is_empty() {
             return None;
         }
-        let mut scored: Vec<(usize, &DeviceEntry)> = Vec::new();
-        for (d, _) in self.devices.values() {
-            let score = [d.id.as_str(), d.name.as_str()]
-                .into_iter()
-                .chain(d.aliases.iter().map(String::as_str))
-                .filter_map(|v| names::coverage(&q, &strip(v), None))
-                .min();
-            if let Some(s) = score {
-                scored.push((s, d));
-            }
-        }
-        let best = scored.iter().map(|s| s.0).min()?;
-        let winners: Vec<&DeviceEntry> =
-            scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
-        Some(match winners.as_slice() {
-            [d] => Ok(d),
-            many => Err(NotFound {
-                kind: AMBIGUOUS_DEVICE,
-                query: query.to_string(),
-                suggestions: many.iter().map(|d| d.id.clone()).collect(),
-            }),
-        })
+        by_tokens(
+            self.devices.values().map(|(d, _)| d),
+            &q,
+            |d| {
+                let names = [d.id.as_str(), d.name.as_str()]
+                    .into_iter()
+                    .chain(d.aliases.iter().map(String::as_str))
+                    .collect();
+                (names, None)
+            },
+            strip,
+            |d| &d.id,
+            AMBIGUOUS_DEVICE,
+            query,
+        )
     }
+}
+
+/// Token match of a query against each entry's names ([`names::coverage`]): the entry one of
+/// whose names holds every query token with the fewest extra ones. `None` when no entry holds
+/// them all; entries tied for the fewest are an ambiguity of `kind` listing their ids.
+#[allow(clippy::too_many_arguments)]
+fn by_tokens<'a, T>(
+    entries: impl Iterator<Item = &'a T>,
+    query: &[String],
+    names_of: impl Fn(&'a T) -> (Vec<&'a str>, Option<f64>),
+    tokens: impl Fn(&str) -> Vec<String>,
+    id: impl Fn(&T) -> &String,
+    kind: &'static str,
+    query_text: &str,
+) -> Option<Result<&'a T, NotFound>> {
+    let mut scored: Vec<(usize, &'a T)> = Vec::new();
+    for e in entries {
+        let (names, params) = names_of(e);
+        let score = names
+            .into_iter()
+            .filter_map(|v| names::coverage(query, &tokens(v), params))
+            .min();
+        if let Some(s) = score {
+            scored.push((s, e));
+        }
+    }
+    let best = scored.iter().map(|s| s.0).min()?;
+    let winners: Vec<&'a T> = scored.iter().filter(|s| s.0 == best).map(|s| s.1).collect();
+    Some(match winners.as_slice() {
+        [one] => Ok(*one),
+        many => Err(NotFound {
+            kind,
+            query: query_text.to_string(),
+            suggestions: many.iter().map(|e| id(e).clone()).collect(),
+        }),
+    })
 }
 
 /// The `*.toml` files of a directory, in name order.
@@ -741,24 +751,6 @@ pub fn normalize(s: &str) -> String {
     out
 }
 
-/// Vendor words people add or drop ("NVIDIA GeForce RTX 4090" vs "rtx-4090").
-fn strip_vendor(s: &str) -> String {
-    let mut s = s.to_string();
-    for prefix in [
-        "nvidia-",
-        "geforce-",
-        "amd-",
-        "radeon-",
-        "apple-",
-        "instinct-",
-    ] {
-        while let Some(rest) = s.strip_prefix(prefix) {
-            s = rest.to_string();
-        }
-    }
-    s
-}
-
 fn find<'a, T>(
     map: &'a BTreeMap<String, (T, Origin)>,
     query: &str,
@@ -768,12 +760,14 @@ fn find<'a, T>(
     if let Some((e, _)) = map.get(query) {
         return Ok(e);
     }
-    let q = strip_vendor(&normalize(query));
+    let q = names::strip_vendor(&normalize(query));
     for (e, _) in map.values() {
         let (id, name, aliases) = names(e);
-        let hit = strip_vendor(id) == q
-            || strip_vendor(&normalize(name)) == q
-            || aliases.iter().any(|a| strip_vendor(&normalize(a)) == q);
+        let hit = names::strip_vendor(id) == q
+            || names::strip_vendor(&normalize(name)) == q
+            || aliases
+                .iter()
+                .any(|a| names::strip_vendor(&normalize(a)) == q);
         if hit {
             return Ok(e);
         }
@@ -859,7 +853,7 @@ mod tests {
         assert_eq!(normalize("Mixtral 8x7B"), "mixtral-8x7b");
         assert_eq!(normalize("  RTX_4090 "), "rtx-4090");
         assert_eq!(
-            strip_vendor(&normalize("NVIDIA GeForce RTX 4090")),
+            names::strip_vendor(&normalize("NVIDIA GeForce RTX 4090")),
             "rtx-4090"
         );
         assert_eq!(normalize("Qwen2.5 7B"), "qwen2.5-7b");

@@ -132,6 +132,32 @@ pub fn quant_spelling(s: &str) -> QuantSpelling {
     QuantSpelling::Unknown
 }
 
+/// Vendor and brand words people add or drop ("NVIDIA GeForce RTX 4090" vs "rtx-4090", "Tesla
+/// T4" vs "t4"): one list for exact and token matching.
+pub const VENDOR_WORDS: &[&str] = &[
+    "nvidia", "geforce", "amd", "radeon", "apple", "instinct", "tesla",
+];
+
+/// A normalized name (`nvidia-geforce-rtx-4090`) without its leading vendor words.
+pub fn strip_vendor(normalized: &str) -> String {
+    let mut s = normalized;
+    while let Some((first, rest)) = s.split_once('-') {
+        if !VENDOR_WORDS.contains(&first) {
+            break;
+        }
+        s = rest;
+    }
+    s.to_string()
+}
+
+/// Match tokens without vendor words.
+pub fn without_vendor(tokens: Vec<String>) -> Vec<String> {
+    tokens
+        .into_iter()
+        .filter(|t| !VENDOR_WORDS.contains(&t.as_str()))
+        .collect()
+}
+
 /// A model name taken apart: match tokens, and the quantization it names, if any.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParsedName {
@@ -165,6 +191,8 @@ const NOISE: &[&str] = &[
     "weights",
     "safetensors",
     "dynamic",
+    // Quantization-aware-trained weights (`gemma-3-27b-it-qat-q4_0-gguf`): the same architecture.
+    "qat",
 ];
 
 /// Splits text into match tokens: separators are anything but letters, digits and dots; a
