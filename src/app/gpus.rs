@@ -77,7 +77,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         model: model.id.clone(),
         quant: req.format.name(),
         ctx: req.ctx,
-        engine: req.engine,
+        engine: req.engine(),
         ranked_by: if args.cloud {
             "cloud_usd_per_hour"
         } else {

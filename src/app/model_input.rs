@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use vramplan::arch::{inventory_with_imatrix, source_inventory, Inventory, ModelShape};
 use vramplan::catalog::{Catalog, ModelEntry};
-use vramplan::estimate::{FitRequest, WeightFormat};
+use vramplan::estimate::{PlaceRequest, WeightFormat};
 use vramplan::ggml::{FileType, GgmlType};
 use vramplan::gguf::GgufFile;
 use vramplan::hf::HfConfig;
@@ -37,7 +37,7 @@ pub enum Source {
 
 impl ModelInput {
     /// The inventory in the request's format (a GGUF file's own inventory whatever it asked).
-    pub fn inventory(&self, req: &FitRequest) -> Inventory {
+    pub fn inventory(&self, req: &PlaceRequest) -> Inventory {
         match &self.source {
             Source::Architecture(entry) => match req.format {
                 WeightFormat::Gguf(ft) => inventory_with_imatrix(entry, ft, req.imatrix),

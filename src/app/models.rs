@@ -11,7 +11,7 @@ use vramplan::catalog::{Device, DeviceKind, ModelEntry};
 use vramplan::estimate::calibration::Fit;
 use vramplan::estimate::quality;
 use vramplan::estimate::speed::Range;
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
 use vramplan::ggml::FileType;
 use vramplan::report::{gb, sig, Cell, Column, HouseTable};
 use vramplan::units::format_params;
@@ -199,8 +199,8 @@ fn best_quant(m: &ModelEntry, devices: &[Device], floors: &Floors, fit: &Fit) ->
         if weights > usable {
             continue;
         }
-        let mut req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
-        req.n_gpu_layers = Some(shape.n_layer + 1);
+        let mut req = PlaceRequest::new(WeightFormat::Gguf(ft), floors.ctx);
+        req.all_layers_on_devices(shape.n_layer);
         let view = ModelView {
             inventory: &inv,
             shape: &shape,

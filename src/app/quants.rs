@@ -50,7 +50,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         imatrix: args.imatrix,
         ctx: args.ctx.clone(),
         kv_type: args.kv_type.clone(),
-        engine: "llama.cpp".into(),
+        engine: vramplan::estimate::Engine::LlamaCpp,
         parallel: args.parallel,
         no_flash_attn: false,
         ubatch: 512,
@@ -91,7 +91,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             (None, None, p.total_bytes)
         } else {
             let mut full = req.clone();
-            full.n_gpu_layers = Some(model.shape.n_layer + 1);
+            full.all_layers_on_devices(model.shape.n_layer);
             let p = estimate::place(&view, &devices, &full)
                 .map_err(|e| super::bad_input(e.to_string()))?;
             (

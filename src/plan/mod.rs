@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
 use crate::estimate::calibration::Fit;
 use crate::estimate::speed::Range;
-use crate::estimate::{self, Engine, FitRequest, ModelView};
+use crate::estimate::{self, ModelView, PlaceRequest};
 
 /// Options of the search.
 #[derive(Debug, Clone)]
@@ -100,12 +100,13 @@ fn expand(entry: &DeviceEntry) -> Vec<Device> {
 pub fn search(
     model: &ModelView<'_>,
     catalog: &Catalog,
-    req: &FitRequest,
+    req: &PlaceRequest,
     opts: &SearchOptions,
 ) -> Vec<Candidate> {
     let mut req = req.clone();
     // Candidates must hold every layer on the accelerators.
-    req.n_gpu_layers = Some(model.shape.n_layer + 1);
+    req.all_layers_on_devices(model.shape.n_layer);
+    let engine = req.engine().row();
     let prepared = estimate::Prepared::new(model, &req);
     let fits = |set: &[Device]| prepared.place(set, &req).ok().filter(|p| p.fits);
     let mut found: Vec<Candidate> = Vec::new();
@@ -179,7 +180,7 @@ pub fn search(
         match entry.kind {
             DeviceKind::Gpu => {
                 let d = Device::from_entry(entry.clone(), None);
-                if req.engine == Engine::Vllm
+                if !engine.mixes_cards
                     && !opts.have.is_empty()
                     && opts.have.iter().any(|h| h.id != d.id)
                 {
@@ -206,7 +207,7 @@ pub fn search(
                 }
             }
             DeviceKind::Apple | DeviceKind::Cpu => {
-                if req.engine == Engine::Vllm || !opts.have.is_empty() {
+                if engine.gpu_only || !opts.have.is_empty() {
                     continue;
                 }
                 for d in expand(entry) {
@@ -219,7 +220,7 @@ pub fn search(
         }
     }
     // Pairs of different consumer cards (llama.cpp splits layers across mixed cards).
-    if req.engine == Engine::LlamaCpp && opts.have.is_empty() && max_n >= 2 {
+    if engine.mixes_cards && opts.have.is_empty() && max_n >= 2 {
         let consumer: Vec<Device> = catalog
             .devices()
             .filter(|e| {
@@ -291,7 +292,9 @@ pub fn search(
     }
     found.truncate(opts.limit);
     let mut ctx_req = req.clone();
-    ctx_req.n_gpu_layers = None;
+    if let Some(c) = ctx_req.llama_cpp_mut() {
+        c.n_gpu_layers = None;
+    }
     for c in &mut found {
         c.max_context = prepared.max_context(&c.set, &ctx_req);
         if opts.min_tps.is_none() {
