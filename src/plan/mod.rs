@@ -75,15 +75,6 @@ pub struct Candidate {
     pub placement: estimate::Placement,
 }
 
-fn price_of(d: &Device) -> Option<f64> {
-    let gb = (d.memory_bytes >> 30) as u32;
-    if d.entry.memory_options_gb.is_empty() {
-        d.entry.price_usd()
-    } else {
-        d.entry.option_price_usd(gb)
-    }
-}
-
 fn expand(entry: &DeviceEntry) -> Vec<Device> {
     if entry.memory_options_gb.is_empty() {
         vec![Device::from_entry(entry.clone(), None)]
@@ -112,21 +103,10 @@ pub fn search(
     let mut found: Vec<Candidate> = Vec::new();
     let mut push = |set: Vec<Device>, label: String, nodes: u32, p: &estimate::Placement| {
         let bought = &set[opts.have.len()..];
-        let price = bought.iter().map(price_of).sum::<Option<f64>>();
-        let cloud = set
-            .iter()
-            .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
-            .sum::<Option<f64>>();
+        let price = bought.iter().map(cost::price_of).sum::<Option<f64>>();
+        let cloud = cost::cloud_usd_per_hour(&set);
         let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
-        let mut bases: Vec<String> = bought
-            .iter()
-            .filter_map(|d| {
-                d.entry.price_basis(
-                    (!d.entry.memory_options_gb.is_empty())
-                        .then_some((d.memory_bytes >> 30) as u32),
-                )
-            })
-            .collect();
+        let mut bases = cost::price_bases(bought);
         bases.dedup();
         if bought.len() < set.len() {
             bases.insert(
