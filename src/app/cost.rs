@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use serde::Serialize;
+use vramplan::catalog::{ApiEntry, Device};
 use vramplan::estimate::calibration::Fit;
 use vramplan::estimate::speed::Range;
-use vramplan::catalog::{ApiEntry, Device};
 use vramplan::estimate::{self, ModelView, PlaceRequest};
 use vramplan::plan::cost::{self, CostOption, IDLE_SHARE_OF_TDP};
 use vramplan::plan::{self, SearchOptions};
@@ -68,7 +68,7 @@ fn positive(x: f64, flag: &str) -> Result<f64> {
 pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
-    let mut req = super::fit::request_for(&model, &args.est)?;
+    let mut req = super::request::request_for(&model, &args.est)?;
     let years = positive(args.years, "--years")?;
     let kwh = positive(args.kwh, "--kwh")?;
     let eur_usd = positive(args.eur_usd, "--eur-usd")?;
@@ -85,8 +85,14 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         inventory: &inv,
         shape: &model.shape,
     };
-    let (devices, host_bandwidth) =
-        devices(&catalog, &view, &mut req, &fit, args.gpu.as_deref(), &args.est)?;
+    let (devices, host_bandwidth) = devices(
+        &catalog,
+        &view,
+        &mut req,
+        &fit,
+        args.gpu.as_deref(),
+        &args.est,
+    )?;
     let placement = estimate::place(&view, &devices, &req).map_err(|e| bad_input(e.to_string()))?;
     if !placement.fits {
         return Err(bad_input(format!(
@@ -167,7 +173,7 @@ fn devices(
     match gpu {
         Some(s) => {
             // A catalogue CPU host listed beside GPUs is the host, not a device to place on.
-            let m = super::fit::machine(catalog, Some(s), None)?;
+            let m = super::request::machine(catalog, Some(s), None)?;
             if m.host.is_some() {
                 req.host_ram_bytes = m.ram_bytes;
             }
@@ -181,11 +187,10 @@ fn devices(
                 ..SearchOptions::default()
             };
             let best = plan::search(view, catalog, req, &opts);
-            let set = best
-                .into_iter()
-                .next()
-                .map(|c| c.set)
-                .ok_or_else(|| bad_input("no device set in the catalogue runs it; give --gpu"))?;
+            let set =
+                best.into_iter().next().map(|c| c.set).ok_or_else(|| {
+                    bad_input("no device set in the catalogue runs it; give --gpu")
+                })?;
             Ok((set, est.host_bandwidth))
         }
     }

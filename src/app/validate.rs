@@ -528,7 +528,7 @@ fn published_curve(catalog: &vramplan::catalog::Catalog) -> Vec<PublishedPoint> 
         prompt: "512".into(),
         host_bandwidth: None,
     };
-    let Ok(base) = super::fit::build_request(&est) else {
+    let Ok(base) = super::request::build_request(&est) else {
         return Vec::new();
     };
     vramplan::estimate::quality::LADDER

@@ -3,6 +3,7 @@
 //! ranked by purchase price or by cloud $/hour.
 
 pub mod cost;
+pub mod request;
 
 use serde::Serialize;
 
@@ -87,6 +88,78 @@ fn expand(entry: &DeviceEntry) -> Vec<Device> {
     }
 }
 
+/// A set that fits, priced (what must be bought, the cloud rate) and labelled.
+fn candidate(
+    opts: &SearchOptions,
+    set: Vec<Device>,
+    label: String,
+    nodes: u32,
+    p: &estimate::Placement,
+) -> Candidate {
+    let bought = &set[opts.have.len()..];
+    let price = bought.iter().map(cost::price_of).sum::<Option<f64>>();
+    let cloud = cost::cloud_usd_per_hour(&set);
+    let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+    let mut bases = cost::price_bases(bought);
+    bases.dedup();
+    if bought.len() < set.len() {
+        bases.insert(
+            0,
+            format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
+        );
+    }
+    Candidate {
+        label,
+        price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
+        flags: Vec::new(),
+        devices: set.iter().map(|d| d.id.clone()).collect(),
+        gpu_count: set.len() as u32,
+        price_usd: price,
+        cloud_usd_per_hour: cloud,
+        memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
+        headroom_bytes: headroom,
+        max_context: None,
+        decode_tok_s: None,
+        decode_tok_s_at_ctx: None,
+        nodes,
+        host_ram_bytes: match set.first().map(|d| d.entry.kind) {
+            Some(DeviceKind::Cpu) => Some(p.total_bytes),
+            Some(DeviceKind::Apple) => None,
+            _ => Some(p.host.total_bytes),
+        },
+        set,
+        placement: p.clone(),
+    }
+}
+
+/// Drops the sets over the host RAM or the budget (and, ranking by cloud price, those without
+/// one), then sorts: cheapest first.
+fn filter_and_rank(found: &mut Vec<Candidate>, req: &PlaceRequest, opts: &SearchOptions) {
+    if let Some(ram) = req.host_ram_bytes {
+        // GPU sets were placed against it; a CPU-only host must hold everything.
+        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
+    }
+    if let Some(budget) = opts.budget_usd {
+        found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
+    }
+    if opts.cloud {
+        found.retain(|c| c.cloud_usd_per_hour.is_some());
+        found.sort_by(|a, b| {
+            a.cloud_usd_per_hour
+                .partial_cmp(&b.cloud_usd_per_hour)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    } else {
+        // Known prices first, cheapest first; unknown prices after, by total memory.
+        found.sort_by(|a, b| match (a.price_usd, b.price_usd) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.memory_bytes.cmp(&b.memory_bytes),
+        });
+    }
+}
+
 /// Finds device sets that hold the whole model at the requested context, cheapest first.
 pub fn search(
     model: &ModelView<'_>,
@@ -102,40 +175,7 @@ pub fn search(
     let fits = |set: &[Device]| prepared.place(set, &req).ok().filter(|p| p.fits);
     let mut found: Vec<Candidate> = Vec::new();
     let mut push = |set: Vec<Device>, label: String, nodes: u32, p: &estimate::Placement| {
-        let bought = &set[opts.have.len()..];
-        let price = bought.iter().map(cost::price_of).sum::<Option<f64>>();
-        let cloud = cost::cloud_usd_per_hour(&set);
-        let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
-        let mut bases = cost::price_bases(bought);
-        bases.dedup();
-        if bought.len() < set.len() {
-            bases.insert(
-                0,
-                format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
-            );
-        }
-        found.push(Candidate {
-            label,
-            price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
-            flags: Vec::new(),
-            devices: set.iter().map(|d| d.id.clone()).collect(),
-            gpu_count: set.len() as u32,
-            price_usd: price,
-            cloud_usd_per_hour: cloud,
-            memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
-            headroom_bytes: headroom,
-            max_context: None,
-            decode_tok_s: None,
-            decode_tok_s_at_ctx: None,
-            nodes,
-            host_ram_bytes: match set.first().map(|d| d.entry.kind) {
-                Some(DeviceKind::Cpu) => Some(p.total_bytes),
-                Some(DeviceKind::Apple) => None,
-                _ => Some(p.host.total_bytes),
-            },
-            set,
-            placement: p.clone(),
-        });
+        found.push(candidate(opts, set, label, nodes, p))
     };
 
     let have_label = |extra: &str| {
@@ -247,29 +287,7 @@ pub fn search(
         // At the requested context: the speed the set keeps over a whole conversation.
         found.retain(|c| c.decode_tok_s_at_ctx.is_some_and(|r| r.expected >= min));
     }
-    if let Some(ram) = req.host_ram_bytes {
-        // GPU sets were placed against it; a CPU-only host must hold everything.
-        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
-    }
-    if let Some(budget) = opts.budget_usd {
-        found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
-    }
-    if opts.cloud {
-        found.retain(|c| c.cloud_usd_per_hour.is_some());
-        found.sort_by(|a, b| {
-            a.cloud_usd_per_hour
-                .partial_cmp(&b.cloud_usd_per_hour)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-    } else {
-        // Known prices first, cheapest first; unknown prices after, by total memory.
-        found.sort_by(|a, b| match (a.price_usd, b.price_usd) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.memory_bytes.cmp(&b.memory_bytes),
-        });
-    }
+    filter_and_rank(&mut found, &req, opts);
     found.truncate(opts.limit);
     let mut ctx_req = req.clone();
     if let Some(c) = ctx_req.llama_cpp_mut() {
