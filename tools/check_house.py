@@ -17,7 +17,7 @@ import sys
 # Lowest first; a module may import only from its own tree or from a group listed before its
 # own. Keep in step with the map in src/lib.rs and ARCHITECTURE.md.
 LAYERS = [
-    ["units", "error", "files"],
+    ["units", "files"],
     ["ggml"],
     ["catalog"],
     ["arch"],

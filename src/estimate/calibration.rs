@@ -391,7 +391,7 @@ pub fn fit(rows: &[Row]) -> Fit {
         false,
     );
     let mut by_class = BTreeMap::new();
-    for engine in Engine::ALL {
+    for engine in Engine::all() {
         if by_class.contains_key(&key(engine, DeviceClass::Cpu)) {
             continue; // an engine sharing another's calibration key
         }

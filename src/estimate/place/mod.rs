@@ -99,7 +99,10 @@ const ENGINES: [EngineRow; 3] = [
 ];
 
 impl Engine {
-    pub const ALL: [Engine; 3] = [Engine::LlamaCpp, Engine::Vllm, Engine::Reference];
+    /// Every engine, in table order.
+    pub fn all() -> impl Iterator<Item = Engine> {
+        ENGINES.iter().map(|r| r.engine)
+    }
 
     pub fn row(self) -> &'static EngineRow {
         ENGINES
@@ -627,4 +630,34 @@ fn max_context_with(
         }
     }
     Some(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant has exactly one row, and every name and alias parses back to it.
+    #[test]
+    fn one_row_per_engine() {
+        for e in [Engine::LlamaCpp, Engine::Vllm, Engine::Reference] {
+            assert_eq!(ENGINES.iter().filter(|r| r.engine == e).count(), 1, "{e:?}");
+            let row = e.row();
+            assert_eq!(Engine::from_name(row.name), Some(e));
+            for a in row.aliases {
+                assert_eq!(Engine::from_name(a), Some(e), "{a}");
+            }
+        }
+        assert_eq!(Engine::all().count(), ENGINES.len());
+        assert_eq!(Engine::from_name("tgi"), None);
+        assert_eq!(Engine::names(), "llama.cpp, vllm or vramplan");
+    }
+
+    /// The JSON `engine` values are a public interface.
+    #[test]
+    fn json_names_are_stable() {
+        let json = |e: Engine| serde_json::to_string(&e).unwrap();
+        assert_eq!(json(Engine::LlamaCpp), "\"llama_cpp\"");
+        assert_eq!(json(Engine::Vllm), "\"vllm\"");
+        assert_eq!(json(Engine::Reference), "\"vramplan\"");
+    }
 }
