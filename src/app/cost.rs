@@ -99,7 +99,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
             "{} does not fit {}: {}",
             model.id,
             plan::summarize(&devices),
-            placement.note.clone().unwrap_or_default()
+            vramplan::report::words::place_notes(&placement.notes).unwrap_or_default()
         )));
     }
     let speed = estimate::perf::speed(

@@ -140,7 +140,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         overhead_bytes: p.overhead_bytes,
         total_bytes: p.total_bytes,
         fits: p.fits,
-        note: p.note.clone(),
+        note: vramplan::report::words::place_notes(&p.notes),
         cannot_run: p.cannot_run.clone(),
         max_context,
         model_max_context: Some(model.shape.max_context),

@@ -3,9 +3,8 @@
 //! has. A GPU placement fits only when the host holds its share too.
 
 use super::compute::CPU_HOST_RESERVE;
-use super::place::{PlaceError, PlaceRequest, Placement};
+use super::place::{PlaceError, PlaceNote, PlaceRequest, Placement};
 use crate::catalog::{Device, DeviceKind};
-use crate::units::Bytes;
 
 /// Splits a device list into the accelerators and the host: a catalogue CPU host listed beside
 /// GPUs *is* the host (its RAM and bandwidth), not one more device to place layers on. A CPU
@@ -66,18 +65,17 @@ pub fn account(mut p: Placement, devices: &[Device], req: &PlaceRequest) -> Plac
         h.ram_bytes = Some(ram);
         h.free_bytes = Some(free);
         if free < 0 {
-            let short = format!(
-                "host RAM is short by {} (needs {}, has {})",
-                Bytes((-free) as u64).display_gb(),
-                Bytes(h.total_bytes).display_gb(),
-                Bytes(ram).display_gb()
-            );
-            p.note = Some(match p.note.take() {
-                // The devices' own shortfall (when any) first.
-                Some(n) if !p.fits => format!("{n}; {short}"),
-                Some(n) => format!("{short}; {n}"),
-                None => short,
-            });
+            let short = PlaceNote::HostRamShort {
+                short_bytes: free.unsigned_abs(),
+                needs_bytes: h.total_bytes,
+                ram_bytes: ram,
+            };
+            // The devices' own shortfall (when any) first.
+            if p.fits {
+                p.notes.insert(0, short);
+            } else {
+                p.notes.push(short);
+            }
             p.fits = false;
         }
     }

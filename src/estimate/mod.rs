@@ -14,7 +14,7 @@ pub mod weights;
 pub use kv::KvType;
 pub use place::{
     max_context, place, DeviceUse, Engine, EngineConfig, EngineOptions, HostUse, LaunchModel,
-    Layout, LlamaCppConfig, ModelView, PlaceError, PlaceRequest, Placement, Prepared,
+    Layout, LlamaCppConfig, ModelView, PlaceError, PlaceNote, PlaceRequest, Placement, Prepared,
     ReferenceConfig, VllmConfig,
 };
 pub use weights::WeightFormat;

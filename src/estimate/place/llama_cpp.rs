@@ -4,13 +4,12 @@
 
 use super::{
     overhead_of, DeviceUse, Engine, EngineOptions, HostUse, LaunchModel, Layout, Load, ModelView,
-    PlaceError, PlaceRequest, Placement, NO_DEVICE,
+    PlaceError, PlaceNote, PlaceRequest, Placement,
 };
 use crate::catalog::{Device, DeviceKind};
 use crate::estimate::compute::{self, LlamaCppParams};
 use crate::estimate::kv::{self, KvLayer, KvType};
 use crate::estimate::weights::{self, WeightFormat};
-use crate::units::Bytes;
 
 /// llama-server's settings that change memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,7 +245,7 @@ pub(super) fn place(
         // No devices: the memory needed, as if on one device.
         [] => Ok(
             Placement::new([weights, kv, compute, 0], vec![], layers_layout)
-                .verdict(true, Some(NO_DEVICE.into())),
+                .verdict(true, Some(PlaceNote::NoDevice)),
         ),
         // CPU-only host: everything in RAM (weights through mmap's page cache).
         [d] if d.entry.kind == DeviceKind::Cpu => {
@@ -264,10 +263,8 @@ pub(super) fn place(
             };
             let dev = DeviceUse::new(d, load, &all_layers);
             Ok(
-                Placement::new([weights, kv, compute, overhead], vec![dev], layers_layout).verdict(
-                    fits,
-                    (!fits).then(|| format!("needs {} of RAM", Bytes(used).display_gb())),
-                ),
+                Placement::new([weights, kv, compute, overhead], vec![dev], layers_layout)
+                    .verdict(fits, (!fits).then_some(PlaceNote::NeedsRam { bytes: used })),
             )
         }
         _ => Ok(offloaded(&s)),
@@ -415,22 +412,16 @@ fn host_use(s: &Setup<'_>, a: &Attempt) -> (HostUse, u64) {
 }
 
 /// The note of a placement that fits with weights left in host RAM.
-fn offload_note(s: &Setup<'_>, a: &Attempt, host: &HostUse, host_experts: u64) -> String {
-    let mut what = Vec::new();
-    if host.layers > 0 {
-        what.push(format!("{} layers", host.layers));
-    }
-    if host_experts > 0 {
-        what.push(format!(
-            "the MoE experts of {} layers",
+fn offload_note(s: &Setup<'_>, a: &Attempt, host: &HostUse, host_experts: u64) -> PlaceNote {
+    PlaceNote::Offloaded {
+        weights_bytes: host.weights_bytes - s.w.embd_bytes,
+        layers: host.layers,
+        expert_layers: if host_experts > 0 {
             a.n_cpu_moe.min(s.n_layer())
-        ));
+        } else {
+            0
+        },
     }
-    format!(
-        "{} of weights stay in host RAM ({}): slower decode",
-        Bytes(host.weights_bytes - s.w.embd_bytes).display_gb(),
-        what.join(" and ")
-    )
 }
 
 /// Accelerators: the chosen offload, its host share and the totals.
@@ -455,7 +446,7 @@ fn offloaded(s: &Setup<'_>) -> Placement {
         let gpu_used = sum(|d| d.used_bytes);
         if gpu_used + host.total_bytes > apple.memory_bytes.saturating_sub(compute::GIB * 4) {
             fits = false;
-            note = Some("GPU share and CPU-side buffers together exceed unified memory".into());
+            note = Some(PlaceNote::UnifiedMemoryExceeded);
         }
     }
     let layout = Layout::Layers {
@@ -473,7 +464,7 @@ fn offloaded(s: &Setup<'_>) -> Placement {
 
 struct Split {
     fits: bool,
-    note: Option<String>,
+    note: Option<PlaceNote>,
     devices: Vec<DeviceUse>,
 }
 
@@ -620,11 +611,10 @@ fn device_sums(
             .iter()
             .min_by_key(|u| u.free_bytes)
             .expect("devices is not empty");
-        format!(
-            "{} is short by {}",
-            worst.id,
-            Bytes((-worst.free_bytes) as u64).display_gb()
-        )
+        PlaceNote::DeviceShort {
+            id: worst.id.clone(),
+            bytes: worst.free_bytes.unsigned_abs(),
+        }
     });
     Split {
         fits: ok,

@@ -378,12 +378,48 @@ pub enum Layout {
     },
 }
 
+/// What a placement says beside its figures: why it does not fit, or what it costs to fit.
+/// Data here; `vramplan::report::words` words it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum PlaceNote {
+    /// No device given: the figures are the memory needed.
+    NoDevice,
+    /// The reference engine without a device: the resident memory of `vramplan run`.
+    ReferenceResident,
+    /// A CPU-only host needs `bytes` of RAM in all.
+    NeedsRam { bytes: u64 },
+    /// The device shortest of memory and by how much.
+    DeviceShort { id: String, bytes: u64 },
+    /// Fits with `weights_bytes` of weights left in host RAM: `layers` whole layers and the MoE
+    /// experts of `expert_layers` layers.
+    Offloaded {
+        weights_bytes: u64,
+        layers: u32,
+        expert_layers: u32,
+    },
+    /// Apple: the GPU share and the CPU-side buffers exceed unified memory.
+    UnifiedMemoryExceeded,
+    /// vLLM: weights and activations leave no KV pool, short by `bytes` per GPU.
+    NoKvPool { bytes: u64 },
+    /// vLLM: the KV pool holds `holds` of the `sequences` asked for.
+    KvPoolShort { holds: u64, sequences: u64 },
+    /// The host's RAM is short by `short_bytes`.
+    HostRamShort {
+        short_bytes: u64,
+        needs_bytes: u64,
+        ram_bytes: u64,
+    },
+    /// A device of the set cannot run the format with this engine (the reason, from
+    /// [`super::capability`]).
+    CannotRun(String),
+}
+
 /// The result of placing a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Placement {
     pub fits: bool,
-    /// Why it does not fit, or what it costs to fit (offload).
-    pub note: Option<String>,
+    /// Why it does not fit, or what it costs to fit (offload), most important first.
+    pub notes: Vec<PlaceNote>,
     pub weights_bytes: u64,
     pub kv_cache_bytes: u64,
     pub compute_bytes: u64,
@@ -406,7 +442,7 @@ impl Placement {
     ) -> Placement {
         Placement {
             fits: true,
-            note: None,
+            notes: Vec::new(),
             weights_bytes: weights,
             kv_cache_bytes: kv,
             compute_bytes: compute,
@@ -419,9 +455,9 @@ impl Placement {
         }
     }
 
-    fn verdict(mut self, fits: bool, note: Option<String>) -> Placement {
+    fn verdict(mut self, fits: bool, note: Option<PlaceNote>) -> Placement {
         self.fits = fits;
-        self.note = note;
+        self.notes = note.into_iter().collect();
         self
     }
 
@@ -470,9 +506,6 @@ impl Placement {
         }
     }
 }
-
-/// The note of a placement made without devices.
-const NO_DEVICE: &str = "no device given: memory needed";
 
 /// The model as the estimator sees it.
 pub struct ModelView<'a> {
@@ -537,7 +570,7 @@ fn finish(p: Placement, devices: &[Device], req: &PlaceRequest) -> Placement {
     let mut p = super::host::account(p, devices, req);
     if let Some(why) = super::capability::first_refusal(req.engine(), req.format, devices) {
         p.fits = false;
-        p.note = Some(why.clone());
+        p.notes = vec![PlaceNote::CannotRun(why.clone())];
         p.cannot_run = Some(why);
     }
     p

@@ -3,8 +3,8 @@
 //! its scratch buffers (`compute::reference_buffer_bytes`) and the process itself.
 
 use super::{
-    DeviceUse, EngineOptions, LaunchModel, Layout, Load, ModelView, PlaceError, PlaceRequest,
-    Placement,
+    DeviceUse, EngineOptions, LaunchModel, Layout, Load, ModelView, PlaceError, PlaceNote,
+    PlaceRequest, Placement,
 };
 use crate::catalog::{Device, DeviceKind};
 use crate::estimate::compute;
@@ -97,9 +97,7 @@ pub(super) fn place(
         n_gpu_layers: 0,
         n_cpu_moe: 0,
     };
-    let note = devices
-        .is_empty()
-        .then(|| "resident memory of `vramplan run` at this context".into());
+    let note = devices.is_empty().then_some(PlaceNote::ReferenceResident);
     Ok(Placement::new([weights, kv_bytes, compute, overhead], devs, layout).verdict(fits, note))
 }
 

@@ -4,15 +4,14 @@
 
 use super::llama_cpp::hosts;
 use super::{
-    DeviceUse, EngineOptions, LaunchModel, Layout, Load, ModelView, PlaceError, PlaceRequest,
-    Placement, NO_DEVICE,
+    DeviceUse, EngineOptions, LaunchModel, Layout, Load, ModelView, PlaceError, PlaceNote,
+    PlaceRequest, Placement,
 };
 use crate::catalog::{Device, DeviceKind};
 use crate::estimate::compute;
 use crate::estimate::kv::{self, KvType};
 use crate::estimate::weights::{self, WeightFormat};
 use crate::ggml::FileType;
-use crate::units::Bytes;
 
 /// `vllm serve`'s settings that change memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,9 +68,8 @@ pub(super) fn place(
             pipeline_parallel: 1,
             max_concurrency: None,
         };
-        return Ok(
-            Placement::new([w, kv, act, ovh], vec![], layout).verdict(true, Some(NO_DEVICE.into()))
-        );
+        return Ok(Placement::new([w, kv, act, ovh], vec![], layout)
+            .verdict(true, Some(PlaceNote::NoDevice)));
     };
     if let Some(d) = devices.iter().find(|d| d.entry.kind != DeviceKind::Gpu) {
         return Err(PlaceError::NotAGpu(d.id.clone()));
@@ -128,16 +126,14 @@ pub(super) fn place(
     let note = if fits {
         None
     } else if pool <= 0 {
-        Some(format!(
-            "weights and activations leave no KV pool (short by {} per GPU)",
-            Bytes((-pool) as u64).display_gb()
-        ))
+        Some(PlaceNote::NoKvPool {
+            bytes: pool.unsigned_abs(),
+        })
     } else {
-        Some(format!(
-            "KV pool holds {} of the {} sequences",
-            max_concurrency.unwrap_or(0),
-            req.parallel
-        ))
+        Some(PlaceNote::KvPoolShort {
+            holds: max_concurrency.unwrap_or(0),
+            sequences: req.parallel,
+        })
     };
     let layout = Layout::Sharded {
         tensor_parallel: tp,
