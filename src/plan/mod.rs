@@ -1,6 +1,6 @@
-//! Search over device sets from the catalogue that run a model: N identical cards (up to 8 per
-//! node, then whole nodes), pairs of different consumer cards, Apple machines and CPU-only hosts,
-//! ranked by purchase price or by cloud $/hour.
+//! Search over device sets from the catalogue that run a model: N identical cards (up to
+//! `GPUS_PER_NODE` per node, then whole nodes), pairs of different consumer cards, Apple
+//! machines and CPU-only hosts, ranked by purchase price or by cloud $/hour.
 
 pub mod cost;
 pub mod request;
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
 use crate::estimate::calibration::Fit;
-use crate::estimate::speed::Range;
+use crate::estimate::speed::{Range, GPUS_PER_NODE};
 use crate::estimate::{self, ModelView, PlaceRequest};
 
 /// Options of the search.
@@ -207,17 +207,20 @@ pub fn search(
                     continue;
                 }
                 // The smallest count that fits is the cheapest; larger counts only add cost.
-                let mut counts: Vec<u32> = (1..=8.min(max_n)).collect();
+                let per_node = GPUS_PER_NODE as u32;
+                let mut counts: Vec<u32> = (1..=per_node.min(max_n)).collect();
                 if entry.segment == "datacenter" {
-                    counts.extend([16, 24, 32, 48, 64].into_iter().filter(|&n| n <= max_n));
+                    // Whole nodes: 2, 3, 4, 6 and 8 of them.
+                    let nodes = [2, 3, 4, 6, 8].into_iter().map(|k| k * per_node);
+                    counts.extend(nodes.filter(|&n| n <= max_n));
                 }
                 for n in counts {
                     let mut set = opts.have.clone();
                     set.extend(std::iter::repeat_n(d.clone(), n as usize));
                     if let Some(p) = fits(&set) {
-                        let nodes = n.div_ceil(8);
+                        let nodes = n.div_ceil(per_node);
                         let label = if nodes > 1 {
-                            have_label(&format!("{} x{n} ({nodes} nodes of 8)", d.id))
+                            have_label(&format!("{} x{n} ({nodes} nodes of {per_node})", d.id))
                         } else {
                             have_label(&format!("{} x{n}", d.id))
                         };

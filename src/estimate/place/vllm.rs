@@ -1,4 +1,4 @@
-//! vLLM: every weight matrix sharded over the GPUs of a node (tensor parallel, up to 8), nodes
+//! vLLM: every weight matrix sharded over the GPUs of a node (tensor parallel), nodes
 //! in a pipeline; the KV pool is what `--gpu-memory-utilization` leaves after weights,
 //! activations and CUDA graphs.
 
@@ -10,6 +10,7 @@ use super::{
 use crate::catalog::{Device, DeviceKind};
 use crate::estimate::compute;
 use crate::estimate::kv::{self, KvType};
+use crate::estimate::speed::GPUS_PER_NODE;
 use crate::estimate::weights::{self, WeightFormat};
 use crate::ggml::FileType;
 
@@ -79,8 +80,8 @@ pub(super) fn place(
         return Err(PlaceError::MixedDevicesForVllm(ids.join(", ")));
     }
     let n = devices.len() as u32;
-    // Tensor parallel within a node of up to 8 GPUs, pipeline parallel across nodes.
-    let tp = n.min(8);
+    // Tensor parallel within a node, pipeline parallel across nodes.
+    let tp = n.min(GPUS_PER_NODE as u32);
     let pp = n.div_ceil(tp);
     if shape.n_head % tp != 0 {
         return Err(PlaceError::HeadsNotDivisible(shape.n_head, tp));
