@@ -155,7 +155,11 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
         rows: rows(&compared, &devices),
     };
     super::emit(global, &report, |report| {
-        render(report, &model.name, compared.owned.capacity_tokens_per_day);
+        render(
+            report,
+            &model.name,
+            compared.one_set.capacity_tokens_per_day,
+        );
         Ok(())
     })
 }
@@ -230,7 +234,7 @@ fn rows(c: &cost::Comparison<'_>, devices: &[Device]) -> Vec<CostRow> {
                     if replicas > 1 {
                         format!(
                             "{replicas} x {set} (US${price:.0} and {watts:.0} W each; one set generates {} tokens/day)",
-                            sig(c.owned.capacity_tokens_per_day, 3)
+                            sig(c.one_set.capacity_tokens_per_day, 3)
                         )
                     } else {
                         format!("{set} (US${price:.0}, {watts:.0} W)")

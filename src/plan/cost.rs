@@ -167,6 +167,8 @@ pub struct Comparison<'a> {
     /// Sets of the devices needed for the daily volume (1 when one set generates it).
     pub replicas: u32,
     /// One set at the expected speed.
+    pub one_set: OwnedCost,
+    /// The `replicas` sets the volume needs, at the expected speed.
     pub owned: OwnedCost,
     /// What each purchase price is, sorted, once each.
     pub price_bases: Vec<String>,
@@ -187,11 +189,13 @@ pub fn compare<'a>(c: &Compare<'a>) -> Option<Comparison<'a>> {
         years: c.years,
         kwh_usd: c.kwh_usd,
     };
-    let expected = owned(&inputs(tps.expected));
+    let one_set = owned(&inputs(tps.expected));
     // A volume beyond what one set generates buys replicas (each bound of the speed range
     // with the replicas it needs): never a cost at a silently capped volume.
     let for_volume = |t: f64| owned_for_volume(&inputs(t), c.tokens_per_day);
-    let replicas = for_volume(tps.expected).1;
+    // What is owned at the expected speed: the break-even volumes and the fixed cost per day
+    // are those of all the replicas, as the owned row's price is.
+    let (expected, replicas) = for_volume(tps.expected);
     let mut lines = vec![CostLine {
         option: CostOption::Owned,
         usd_per_million_tokens: Range {
@@ -248,6 +252,7 @@ pub fn compare<'a>(c: &Compare<'a>) -> Option<Comparison<'a>> {
         owned_price_usd: price,
         owned_watts: watts,
         replicas,
+        one_set,
         owned: expected,
         price_bases,
         lines,
@@ -311,6 +316,60 @@ mod tests {
         let (c100, r100) = owned_for_volume(&i, 1e8);
         assert!(r100 > 1);
         assert!(c10.usd_per_million(1e6) != c100.usd_per_million(1e8));
+    }
+
+    /// A volume that needs replicas: the fixed cost per day and the break-even volumes are
+    /// those of every replica, as the owned price is.
+    #[test]
+    fn replicas_carry_the_fixed_cost_and_the_break_even() {
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        let d = catalog.device("rtx-3090").unwrap();
+        let devices = vec![d];
+        let tps = Range {
+            low: 20.0,
+            expected: 20.0,
+            high: 20.0,
+        };
+        let one = compare(&Compare {
+            devices: &devices,
+            tokens_per_s: tps,
+            tokens_per_day: 1e6,
+            years: 3.0,
+            kwh_usd: 0.3,
+            eur_usd: 1.1,
+            apis: vec![],
+        })
+        .unwrap();
+        assert_eq!(one.replicas, 1);
+        assert_eq!(one.owned, one.one_set);
+        let api = catalog.apis().find(|a| a.currency == "USD").unwrap();
+        let ten = compare(&Compare {
+            devices: &devices,
+            tokens_per_s: tps,
+            tokens_per_day: 10.0 * one.one_set.capacity_tokens_per_day,
+            years: 3.0,
+            kwh_usd: 0.3,
+            eur_usd: 1.1,
+            apis: vec![api],
+        })
+        .unwrap();
+        assert_eq!(ten.replicas, 10);
+        let fixed = 10.0 * ten.one_set.fixed_usd_per_day;
+        assert!((ten.owned.fixed_usd_per_day - fixed).abs() < 1e-9);
+        let line = ten
+            .lines
+            .iter()
+            .find(|l| matches!(l.option, CostOption::Api(_)))
+            .unwrap();
+        let usd = api.output_per_million;
+        assert_eq!(
+            line.break_even_tokens_per_day,
+            ten.owned.break_even_tokens_per_day(usd)
+        );
+        // Ten sets' fixed cost needs ten times the volume to break even at the same price.
+        let n10 = ten.owned.break_even_tokens_per_day(3.0).unwrap();
+        let n1 = ten.one_set.break_even_tokens_per_day(3.0).unwrap();
+        assert!((n10 - 10.0 * n1).abs() < 1e-6 * n10, "{n10} vs {n1}");
     }
 
     #[test]
