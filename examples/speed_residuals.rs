@@ -1,6 +1,7 @@
 //! Prints the speed fit's held-out rows with their predicted/measured ratio (diagnostics).
 use vramplan::catalog::Catalog;
 use vramplan::estimate::calibration;
+use vramplan::estimate::Engine;
 
 fn main() {
     let catalog = Catalog::embedded().unwrap();
@@ -8,7 +9,10 @@ fn main() {
     let rows = calibration::rows(&catalog, &ms);
     let fit = calibration::fit(&rows);
     for r in rows.iter().filter(|r| r.m.is_decode()) {
-        let e = fit.efficiency(&r.m.engine, r.class).decode;
+        let Some(engine) = Engine::from_name(&r.m.engine) else {
+            continue;
+        };
+        let e = fit.efficiency(engine, r.class).decode;
         println!(
             "{} {:>5.2} eff {:.2} {:<14} x{} {:<6} {:<12} {:<7} {:>7.1}",
             if r.held_out { "H" } else { " " },

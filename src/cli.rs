@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use vramplan::estimate::Engine;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -309,9 +310,9 @@ pub struct EstimateArgs {
     /// KV cache type: f16, bf16, q8_0, q4_0 (llama.cpp), fp8 (vLLM).
     #[arg(long, default_value = "f16")]
     pub kv_type: String,
-    /// Inference engine: llama.cpp or vllm.
-    #[arg(long, default_value = "llama.cpp")]
-    pub engine: String,
+    /// Inference engine: llama.cpp, vllm or vramplan (the reference engine).
+    #[arg(long, default_value = "llama.cpp", value_parser = parse_engine)]
+    pub engine: Engine,
     /// Sequences served at once.
     #[arg(long, default_value_t = 1)]
     pub parallel: u64,
@@ -452,4 +453,9 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// A model, device or API id (or a name as people write it: "Mixtral 8x7B", "RTX 4090").
     pub id: String,
+}
+
+/// `--engine`: an engine's name or alias (the table in `vramplan::estimate::place`).
+fn parse_engine(s: &str) -> Result<Engine, String> {
+    Engine::from_name(s).ok_or_else(|| format!("unknown engine `{s}` ({})", Engine::names()))
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::arch::{inventory_with_imatrix, source_inventory, Inventory, ModelShape};
 use crate::catalog::names::{quant_spelling, QuantSpelling};
 use crate::catalog::{Catalog, ModelEntry, NotFound};
-use crate::estimate::{FitRequest, WeightFormat};
+use crate::estimate::{PlaceRequest, WeightFormat};
 use crate::files::FileError;
 use crate::ggml::{FileType, GgmlType};
 use crate::gguf::{GgufError, GgufFile};
@@ -109,7 +109,7 @@ pub enum InputError {
 
 impl ModelInput {
     /// The inventory in the request's format (a GGUF file's own inventory whatever it asked).
-    pub fn inventory(&self, req: &FitRequest) -> Inventory {
+    pub fn inventory(&self, req: &PlaceRequest) -> Inventory {
         match &self.source {
             Source::Architecture(entry) => match req.format {
                 WeightFormat::Gguf(ft) => inventory_with_imatrix(entry, ft, req.imatrix),

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use vramplan::arch::{inventory, ModelShape};
 use vramplan::catalog::{Catalog, CatalogError};
 use vramplan::estimate::calibration::Fit;
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
 use vramplan::ggml::FileType;
 
 fn device_toml(id: &str, extra: &str, bandwidth: f64, memory_bytes: u64) -> String {
@@ -241,7 +241,7 @@ proptest! {
         let inv = inventory(m, ft);
         let shape = ModelShape::from_entry(m);
         let view = ModelView { inventory: &inv, shape: &shape };
-        let req = FitRequest::new(WeightFormat::Gguf(ft), ctx);
+        let req = PlaceRequest::new(WeightFormat::Gguf(ft), ctx);
         let p = estimate::place(&view, &devices, &req).unwrap();
         prop_assert!(p.total_bytes > 0);
         let catalog = Catalog::embedded().unwrap();

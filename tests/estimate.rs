@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use vramplan::arch::{inventory, source_inventory, ModelShape};
 use vramplan::catalog::{Catalog, Device};
-use vramplan::estimate::{self, kv, Engine, FitRequest, KvType, ModelView, WeightFormat};
+use vramplan::estimate::{
+    self, kv, Engine, EngineOptions, KvType, ModelView, PlaceRequest, WeightFormat,
+};
 use vramplan::ggml::{FileType, GgmlType};
 
 fn catalog() -> Catalog {
@@ -21,13 +23,13 @@ fn fit(
     ctx: u64,
     devs: &[Device],
 ) -> (estimate::Placement, Option<u64>) {
-    fit_with(c, model, FitRequest::new(format, ctx), devs)
+    fit_with(c, model, PlaceRequest::new(format, ctx), devs)
 }
 
 fn fit_with(
     c: &Catalog,
     model: &str,
-    req: FitRequest,
+    req: PlaceRequest,
     devs: &[Device],
 ) -> (estimate::Placement, Option<u64>) {
     let m = c.model(model).unwrap();
@@ -144,11 +146,11 @@ fn mixtral_on_two_rtx_3060_12gb() {
     // from host RAM per token than leaving whole layers behind.
     assert!(q5.fits, "Q5_K_M runs with offload: {q5:?}");
     assert_eq!(q5.host.layers, 0, "every layer on the cards");
-    assert_eq!(q5.n_gpu_layers, 33);
+    assert_eq!(q5.n_gpu_layers(), 33);
     assert!(
-        (8..32).contains(&q5.n_cpu_moe),
+        (8..32).contains(&q5.n_cpu_moe()),
         "experts of {} layers in host RAM",
-        q5.n_cpu_moe
+        q5.n_cpu_moe()
     );
     assert!(q5.host.weights_bytes > 8_000_000_000);
     assert_eq!(q5_ctx, None);
@@ -177,38 +179,38 @@ fn n_cpu_moe_explicit_and_automatic() {
         .filter(|t| t.name == "token_embd.weight")
         .map(|t| estimate::weights::tensor_bytes(format, t))
         .sum();
-    let mut req = FitRequest::new(format, 16384);
-    req.n_cpu_moe = Some(30);
-    req.n_gpu_layers = Some(m.layers + 1);
+    let mut req = PlaceRequest::new(format, 16384);
+    req.llama_cpp_mut().unwrap().n_cpu_moe = Some(30);
+    req.llama_cpp_mut().unwrap().n_gpu_layers = Some(m.layers + 1);
     let (p, _) = fit_with(&c, model, req.clone(), &one);
-    assert_eq!(p.n_cpu_moe, 30);
+    assert_eq!(p.n_cpu_moe(), 30);
     assert_eq!(p.host.layers, 0);
     assert_eq!(p.host.weights_bytes, token_embd + expert_bytes(0..30));
 
     let (auto, _) = fit(&c, model, format, 16384, &one);
     assert!(auto.fits && auto.host.layers == 0, "{auto:?}");
-    let n = auto.n_cpu_moe;
+    let n = auto.n_cpu_moe();
     assert!(n > 0 && n < m.layers);
     assert_eq!(
         auto.host.weights_bytes,
         token_embd + expert_bytes(0..n as usize)
     );
     for (k, should_fit) in [(n - 1, false), (n, true)] {
-        req.n_cpu_moe = Some(k);
+        req.llama_cpp_mut().unwrap().n_cpu_moe = Some(k);
         let (p, _) = fit_with(&c, model, req.clone(), &one);
         assert_eq!(p.fits, should_fit, "--n-cpu-moe {k}");
     }
     // A model that fits whole keeps its experts on the device.
     let big = devices(&c, "rtx-5090", 1);
     let (whole, _) = fit(&c, model, format, 16384, &big);
-    assert!(whole.fits && whole.n_cpu_moe == 0 && whole.host.layers == 0);
+    assert!(whole.fits && whole.n_cpu_moe() == 0 && whole.host.layers == 0);
 }
 
 #[test]
 fn deepseek_r1_nodes_of_h100_and_h200() {
     let c = catalog();
-    let mut req = FitRequest::new(WeightFormat::Fp8, 32768);
-    req.engine = Engine::Vllm;
+    let mut req = PlaceRequest::new(WeightFormat::Fp8, 32768);
+    req.engine = Engine::Vllm.config(&EngineOptions::default());
     let (one_h100_node, _) = fit_with(&c, "deepseek-r1", req.clone(), &devices(&c, "h100-sxm", 8));
     assert!(
         !one_h100_node.fits,
@@ -217,7 +219,7 @@ fn deepseek_r1_nodes_of_h100_and_h200() {
     let (two_h100_nodes, _) =
         fit_with(&c, "deepseek-r1", req.clone(), &devices(&c, "h100-sxm", 16));
     assert!(
-        two_h100_nodes.fits && two_h100_nodes.pipeline_parallel == 2,
+        two_h100_nodes.fits && two_h100_nodes.pipeline_parallel() == 2,
         "{two_h100_nodes:?}"
     );
     let (h200_node, _) = fit_with(&c, "deepseek-r1", req, &devices(&c, "h200", 8));
@@ -245,8 +247,8 @@ fn vllm_rejects_mixed_cards_and_indivisible_heads() {
         inventory: &inv,
         shape: &shape,
     };
-    let mut req = FitRequest::new(WeightFormat::Bf16, 8192);
-    req.engine = Engine::Vllm;
+    let mut req = PlaceRequest::new(WeightFormat::Bf16, 8192);
+    req.engine = Engine::Vllm.config(&EngineOptions::default());
     let mixed = vec![c.device("rtx-4090").unwrap(), c.device("rtx-3090").unwrap()];
     assert!(estimate::place(&view, &mixed, &req).is_err());
     let three = devices(&c, "rtx-4090", 3);
@@ -282,8 +284,8 @@ proptest! {
         let aligned = lo.tensors.iter().all(|t| t.shape[0] % 256 == 0);
         prop_assert!(!aligned || lo.total_bytes().unwrap() <= hi.total_bytes().unwrap());
         let view = ModelView { inventory: &lo, shape: &shape };
-        let a = estimate::place(&view, &[], &FitRequest::new(WeightFormat::Gguf(ladder[q]), ctx)).unwrap();
-        let b = estimate::place(&view, &[], &FitRequest::new(WeightFormat::Gguf(ladder[q]), ctx + extra)).unwrap();
+        let a = estimate::place(&view, &[], &PlaceRequest::new(WeightFormat::Gguf(ladder[q]), ctx)).unwrap();
+        let b = estimate::place(&view, &[], &PlaceRequest::new(WeightFormat::Gguf(ladder[q]), ctx + extra)).unwrap();
         prop_assert!(a.total_bytes <= b.total_bytes);
         prop_assert_eq!(a.total_bytes, a.weights_bytes + a.kv_cache_bytes + a.compute_bytes + a.overhead_bytes);
     }
@@ -300,8 +302,8 @@ proptest! {
         let shape = ModelShape::from_entry(m);
         let inv = inventory(m, FileType::Q4_K_M);
         let view = ModelView { inventory: &inv, shape: &shape };
-        let mut req = FitRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), ctx);
-        req.n_gpu_layers = Some(shape.n_layer + 1);
+        let mut req = PlaceRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), ctx);
+        req.llama_cpp_mut().unwrap().n_gpu_layers = Some(shape.n_layer + 1);
         let before = estimate::place(&view, &vec![d.clone(); n], &req).unwrap();
         let after = estimate::place(&view, &vec![d.clone(); n + 1], &req).unwrap();
         prop_assert!(!before.fits || after.fits, "{} fits on {n} x {} but not on {}", m.id, d.id, n + 1);
@@ -327,8 +329,8 @@ fn max_context_means_everything_on_the_devices() {
     let mc = mc.expect("an 8B Q4_K_M fits a 12 GB card");
     let m = c.model("llama-3.1-8b").unwrap();
     for (ctx, should_fit) in [(mc, true), (mc + 256, false)] {
-        let mut req = FitRequest::new(format, ctx);
-        req.n_gpu_layers = Some(m.layers + 1);
+        let mut req = PlaceRequest::new(format, ctx);
+        req.llama_cpp_mut().unwrap().n_gpu_layers = Some(m.layers + 1);
         let (p, _) = fit_with(&c, "llama-3.1-8b", req, &one);
         assert_eq!(p.fits, should_fit, "ctx {ctx}");
         assert_eq!(p.host.layers, 0);

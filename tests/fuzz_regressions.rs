@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vramplan::arch::{self, ModelShape};
 use vramplan::catalog::{limits, Catalog};
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
 use vramplan::ggml::{FileType, GgmlType};
 use vramplan::gguf::{model_shape, GgufError, GgufFile, GgufWriter, MetaValue};
 use vramplan::hf::{HfConfig, SafetensorsHeader};
@@ -42,7 +42,7 @@ fn gguf_fit(bytes: &[u8]) -> Result<(), GgufError> {
         inventory: &inv,
         shape: &shape,
     };
-    let req = FitRequest::new(WeightFormat::Gguf(FileType::F16), 4096);
+    let req = PlaceRequest::new(WeightFormat::Gguf(FileType::F16), 4096);
     estimate::place(&view, &[], &req).expect("placement of a bounded shape");
     Ok(())
 }
@@ -59,7 +59,7 @@ fn hf_entry(json: &str) -> Result<(), String> {
         inventory: &inv,
         shape: &shape,
     };
-    let req = FitRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096);
+    let req = PlaceRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096);
     estimate::place(&view, &[], &req).expect("placement of a bounded entry");
     Ok(())
 }
@@ -416,7 +416,7 @@ fn hf_config_at_limits_estimates_without_overflow() {
             inventory: &inv,
             shape: &shape,
         };
-        let req = FitRequest::new(WeightFormat::Gguf(ftype), 4096);
+        let req = PlaceRequest::new(WeightFormat::Gguf(ftype), 4096);
         estimate::place(&view, &[], &req).unwrap();
     }
 }

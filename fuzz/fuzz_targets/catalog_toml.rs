@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use vramplan::arch::{self, Inventory, ModelShape};
 use vramplan::catalog::{Catalog, Device};
 use vramplan::estimate::calibration::Fit;
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, PlaceRequest, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
 
 /// An embedded model to place on the fuzzed devices, as `vramplan fit mistral-7b --gpu ID` does.
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = estimate::place(
             &view,
             &[],
-            &FitRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096),
+            &PlaceRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096),
         );
     }
     let env = env();
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
         inventory: &env.inventory,
         shape: &env.shape,
     };
-    let req = FitRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096);
+    let req = PlaceRequest::new(WeightFormat::Gguf(FileType::Q4_K_M), 4096);
     for d in c.devices().take(4) {
         let _ = (d.price_usd(), d.cheapest_cloud());
         let _ = c.device(&d.id);

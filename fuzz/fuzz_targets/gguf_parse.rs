@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vramplan::catalog::{Catalog, Device};
 use vramplan::estimate::calibration::Fit;
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, PlaceRequest, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
 use vramplan::gguf::{model_shape, ArrayRef, GgufFile, GgufWriter, Value, ValueType};
 
@@ -155,7 +155,7 @@ fn estimate(f: &GgufFile<&[u8]>) {
         inventory: &inv,
         shape: &shape,
     };
-    let req = FitRequest::new(WeightFormat::Gguf(file_type), 4096);
+    let req = PlaceRequest::new(WeightFormat::Gguf(file_type), 4096);
     let _ = estimate::place(&view, &[], &req);
     let fit = Fit::embedded(&env.catalog);
     for devices in &env.devices {

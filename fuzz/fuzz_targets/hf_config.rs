@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vramplan::arch::{self, ModelShape};
 use vramplan::catalog::{Catalog, Device};
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, PlaceRequest, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
 use vramplan::hf::HfConfig;
 
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
             inventory: &inv,
             shape: &shape,
         };
-        let req = FitRequest::new(WeightFormat::Gguf(ftype), 4096);
+        let req = PlaceRequest::new(WeightFormat::Gguf(ftype), 4096);
         let _ = estimate::place(&view, &[], &req);
         if estimate::place(&view, gpu(), &req).is_ok() {
             let _ = estimate::max_context(&view, gpu(), &req);

@@ -13,6 +13,7 @@ mod model_input;
 mod models;
 mod quantize;
 mod quants;
+mod request;
 mod run;
 mod show;
 pub mod signals;

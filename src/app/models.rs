@@ -11,7 +11,7 @@ use vramplan::catalog::{Device, DeviceKind, ModelEntry};
 use vramplan::estimate::calibration::Fit;
 use vramplan::estimate::quality;
 use vramplan::estimate::speed::Range;
-use vramplan::estimate::{self, FitRequest, ModelView, WeightFormat};
+use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
 use vramplan::ggml::FileType;
 use vramplan::report::{gb, sig, Cell, Column, HouseTable};
 use vramplan::units::format_params;
@@ -245,8 +245,8 @@ fn place_rung(
     floors: &Floors,
     fit: &Fit,
 ) -> Option<(u64, u64, Option<Range>)> {
-    let mut req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
-    req.n_gpu_layers = Some(view.shape.n_layer + 1);
+    let mut req = PlaceRequest::new(WeightFormat::Gguf(ft), floors.ctx);
+    req.all_layers_on_devices(view.shape.n_layer);
     let p = estimate::place(view, devices, &req).ok()?;
     if !p.fits {
         return None;
@@ -302,7 +302,7 @@ fn local_rows(devices: &[Device], floors: &Floors, fit: &Fit) -> Vec<(String, Op
             continue;
         };
         let kld = Some(kld).filter(|&k| k <= floors.max_kld);
-        let req = FitRequest::new(WeightFormat::Gguf(ft), floors.ctx);
+        let req = PlaceRequest::new(WeightFormat::Gguf(ft), floors.ctx);
         let inv = input.inventory(&req);
         let view = ModelView {
             inventory: &inv,

@@ -53,7 +53,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         imatrix: args.imatrix,
         ctx: args.ctx.clone(),
         kv_type: args.kv_type.clone(),
-        engine: "llama.cpp".into(),
+        engine: vramplan::estimate::Engine::LlamaCpp,
         parallel: args.parallel,
         no_flash_attn: false,
         ubatch: 512,
@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         prompt: "1024".into(),
         host_bandwidth: None,
     };
-    let base = super::fit::build_request(&est)?;
+    let base = super::request::build_request(&est)?;
     let devices = match &args.gpu {
         Some(s) => parse_devices(&catalog, s)?,
         None => Vec::new(),
@@ -94,7 +94,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             (None, None, p.total_bytes)
         } else {
             let mut full = req.clone();
-            full.n_gpu_layers = Some(model.shape.n_layer + 1);
+            full.all_layers_on_devices(model.shape.n_layer);
             let p = estimate::place(&view, &devices, &full)
                 .map_err(|e| super::bad_input(e.to_string()))?;
             (
@@ -157,47 +157,7 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
             Column::new("KLD measured here").csv("measured_kld.kld_mean"),
         ]);
         for r in &report.ladder {
-            let q = r.quality;
-            let opt = |v: Option<String>| v.unwrap_or_default();
-            t.add_row(vec![
-                Cell::from(r.file_type.to_string()),
-                Cell::with_raw(
-                    format!(
-                        "{} ({:.2})",
-                        gb(r.weights_bytes as f64),
-                        r.weights_bytes as f64 / (1u64 << 30) as f64
-                    ),
-                    r.weights_bytes,
-                ),
-                Cell::with_raw(format!("{:.2}", r.bits_per_weight), r.bits_per_weight),
-                Cell::with_raw(gb(r.total_bytes as f64), r.total_bytes),
-                Cell::with_raw(
-                    r.fits
-                        .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
-                    opt(r.fits.map(|f| f.to_string())),
-                ),
-                Cell::with_raw(
-                    r.max_context.map_or("-".into(), |m| m.to_string()),
-                    opt(r.max_context.map(|m| m.to_string())),
-                ),
-                Cell::with_raw(
-                    q.map_or("-".into(), |q| {
-                        format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
-                    }),
-                    opt(q.map(|q| q.kld.to_string())),
-                ),
-                Cell::with_raw(
-                    q.and_then(|q| q.delta_ppl)
-                        .map_or("-".into(), |d| format!("+{d:.4}")),
-                    opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
-                ),
-                Cell::with_raw(
-                    r.measured_kld.map_or("-".into(), |m| {
-                        format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
-                    }),
-                    opt(r.measured_kld.map(|m| m.kld_mean.to_string())),
-                ),
-            ]);
+            t.add_row(rung_cells(r));
         }
         super::out_table(&t);
         super::out(&format!(
@@ -209,4 +169,49 @@ pub fn run(global: &Global, args: QuantsArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// One rung's cells: as shown, and raw for CSV.
+fn rung_cells(r: &Rung) -> Vec<Cell> {
+    let q = r.quality;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    vec![
+        Cell::from(r.file_type.to_string()),
+        Cell::with_raw(
+            format!(
+                "{} ({:.2})",
+                gb(r.weights_bytes as f64),
+                r.weights_bytes as f64 / (1u64 << 30) as f64
+            ),
+            r.weights_bytes,
+        ),
+        Cell::with_raw(format!("{:.2}", r.bits_per_weight), r.bits_per_weight),
+        Cell::with_raw(gb(r.total_bytes as f64), r.total_bytes),
+        Cell::with_raw(
+            r.fits
+                .map_or("-".into(), |f| if f { "yes".into() } else { "no".into() }),
+            opt(r.fits.map(|f| f.to_string())),
+        ),
+        Cell::with_raw(
+            r.max_context.map_or("-".into(), |m| m.to_string()),
+            opt(r.max_context.map(|m| m.to_string())),
+        ),
+        Cell::with_raw(
+            q.map_or("-".into(), |q| {
+                format!("{:.4}{}", q.kld, if q.imatrix { "*" } else { "" })
+            }),
+            opt(q.map(|q| q.kld.to_string())),
+        ),
+        Cell::with_raw(
+            q.and_then(|q| q.delta_ppl)
+                .map_or("-".into(), |d| format!("+{d:.4}")),
+            opt(q.and_then(|q| q.delta_ppl).map(|d| d.to_string())),
+        ),
+        Cell::with_raw(
+            r.measured_kld.map_or("-".into(), |m| {
+                format!("{:.4} ± {:.4}", m.kld_mean, m.kld_mean_error)
+            }),
+            opt(r.measured_kld.map(|m| m.kld_mean.to_string())),
+        ),
+    ]
 }

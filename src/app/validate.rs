@@ -249,7 +249,7 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     let bar = progress_bar(global, passes * n);
     let bw = bandwidth(&args, &detected.cpu_brand, &bar);
     let efficiency = Fit::embedded(&catalog)
-        .efficiency("llama.cpp", DeviceClass::Cpu)
+        .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
         .decode;
     let predict = |bytes_per_token: u64| -> Option<Range> {
         let bw = bw.as_ref()?.0 * 1e9;
@@ -394,7 +394,7 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
     let bar = progress_bar(global, 3 * types.len() as u64);
     let bw = bandwidth(&args, &detected.cpu_brand, &bar);
     let efficiency = Fit::embedded(&catalog)
-        .efficiency("llama.cpp", DeviceClass::Cpu)
+        .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
         .decode;
     let tokens = synthetic::tokens(PREFILL_TOKENS);
     let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
@@ -519,7 +519,7 @@ fn published_curve(catalog: &vramplan::catalog::Catalog) -> Vec<PublishedPoint> 
         imatrix: false,
         ctx: "512".into(),
         kv_type: "f16".into(),
-        engine: "llama.cpp".into(),
+        engine: vramplan::estimate::Engine::LlamaCpp,
         parallel: 1,
         no_flash_attn: false,
         ubatch: 512,
@@ -528,7 +528,7 @@ fn published_curve(catalog: &vramplan::catalog::Catalog) -> Vec<PublishedPoint> 
         prompt: "512".into(),
         host_bandwidth: None,
     };
-    let Ok(base) = super::fit::build_request(&est) else {
+    let Ok(base) = super::request::build_request(&est) else {
         return Vec::new();
     };
     vramplan::estimate::quality::LADDER

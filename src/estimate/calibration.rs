@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::place::Engine;
 use super::speed::{DeviceClass, Efficiency, Range};
 use crate::catalog::{Catalog, Device};
 
@@ -340,8 +341,8 @@ fn fit_fixed_costs(train: &[&Row]) -> (f64, f64) {
 const MAX_TOKEN_S: f64 = 60.0 * 50e-6;
 const MAX_LAYER_S: f64 = 30.0 * 2e-6;
 
-fn key(engine: &str, class: DeviceClass) -> String {
-    format!("{engine}/{class:?}")
+fn key(engine: Engine, class: DeviceClass) -> String {
+    format!("{}/{class:?}", engine.row().calibration_key)
 }
 
 pub fn fit(rows: &[Row]) -> Fit {
@@ -385,9 +386,15 @@ pub fn fit(rows: &[Row]) -> Fit {
             prefill_rows: p.len(),
         }
     };
-    let fallback = eff_of(&|r: &Row| r.m.engine == "llama.cpp", false);
+    let fallback = eff_of(
+        &|r: &Row| r.m.engine == Engine::LlamaCpp.row().calibration_key,
+        false,
+    );
     let mut by_class = BTreeMap::new();
-    for engine in ["llama.cpp", "vllm"] {
+    for engine in Engine::all() {
+        if by_class.contains_key(&key(engine, DeviceClass::Cpu)) {
+            continue; // an engine sharing another's calibration key
+        }
         for class in [
             DeviceClass::NvidiaGpu,
             DeviceClass::NvidiaDatacenter,
@@ -396,7 +403,8 @@ pub fn fit(rows: &[Row]) -> Fit {
             DeviceClass::AppleUltra,
             DeviceClass::Cpu,
         ] {
-            let mut e = eff_of(&|r: &Row| r.m.engine == engine && r.class == class, true);
+            let cal = engine.row().calibration_key;
+            let mut e = eff_of(&|r: &Row| r.m.engine == cal && r.class == class, true);
             if e.decode_rows < MIN_ROWS {
                 e.decode = fallback.decode;
                 e.token_s = 0.0;
@@ -412,7 +420,7 @@ pub fn fit(rows: &[Row]) -> Fit {
 }
 
 impl Fit {
-    pub fn efficiency(&self, engine: &str, class: DeviceClass) -> Efficiency {
+    pub fn efficiency(&self, engine: Engine, class: DeviceClass) -> Efficiency {
         self.by_class
             .get(&key(engine, class))
             .copied()
@@ -447,7 +455,10 @@ pub fn validate(rows: &[Row], fit: &Fit, decode_only: bool) -> Validation {
     let mut within = 0;
     let mut inside = 0;
     for r in &held {
-        let e = fit.efficiency(&r.m.engine, r.class);
+        let e = match Engine::from_name(&r.m.engine) {
+            Some(engine) => fit.efficiency(engine, r.class),
+            None => fit.fallback,
+        };
         let (predicted_over_measured, is_inside) = if r.m.is_decode() {
             let tps = |eff: f64| r.predicted_tok_s(eff, e.token_s, e.layer_s);
             let m = r.m.tokens_per_s;

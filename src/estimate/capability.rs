@@ -21,7 +21,7 @@
 //!   without a fast kernel are dequantized), so every catalogue device runs every GGUF file
 //!   (<https://github.com/ggml-org/llama.cpp/blob/master/docs/build.md>).
 
-use super::fit::Engine;
+use super::place::Engine;
 use super::weights::WeightFormat;
 use crate::catalog::{Arch, Device, DeviceKind};
 use crate::ggml::FileType;

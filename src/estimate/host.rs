@@ -3,14 +3,13 @@
 //! has. A GPU placement fits only when the host holds its share too.
 
 use super::compute::CPU_HOST_RESERVE;
-use super::fit::{FitError, FitRequest, Placement};
+use super::place::{PlaceError, PlaceNote, PlaceRequest, Placement};
 use crate::catalog::{Device, DeviceKind};
-use crate::units::Bytes;
 
 /// Splits a device list into the accelerators and the host: a catalogue CPU host listed beside
 /// GPUs *is* the host (its RAM and bandwidth), not one more device to place layers on. A CPU
 /// host alone stays the device (CPU-only inference). Two hosts in one list are an error.
-pub fn split_host(devices: &[Device]) -> Result<(Vec<Device>, Option<Device>), FitError> {
+pub fn split_host(devices: &[Device]) -> Result<(Vec<Device>, Option<Device>), PlaceError> {
     let hosts: Vec<&Device> = devices
         .iter()
         .filter(|d| d.entry.kind == DeviceKind::Cpu)
@@ -22,7 +21,7 @@ pub fn split_host(devices: &[Device]) -> Result<(Vec<Device>, Option<Device>), F
         [] => Ok((devices.to_vec(), None)),
         [h] => {
             if devices.iter().any(|d| d.entry.kind == DeviceKind::Apple) {
-                return Err(FitError::HostBesideApple(h.id.clone()));
+                return Err(PlaceError::HostBesideApple(h.id.clone()));
             }
             let gpus = devices
                 .iter()
@@ -31,7 +30,7 @@ pub fn split_host(devices: &[Device]) -> Result<(Vec<Device>, Option<Device>), F
                 .collect();
             Ok((gpus, Some((*h).clone())))
         }
-        many => Err(FitError::TwoHosts(
+        many => Err(PlaceError::TwoHosts(
             many.iter()
                 .map(|d| d.id.as_str())
                 .collect::<Vec<_>>()
@@ -50,7 +49,7 @@ pub fn has_separate_host(devices: &[Device]) -> bool {
 /// Completes `p` with the OS reserve and, when the request knows the host's RAM, the host's
 /// verdict: a placement whose host share does not fit does not fit, and its note names the
 /// shortfall.
-pub fn account(mut p: Placement, devices: &[Device], req: &FitRequest) -> Placement {
+pub fn account(mut p: Placement, devices: &[Device], req: &PlaceRequest) -> Placement {
     if !has_separate_host(devices) {
         return p;
     }
@@ -66,18 +65,17 @@ pub fn account(mut p: Placement, devices: &[Device], req: &FitRequest) -> Placem
         h.ram_bytes = Some(ram);
         h.free_bytes = Some(free);
         if free < 0 {
-            let short = format!(
-                "host RAM is short by {} (needs {}, has {})",
-                Bytes((-free) as u64).display_gb(),
-                Bytes(h.total_bytes).display_gb(),
-                Bytes(ram).display_gb()
-            );
-            p.note = Some(match p.note.take() {
-                // The devices' own shortfall (when any) first.
-                Some(n) if !p.fits => format!("{n}; {short}"),
-                Some(n) => format!("{short}; {n}"),
-                None => short,
-            });
+            let short = PlaceNote::HostRamShort {
+                short_bytes: free.unsigned_abs(),
+                needs_bytes: h.total_bytes,
+                ram_bytes: ram,
+            };
+            // The devices' own shortfall (when any) first.
+            if p.fits {
+                p.notes.insert(0, short);
+            } else {
+                p.notes.push(short);
+            }
             p.fits = false;
         }
     }

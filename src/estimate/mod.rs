@@ -3,17 +3,18 @@
 pub mod calibration;
 pub mod capability;
 pub mod compute;
-pub mod fit;
 pub mod host;
 pub mod kv;
 pub mod perf;
+pub mod place;
 pub mod quality;
 pub mod speed;
 pub mod weights;
 
-pub use fit::{
-    max_context, place, DeviceUse, Engine, FitError, FitRequest, HostUse, ModelView, Placement,
-    Prepared,
-};
 pub use kv::KvType;
+pub use place::{
+    max_context, place, DeviceUse, Engine, EngineConfig, EngineOptions, HostUse, LaunchModel,
+    Layout, LlamaCppConfig, ModelView, PlaceError, PlaceNote, PlaceRequest, Placement, Prepared,
+    ReferenceConfig, VllmConfig,
+};
 pub use weights::WeightFormat;

@@ -1,8 +1,8 @@
 //! From a placement to the speed model's inputs: which active bytes each device reads per token.
 
 use super::calibration::Fit;
-use super::fit::{Engine, FitRequest, ModelView, Placement};
 use super::kv;
+use super::place::{Layout, ModelView, PlaceRequest, Placement};
 use super::speed::{self, DeviceLoad, SpeedEstimate, SpeedInputs};
 use super::weights;
 use crate::catalog::Device;
@@ -76,7 +76,7 @@ pub fn speed(
     model: &ModelView<'_>,
     placement: &Placement,
     devices: &[Device],
-    req: &FitRequest,
+    req: &PlaceRequest,
     prompt_tokens: u64,
     fit: &Fit,
     host_bandwidth_gb_s: f64,
@@ -101,7 +101,7 @@ pub fn speed_with(
     active: &ActiveBytes,
     placement: &Placement,
     devices: &[Device],
-    req: &FitRequest,
+    req: &PlaceRequest,
     prompt_tokens: u64,
     fit: &Fit,
     host_bandwidth_gb_s: f64,
@@ -113,18 +113,16 @@ pub fn speed_with(
     let n_layer = shape.n_layer;
     let (layer_active, layer_experts, head) =
         (&active.layer_active, &active.layer_experts, active.head);
-    let kv_type = match (req.engine, req.kv_type) {
-        (Engine::LlamaCpp, kv::KvType::Fp8) => kv::KvType::Q8_0,
-        (_, k) => k,
-    };
+    let engine = req.engine();
+    let kv_type = engine.cache_type(req.kv_type);
     let kv_per_token = kv::bytes_per_token(shape, kv_type).unwrap_or(0);
-    let tp = placement.tensor_parallel.max(1);
+    let tp = placement.tensor_parallel().max(1);
     let mut loads = Vec::new();
     let mut host_bytes = 0u64;
-    match req.engine {
-        Engine::Vllm => {
+    match placement.layout {
+        Layout::Sharded { .. } => {
             let total: u64 = layer_active.iter().sum::<u64>() + head;
-            let ranks = (tp * placement.pipeline_parallel.max(1)) as u64;
+            let ranks = (tp * placement.pipeline_parallel().max(1)) as u64;
             for d in devices {
                 loads.push(DeviceLoad {
                     device: d.clone(),
@@ -133,14 +131,14 @@ pub fn speed_with(
                 });
             }
         }
-        Engine::LlamaCpp | Engine::Vramplan => {
+        Layout::Layers { n_cpu_moe, .. } => {
             for (i, u) in placement.devices.iter().enumerate() {
                 let mut w: u64 = match u.layer_range {
                     Some((a, b)) => (a..=b)
                         .map(|l| {
                             let l = l as usize;
                             layer_active[l]
-                                - if l < placement.n_cpu_moe as usize {
+                                - if l < n_cpu_moe as usize {
                                     layer_experts[l]
                                 } else {
                                     0
@@ -160,7 +158,7 @@ pub fn speed_with(
             }
             let on_devices: u32 = placement.devices.iter().map(|u| u.layers).sum();
             let first_gpu_layer = (n_layer - on_devices.min(n_layer)) as usize;
-            let experts_on_host = (placement.n_cpu_moe as usize).min(n_layer as usize);
+            let experts_on_host = (n_cpu_moe as usize).min(n_layer as usize);
             host_bytes = layer_active[..first_gpu_layer].iter().sum::<u64>()
                 + layer_experts[first_gpu_layer.min(experts_on_host)..experts_on_host]
                     .iter()
@@ -182,22 +180,16 @@ pub fn speed_with(
         prompt_tokens,
         parallel: req.parallel,
         active_params: active.active_params,
-        tensor_parallel: if req.engine == Engine::Vllm { tp } else { 1 },
-        pipeline_parallel: if req.engine == Engine::Vllm {
-            placement.pipeline_parallel.max(1)
-        } else {
-            1
-        },
-        rpc_hops: if req.engine == Engine::LlamaCpp {
-            (placement.devices.len().div_ceil(speed::GPUS_PER_NODE) as u32).saturating_sub(1)
-        } else {
-            0
+        tensor_parallel: tp,
+        pipeline_parallel: placement.pipeline_parallel().max(1),
+        // A layer split spans hosts over RPC (llama.cpp; the reference engine has one device).
+        rpc_hops: match placement.layout {
+            Layout::Layers { .. } => {
+                (placement.devices.len().div_ceil(speed::GPUS_PER_NODE) as u32).saturating_sub(1)
+            }
+            Layout::Sharded { .. } => 0,
         },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
-    };
-    let engine = match req.engine {
-        Engine::LlamaCpp | Engine::Vramplan => "llama.cpp",
-        Engine::Vllm => "vllm",
     };
     Some(speed::estimate(&loads, &inputs, |c| {
         fit.efficiency(engine, c)

@@ -9,6 +9,9 @@
 
 use serde::Serialize;
 
+use crate::catalog::{ApiEntry, Device};
+use crate::estimate::speed::Range;
+
 /// Idle draw as a share of board power (GPUs idle at 10-20 W of 200-450 W; Apple and CPU hosts
 /// similarly), an assumption stated in the report.
 pub const IDLE_SHARE_OF_TDP: f64 = 0.1;
@@ -88,6 +91,174 @@ pub fn cloud_usd_per_million(usd_per_hour: f64, tokens_per_s: f64) -> f64 {
     usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 }
 
+/// Purchase price of a device as configured: its memory option's price when it has options.
+pub fn price_of(d: &Device) -> Option<f64> {
+    if d.entry.memory_options_gb.is_empty() {
+        d.entry.price_usd()
+    } else {
+        d.entry.option_price_usd((d.memory_bytes >> 30) as u32)
+    }
+}
+
+/// What each device's purchase price is (street new/used or launch MSRP, with its date), in
+/// device order, for the devices that have one.
+pub fn price_bases(devices: &[Device]) -> Vec<String> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            d.entry.price_basis(
+                (!d.entry.memory_options_gb.is_empty()).then_some((d.memory_bytes >> 30) as u32),
+            )
+        })
+        .collect()
+}
+
+/// Cheapest on-demand cloud price of the set, when every device has one.
+pub fn cloud_usd_per_hour(devices: &[Device]) -> Option<f64> {
+    devices
+        .iter()
+        .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
+        .sum()
+}
+
+/// One option of the comparison.
+#[derive(Debug, Clone)]
+pub enum CostOption<'a> {
+    /// Buying the set (as many replicas as the volume needs).
+    Owned,
+    /// Renting the set at the cheapest listed on-demand price: per hour, and each device's
+    /// provider and date.
+    Cloud {
+        usd_per_hour: f64,
+        providers: Vec<(String, String)>,
+    },
+    Api(&'a ApiEntry),
+}
+
+/// An option's cost per 1M output tokens at the daily volume.
+#[derive(Debug, Clone)]
+pub struct CostLine<'a> {
+    pub option: CostOption<'a>,
+    /// Owned, cloud: from the speed range (the high speed gives the low cost).
+    pub usd_per_million_tokens: Range,
+    /// Owned, cloud: the decode throughput used.
+    pub tokens_per_s: Option<Range>,
+    /// Cloud, API: the daily volume at which owning matches this option's price.
+    pub break_even_tokens_per_day: Option<f64>,
+}
+
+/// What to compare: a device set generating `tokens_per_s`, the daily volume, the economics.
+pub struct Compare<'a> {
+    pub devices: &'a [Device],
+    pub tokens_per_s: Range,
+    pub tokens_per_day: f64,
+    pub years: f64,
+    pub kwh_usd: f64,
+    /// US$ per EUR, for APIs priced in euros.
+    pub eur_usd: f64,
+    pub apis: Vec<&'a ApiEntry>,
+}
+
+/// Owning the set against renting it and against APIs.
+#[derive(Debug, Clone)]
+pub struct Comparison<'a> {
+    pub owned_price_usd: f64,
+    pub owned_watts: f64,
+    /// Sets of the devices needed for the daily volume (1 when one set generates it).
+    pub replicas: u32,
+    /// One set at the expected speed.
+    pub one_set: OwnedCost,
+    /// The `replicas` sets the volume needs, at the expected speed.
+    pub owned: OwnedCost,
+    /// What each purchase price is, sorted, once each.
+    pub price_bases: Vec<String>,
+    /// Owned first, then cloud (when listed), then the APIs.
+    pub lines: Vec<CostLine<'a>>,
+}
+
+/// Compares owning, renting and APIs; `None` when a device of the set has no purchase price.
+pub fn compare<'a>(c: &Compare<'a>) -> Option<Comparison<'a>> {
+    let devices = c.devices;
+    let price: f64 = devices.iter().map(price_of).sum::<Option<f64>>()?;
+    let watts: f64 = devices.iter().map(|d| d.entry.tdp_watts).sum();
+    let tps = c.tokens_per_s;
+    let inputs = |t: f64| OwnedInputs {
+        price_usd: price,
+        watts,
+        tokens_per_s: t,
+        years: c.years,
+        kwh_usd: c.kwh_usd,
+    };
+    let one_set = owned(&inputs(tps.expected));
+    // A volume beyond what one set generates buys replicas (each bound of the speed range
+    // with the replicas it needs): never a cost at a silently capped volume.
+    let for_volume = |t: f64| owned_for_volume(&inputs(t), c.tokens_per_day);
+    // What is owned at the expected speed: the break-even volumes and the fixed cost per day
+    // are those of all the replicas, as the owned row's price is.
+    let (expected, replicas) = for_volume(tps.expected);
+    let mut lines = vec![CostLine {
+        option: CostOption::Owned,
+        usd_per_million_tokens: Range {
+            low: for_volume(tps.high).0.usd_per_million(c.tokens_per_day),
+            expected: for_volume(tps.expected).0.usd_per_million(c.tokens_per_day),
+            high: for_volume(tps.low).0.usd_per_million(c.tokens_per_day),
+        },
+        tokens_per_s: Some(tps),
+        break_even_tokens_per_day: None,
+    }];
+    if let Some(per_hour) = cloud_usd_per_hour(devices) {
+        let u = Range {
+            low: cloud_usd_per_million(per_hour, tps.high),
+            expected: cloud_usd_per_million(per_hour, tps.expected),
+            high: cloud_usd_per_million(per_hour, tps.low),
+        };
+        lines.push(CostLine {
+            option: CostOption::Cloud {
+                usd_per_hour: per_hour,
+                providers: devices
+                    .iter()
+                    .filter_map(|d| d.entry.cheapest_cloud())
+                    .map(|c| (c.provider.clone(), c.date.clone()))
+                    .collect(),
+            },
+            usd_per_million_tokens: u,
+            tokens_per_s: Some(tps),
+            break_even_tokens_per_day: expected.break_even_tokens_per_day(u.expected),
+        });
+    }
+    for a in &c.apis {
+        let usd = if a.currency == "EUR" {
+            a.output_per_million * c.eur_usd
+        } else {
+            a.output_per_million
+        };
+        lines.push(CostLine {
+            option: CostOption::Api(a),
+            usd_per_million_tokens: Range {
+                low: usd,
+                expected: usd,
+                high: usd,
+            },
+            tokens_per_s: None,
+            break_even_tokens_per_day: expected.break_even_tokens_per_day(usd),
+        });
+    }
+    let price_bases = price_bases(devices)
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Some(Comparison {
+        owned_price_usd: price,
+        owned_watts: watts,
+        replicas,
+        one_set,
+        owned: expected,
+        price_bases,
+        lines,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +316,60 @@ mod tests {
         let (c100, r100) = owned_for_volume(&i, 1e8);
         assert!(r100 > 1);
         assert!(c10.usd_per_million(1e6) != c100.usd_per_million(1e8));
+    }
+
+    /// A volume that needs replicas: the fixed cost per day and the break-even volumes are
+    /// those of every replica, as the owned price is.
+    #[test]
+    fn replicas_carry_the_fixed_cost_and_the_break_even() {
+        let catalog = crate::catalog::Catalog::embedded().unwrap();
+        let d = catalog.device("rtx-3090").unwrap();
+        let devices = vec![d];
+        let tps = Range {
+            low: 20.0,
+            expected: 20.0,
+            high: 20.0,
+        };
+        let one = compare(&Compare {
+            devices: &devices,
+            tokens_per_s: tps,
+            tokens_per_day: 1e6,
+            years: 3.0,
+            kwh_usd: 0.3,
+            eur_usd: 1.1,
+            apis: vec![],
+        })
+        .unwrap();
+        assert_eq!(one.replicas, 1);
+        assert_eq!(one.owned, one.one_set);
+        let api = catalog.apis().find(|a| a.currency == "USD").unwrap();
+        let ten = compare(&Compare {
+            devices: &devices,
+            tokens_per_s: tps,
+            tokens_per_day: 10.0 * one.one_set.capacity_tokens_per_day,
+            years: 3.0,
+            kwh_usd: 0.3,
+            eur_usd: 1.1,
+            apis: vec![api],
+        })
+        .unwrap();
+        assert_eq!(ten.replicas, 10);
+        let fixed = 10.0 * ten.one_set.fixed_usd_per_day;
+        assert!((ten.owned.fixed_usd_per_day - fixed).abs() < 1e-9);
+        let line = ten
+            .lines
+            .iter()
+            .find(|l| matches!(l.option, CostOption::Api(_)))
+            .unwrap();
+        let usd = api.output_per_million;
+        assert_eq!(
+            line.break_even_tokens_per_day,
+            ten.owned.break_even_tokens_per_day(usd)
+        );
+        // Ten sets' fixed cost needs ten times the volume to break even at the same price.
+        let n10 = ten.owned.break_even_tokens_per_day(3.0).unwrap();
+        let n1 = ten.one_set.break_even_tokens_per_day(3.0).unwrap();
+        assert!((n10 - 10.0 * n1).abs() < 1e-6 * n10, "{n10} vs {n1}");
     }
 
     #[test]

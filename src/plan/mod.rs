@@ -1,15 +1,16 @@
-//! Search over device sets from the catalogue that run a model: N identical cards (up to 8 per
-//! node, then whole nodes), pairs of different consumer cards, Apple machines and CPU-only hosts,
-//! ranked by purchase price or by cloud $/hour.
+//! Search over device sets from the catalogue that run a model: N identical cards (up to
+//! `GPUS_PER_NODE` per node, then whole nodes), pairs of different consumer cards, Apple
+//! machines and CPU-only hosts, ranked by purchase price or by cloud $/hour.
 
 pub mod cost;
+pub mod request;
 
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
 use crate::estimate::calibration::Fit;
-use crate::estimate::speed::Range;
-use crate::estimate::{self, Engine, FitRequest, ModelView};
+use crate::estimate::speed::{Range, GPUS_PER_NODE};
+use crate::estimate::{self, ModelView, PlaceRequest};
 
 /// Options of the search.
 #[derive(Debug, Clone)]
@@ -75,15 +76,6 @@ pub struct Candidate {
     pub placement: estimate::Placement,
 }
 
-fn price_of(d: &Device) -> Option<f64> {
-    let gb = (d.memory_bytes >> 30) as u32;
-    if d.entry.memory_options_gb.is_empty() {
-        d.entry.price_usd()
-    } else {
-        d.entry.option_price_usd(gb)
-    }
-}
-
 fn expand(entry: &DeviceEntry) -> Vec<Device> {
     if entry.memory_options_gb.is_empty() {
         vec![Device::from_entry(entry.clone(), None)]
@@ -96,65 +88,94 @@ fn expand(entry: &DeviceEntry) -> Vec<Device> {
     }
 }
 
+/// A set that fits, priced (what must be bought, the cloud rate) and labelled.
+fn candidate(
+    opts: &SearchOptions,
+    set: Vec<Device>,
+    label: String,
+    nodes: u32,
+    p: &estimate::Placement,
+) -> Candidate {
+    let bought = &set[opts.have.len()..];
+    let price = bought.iter().map(cost::price_of).sum::<Option<f64>>();
+    let cloud = cost::cloud_usd_per_hour(&set);
+    let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
+    let mut bases = cost::price_bases(bought);
+    bases.dedup();
+    if bought.len() < set.len() {
+        bases.insert(
+            0,
+            format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
+        );
+    }
+    Candidate {
+        label,
+        price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
+        flags: Vec::new(),
+        devices: set.iter().map(|d| d.id.clone()).collect(),
+        gpu_count: set.len() as u32,
+        price_usd: price,
+        cloud_usd_per_hour: cloud,
+        memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
+        headroom_bytes: headroom,
+        max_context: None,
+        decode_tok_s: None,
+        decode_tok_s_at_ctx: None,
+        nodes,
+        host_ram_bytes: match set.first().map(|d| d.entry.kind) {
+            Some(DeviceKind::Cpu) => Some(p.total_bytes),
+            Some(DeviceKind::Apple) => None,
+            _ => Some(p.host.total_bytes),
+        },
+        set,
+        placement: p.clone(),
+    }
+}
+
+/// Drops the sets over the host RAM or the budget (and, ranking by cloud price, those without
+/// one), then sorts: cheapest first.
+fn filter_and_rank(found: &mut Vec<Candidate>, req: &PlaceRequest, opts: &SearchOptions) {
+    if let Some(ram) = req.host_ram_bytes {
+        // GPU sets were placed against it; a CPU-only host must hold everything.
+        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
+    }
+    if let Some(budget) = opts.budget_usd {
+        found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
+    }
+    if opts.cloud {
+        found.retain(|c| c.cloud_usd_per_hour.is_some());
+        found.sort_by(|a, b| {
+            a.cloud_usd_per_hour
+                .partial_cmp(&b.cloud_usd_per_hour)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    } else {
+        // Known prices first, cheapest first; unknown prices after, by total memory.
+        found.sort_by(|a, b| match (a.price_usd, b.price_usd) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.memory_bytes.cmp(&b.memory_bytes),
+        });
+    }
+}
+
 /// Finds device sets that hold the whole model at the requested context, cheapest first.
 pub fn search(
     model: &ModelView<'_>,
     catalog: &Catalog,
-    req: &FitRequest,
+    req: &PlaceRequest,
     opts: &SearchOptions,
 ) -> Vec<Candidate> {
     let mut req = req.clone();
     // Candidates must hold every layer on the accelerators.
-    req.n_gpu_layers = Some(model.shape.n_layer + 1);
+    req.all_layers_on_devices(model.shape.n_layer);
+    let engine = req.engine().row();
     let prepared = estimate::Prepared::new(model, &req);
     let fits = |set: &[Device]| prepared.place(set, &req).ok().filter(|p| p.fits);
     let mut found: Vec<Candidate> = Vec::new();
     let mut push = |set: Vec<Device>, label: String, nodes: u32, p: &estimate::Placement| {
-        let bought = &set[opts.have.len()..];
-        let price = bought.iter().map(price_of).sum::<Option<f64>>();
-        let cloud = set
-            .iter()
-            .map(|d| d.entry.cheapest_cloud().map(|c| c.usd_per_gpu_hour))
-            .sum::<Option<f64>>();
-        let headroom = p.devices.iter().map(|d| d.free_bytes).min().unwrap_or(0);
-        let mut bases: Vec<String> = bought
-            .iter()
-            .filter_map(|d| {
-                d.entry.price_basis(
-                    (!d.entry.memory_options_gb.is_empty())
-                        .then_some((d.memory_bytes >> 30) as u32),
-                )
-            })
-            .collect();
-        bases.dedup();
-        if bought.len() < set.len() {
-            bases.insert(
-                0,
-                format!("owned {}: $0", summarize(&set[..set.len() - bought.len()])),
-            );
-        }
-        found.push(Candidate {
-            label,
-            price_basis: (!bases.is_empty()).then(|| bases.join("; ")),
-            flags: Vec::new(),
-            devices: set.iter().map(|d| d.id.clone()).collect(),
-            gpu_count: set.len() as u32,
-            price_usd: price,
-            cloud_usd_per_hour: cloud,
-            memory_bytes: set.iter().map(|d| d.memory_bytes).sum(),
-            headroom_bytes: headroom,
-            max_context: None,
-            decode_tok_s: None,
-            decode_tok_s_at_ctx: None,
-            nodes,
-            host_ram_bytes: match set.first().map(|d| d.entry.kind) {
-                Some(DeviceKind::Cpu) => Some(p.total_bytes),
-                Some(DeviceKind::Apple) => None,
-                _ => Some(p.host.total_bytes),
-            },
-            set,
-            placement: p.clone(),
-        });
+        found.push(candidate(opts, set, label, nodes, p))
     };
 
     let have_label = |extra: &str| {
@@ -179,24 +200,27 @@ pub fn search(
         match entry.kind {
             DeviceKind::Gpu => {
                 let d = Device::from_entry(entry.clone(), None);
-                if req.engine == Engine::Vllm
+                if !engine.mixes_cards
                     && !opts.have.is_empty()
                     && opts.have.iter().any(|h| h.id != d.id)
                 {
                     continue;
                 }
                 // The smallest count that fits is the cheapest; larger counts only add cost.
-                let mut counts: Vec<u32> = (1..=8.min(max_n)).collect();
+                let per_node = GPUS_PER_NODE as u32;
+                let mut counts: Vec<u32> = (1..=per_node.min(max_n)).collect();
                 if entry.segment == "datacenter" {
-                    counts.extend([16, 24, 32, 48, 64].into_iter().filter(|&n| n <= max_n));
+                    // Whole nodes: 2, 3, 4, 6 and 8 of them.
+                    let nodes = [2, 3, 4, 6, 8].into_iter().map(|k| k * per_node);
+                    counts.extend(nodes.filter(|&n| n <= max_n));
                 }
                 for n in counts {
                     let mut set = opts.have.clone();
                     set.extend(std::iter::repeat_n(d.clone(), n as usize));
                     if let Some(p) = fits(&set) {
-                        let nodes = n.div_ceil(8);
+                        let nodes = n.div_ceil(per_node);
                         let label = if nodes > 1 {
-                            have_label(&format!("{} x{n} ({nodes} nodes of 8)", d.id))
+                            have_label(&format!("{} x{n} ({nodes} nodes of {per_node})", d.id))
                         } else {
                             have_label(&format!("{} x{n}", d.id))
                         };
@@ -206,7 +230,7 @@ pub fn search(
                 }
             }
             DeviceKind::Apple | DeviceKind::Cpu => {
-                if req.engine == Engine::Vllm || !opts.have.is_empty() {
+                if engine.gpu_only || !opts.have.is_empty() {
                     continue;
                 }
                 for d in expand(entry) {
@@ -219,7 +243,7 @@ pub fn search(
         }
     }
     // Pairs of different consumer cards (llama.cpp splits layers across mixed cards).
-    if req.engine == Engine::LlamaCpp && opts.have.is_empty() && max_n >= 2 {
+    if engine.mixes_cards && opts.have.is_empty() && max_n >= 2 {
         let consumer: Vec<Device> = catalog
             .devices()
             .filter(|e| {
@@ -266,32 +290,12 @@ pub fn search(
         // At the requested context: the speed the set keeps over a whole conversation.
         found.retain(|c| c.decode_tok_s_at_ctx.is_some_and(|r| r.expected >= min));
     }
-    if let Some(ram) = req.host_ram_bytes {
-        // GPU sets were placed against it; a CPU-only host must hold everything.
-        found.retain(|c| c.host_ram_bytes.is_none_or(|need| need <= ram));
-    }
-    if let Some(budget) = opts.budget_usd {
-        found.retain(|c| c.price_usd.is_some_and(|p| p <= budget));
-    }
-    if opts.cloud {
-        found.retain(|c| c.cloud_usd_per_hour.is_some());
-        found.sort_by(|a, b| {
-            a.cloud_usd_per_hour
-                .partial_cmp(&b.cloud_usd_per_hour)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-    } else {
-        // Known prices first, cheapest first; unknown prices after, by total memory.
-        found.sort_by(|a, b| match (a.price_usd, b.price_usd) {
-            (Some(x), Some(y)) => x.total_cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.memory_bytes.cmp(&b.memory_bytes),
-        });
-    }
+    filter_and_rank(&mut found, &req, opts);
     found.truncate(opts.limit);
     let mut ctx_req = req.clone();
-    ctx_req.n_gpu_layers = None;
+    if let Some(c) = ctx_req.llama_cpp_mut() {
+        c.n_gpu_layers = None;
+    }
     for c in &mut found {
         c.max_context = prepared.max_context(&c.set, &ctx_req);
         if opts.min_tps.is_none() {

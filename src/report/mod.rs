@@ -6,6 +6,7 @@ pub mod context;
 pub mod style;
 pub mod table;
 pub mod validate;
+pub mod words;
 
 mod escape;
 pub use escape::{escape_line, escape_text};

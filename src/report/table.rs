@@ -220,11 +220,10 @@ impl HouseTable {
         lines.join("\n")
     }
 
-    fn text(&self, ctx: &RenderContext) -> String {
+    /// Which columns show at `width` (dropping optional ones until the unbreakable minimum
+    /// fits) and how wide each is (water-filled between its minimum and natural width).
+    fn layout(&self, width: Option<usize>) -> Layout {
         let n = self.columns.len();
-        if n == 0 {
-            return String::new();
-        }
         let header_cells: Vec<&str> = self.columns.iter().map(|c| c.title.as_str()).collect();
         let natural: Vec<usize> = (0..n)
             .map(|i| {
@@ -258,7 +257,7 @@ impl HouseTable {
 
         let mut shown: Vec<usize> = (0..n).filter(|&i| !self.columns[i].csv_only).collect();
         let mut dropped: Vec<usize> = Vec::new();
-        let widths: Vec<usize> = match ctx.width {
+        let widths: Vec<usize> = match width {
             None => natural.clone(),
             Some(limit) => {
                 if frame(&shown, &|i| natural[i]) <= limit {
@@ -304,6 +303,24 @@ impl HouseTable {
                 }
             }
         };
+        Layout {
+            shown,
+            dropped,
+            widths,
+        }
+    }
+
+    fn text(&self, ctx: &RenderContext) -> String {
+        let n = self.columns.len();
+        if n == 0 {
+            return String::new();
+        }
+        let header_cells: Vec<&str> = self.columns.iter().map(|c| c.title.as_str()).collect();
+        let Layout {
+            shown,
+            mut dropped,
+            widths,
+        } = self.layout(ctx.width);
 
         let (v, sep, h, hh) = if ctx.ascii {
             ('|', '|', '-', '=')
@@ -390,6 +407,14 @@ impl HouseTable {
         }
         out.join("\n")
     }
+}
+
+/// The columns a text table shows and their widths.
+struct Layout {
+    shown: Vec<usize>,
+    dropped: Vec<usize>,
+    /// Per column (index into all columns).
+    widths: Vec<usize>,
 }
 
 impl fmt::Display for HouseTable {
