@@ -19,8 +19,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
     let hd = model.head_dim();
     let n_head = model.heads as u64;
     let n_kv = model.kv_heads as u64;
-    let arch = model.gguf_arch.as_str();
-    let is_gemma = matches!(arch, "gemma2" | "gemma3");
+    let arch = model.arch_info();
 
     b.weight("token_embd.weight", &[h, model.vocab_size]);
     for il in 0..model.layers {
@@ -49,7 +48,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 ],
             );
             b.weight(&p("attn_output.weight"), &[n_head * mla.v_head_dim, h]);
-        } else if arch == "phi3" {
+        } else if arch.fused_qkv {
             b.weight(&p("attn_qkv.weight"), &[h, (n_head + 2 * n_kv) * hd]);
             b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
         } else {
@@ -67,7 +66,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
             }
             b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
         }
-        if is_gemma {
+        if arch.post_norms {
             b.norm(&p("post_attention_norm.weight"), h);
         }
         b.norm(&p("ffn_norm.weight"), h);
@@ -89,7 +88,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                     b.weight(&p("ffn_down_shexp.weight"), &[sf, h]);
                 }
             }
-            _ if arch == "phi3" => {
+            _ if arch.fused_gate_up => {
                 b.weight(&p("ffn_up.weight"), &[h, 2 * model.ffn_size]);
                 b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
             }
@@ -99,7 +98,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
             }
         }
-        if is_gemma {
+        if arch.post_norms {
             b.norm(&p("post_ffw_norm.weight"), h);
         }
     }

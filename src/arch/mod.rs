@@ -3,9 +3,11 @@
 mod build;
 pub mod inventory;
 mod shape;
+pub mod table;
 
 pub use build::{
     inventory, inventory_with_imatrix, param_counts, recipe_context, source_inventory,
 };
 pub use inventory::{layer_of, Inventory, TensorSpec};
 pub use shape::{ModelShape, MoeShape};
+pub use table::{Arch, ArchInfo};

@@ -441,7 +441,7 @@ impl<'a> Replay<'a> {
                 blocks: Vec::new(),
                 max: 0,
             },
-            fused: shape.arch == "phi3",
+            fused: shape.arch_info().is_some_and(|a| a.fused_qkv),
             fast_forward: true,
         }
     }
@@ -746,7 +746,7 @@ impl<'a> Replay<'a> {
         let out = match s.moe {
             Some(moe) if il >= moe.dense_layers => {
                 let (ne, nu) = (moe.n_expert as u64, moe.n_expert_used as u64);
-                let norm_w = s.arch != "deepseek2";
+                let norm_w = s.arch_info().is_none_or(|a| a.moe_norm_weights);
                 let act = self.f32s(&[moe.expert_ff, nu, rows]);
                 let down = self.f32s(&[s.n_embd, nu, rows]);
                 let m = &mut self.mem;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::GgmlType;
+use crate::arch::table::{Arch, Type70b};
 
 macro_rules! file_types {
     ($($variant:ident = ($name:literal, $id:literal, $default:ident)),* $(,)?) => {
@@ -138,13 +139,21 @@ impl RecipeContext {
     fn gqa(&self) -> u32 {
         self.n_head / self.n_head_kv.max(1)
     }
+    fn arch(&self) -> Option<Arch> {
+        Arch::from_gguf(&self.arch)
+    }
     fn is_falcon(&self) -> bool {
-        self.arch == "falcon"
+        self.arch() == Some(Arch::Falcon)
     }
     /// llama.cpp's `LLM_TYPE_70B` (`llama-model.cpp`): 80-layer llama with GQA, 80-layer qwen2.
     fn is_70b(&self) -> bool {
+        let rule = self.arch().map_or(Type70b::Never, |a| a.info().type_70b);
         self.n_layer == 80
-            && ((self.arch == "llama" && self.n_head != self.n_head_kv) || self.arch == "qwen2")
+            && match rule {
+                Type70b::Never => false,
+                Type70b::WithGqa => self.n_head != self.n_head_kv,
+                Type70b::Always => true,
+            }
     }
 }
 

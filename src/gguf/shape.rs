@@ -1,7 +1,7 @@
 //! A GGUF file's hyperparameters (`{arch}.block_count`, `{arch}.attention.head_count_kv`, ...) as
 //! the estimator's [`ModelShape`]. Keys follow llama.cpp's `llama-arch.cpp` names.
 
-use crate::arch::{ModelShape, MoeShape};
+use crate::arch::{Arch, ModelShape, MoeShape};
 use crate::catalog::limits::{
     MAX_CONTEXT, MAX_EXPERTS, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_HIDDEN, MAX_LAYERS, MAX_VOCAB,
 };
@@ -196,11 +196,7 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
     let kv_lora = opt("attention.kv_lora_rank", MAX_HEAD_DIM)?;
     let rope_dims = opt("rope.dimension_count", MAX_HEAD_DIM)?.unwrap_or(0);
     // llama.cpp applies a sliding window only for architectures that define a layer pattern.
-    let swa_pattern = match arch.as_str() {
-        "gemma2" | "gpt-oss" | "cohere2" => Some(2),
-        "gemma3" | "gemma3n" => Some(6),
-        _ => None,
-    };
+    let swa_pattern = Arch::from_gguf(&arch).and_then(|a| a.info().swa_pattern);
     let sliding_window = match swa_pattern {
         Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?.map(|w| (w, p)),
         None => None,
