@@ -169,7 +169,7 @@ pub const ARCHS: &[ArchInfo] = &[
         gguf: "cohere2",
         hf_model_types: &["cohere2"],
         catalogue: false,
-        swa_pattern: Some(2),
+        swa_pattern: Some(4),
         ..BASE
     },
     ArchInfo {
@@ -177,7 +177,7 @@ pub const ARCHS: &[ArchInfo] = &[
         gguf: "gemma3n",
         hf_model_types: &["gemma3n"],
         catalogue: false,
-        swa_pattern: Some(6),
+        swa_pattern: Some(5),
         ..BASE
     },
     ArchInfo {
@@ -266,5 +266,8 @@ mod tests {
         assert_eq!(g3, [true, true, true, true, true, false, true]);
         assert!(layer_is_sliding(2, 0) && !layer_is_sliding(2, 1));
         assert!(layer_is_sliding(1, 3));
+        // `load_swa_pattern(ml, N)` in llama.cpp's src/models/{cohere2,gemma3n}.cpp.
+        assert_eq!(Arch::Cohere2.info().swa_pattern, Some(4));
+        assert_eq!(Arch::Gemma3n.info().swa_pattern, Some(5));
     }
 }
