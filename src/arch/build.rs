@@ -6,7 +6,7 @@ use crate::catalog::ModelEntry;
 use crate::ggml::recipe::{self, RecipeContext};
 use crate::ggml::{FileType, GgmlType};
 
-use super::{Inventory, TensorSpec};
+use super::{Inventory, TensorRole, TensorSpec};
 
 /// Tensors of `model` as a converter writes them in full precision: 1-D tensors (norms, biases)
 /// and the MoE router in F32, the rest in `weight_type`.
@@ -170,7 +170,7 @@ pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
         Some(moe) if moe.experts > 1 => inv
             .tensors
             .iter()
-            .filter(|t| t.name.contains("_exps."))
+            .filter(|t| t.role().is_routed_expert())
             .map(|t| {
                 t.n_elements() / moe.experts as u64 * (moe.experts - moe.experts_per_token) as u64
             })
@@ -181,7 +181,7 @@ pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
     let embedding_lookup: u64 = if model.params_active_excludes_input_embedding {
         inv.tensors
             .iter()
-            .filter(|t| t.name == "token_embd.weight" && !model.tied_embeddings)
+            .filter(|t| t.role() == TensorRole::TokenEmbedding && !model.tied_embeddings)
             .map(|t| t.n_elements())
             .sum()
     } else {

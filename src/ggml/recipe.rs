@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use super::GgmlType;
 use crate::arch::table::{Arch, Type70b};
+use crate::arch::TensorRole;
 
 macro_rules! file_types {
     ($($variant:ident = ($name:literal, $id:literal, $default:ident)),* $(,)?) => {
@@ -268,7 +269,7 @@ pub fn weight_order(inv: &crate::arch::Inventory) -> Vec<usize> {
 /// gives each tensor of `inv` for `ftype`, applied in place. Tensors it does not quantize keep their type.
 pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Inventory) {
     // `has_tied_embeddings` of llama-quant.cpp: tied until an `output.weight` is seen.
-    let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
+    let has_output = inv.tensors.iter().any(|t| t.role() == TensorRole::Output);
     let n_attention_wv = inv
         .tensors
         .iter()
@@ -317,7 +318,7 @@ enum Category {
 }
 
 fn category(name: &str) -> Category {
-    if name == "output.weight" || is_token_embd(name) {
+    if is_output(name) || is_token_embd(name) {
         Category::Other
     } else if is_attention_wv(name) {
         Category::AttnV
@@ -339,7 +340,12 @@ fn category(name: &str) -> Category {
 
 /// `tensor_name_match_token_embd`.
 fn is_token_embd(name: &str) -> bool {
-    name == "token_embd.weight" || name == "per_layer_token_embd.weight"
+    TensorRole::of(name) == TensorRole::TokenEmbedding
+}
+
+/// `tensor_name_match_output_weight`.
+fn is_output(name: &str) -> bool {
+    TensorRole::of(name) == TensorRole::Output
 }
 
 fn is_attention_wv(name: &str) -> bool {
@@ -407,7 +413,7 @@ fn tensor_type(
         }
     };
 
-    if name == "output.weight" || (!has_output && is_token_embd(name)) {
+    if is_output(name) || (!has_output && is_token_embd(name)) {
         let nx = t.shape[0];
         return if ftype == F::MXFP4_MOE || falcon || nx % ty.block_size() as u64 != 0 {
             G::Q8_0

@@ -1,6 +1,7 @@
 //! A GGUF file's hyperparameters (`{arch}.block_count`, `{arch}.attention.head_count_kv`, ...) as
 //! the estimator's [`ModelShape`]. Keys follow llama.cpp's `llama-arch.cpp` names.
 
+use crate::arch::role::TOKEN_EMBD;
 use crate::arch::{Arch, ModelShape, MoeShape};
 use crate::catalog::limits::{
     MAX_CONTEXT, MAX_EXPERTS, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_HIDDEN, MAX_LAYERS, MAX_VOCAB,
@@ -114,10 +115,7 @@ pub fn check_hparams<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<(), GgufError> {
             max: experts,
         });
     }
-    if let Some(rows) = f
-        .tensor("token_embd.weight")
-        .and_then(|t| t.shape().get(1).copied())
-    {
+    if let Some(rows) = f.tensor(TOKEN_EMBD).and_then(|t| t.shape().get(1).copied()) {
         bounded(
             || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
             rows,
@@ -155,9 +153,7 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
     let default_hd = n_embd.checked_div(n_head).unwrap_or(0);
     let head_dim_k = opt("attention.key_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
     let head_dim_v = opt("attention.value_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
-    let embd_rows = f
-        .tensor("token_embd.weight")
-        .and_then(|t| t.shape().get(1).copied());
+    let embd_rows = f.tensor(TOKEN_EMBD).and_then(|t| t.shape().get(1).copied());
     let n_vocab = match embd_rows {
         Some(n) => bounded(
             || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
