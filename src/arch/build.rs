@@ -2,8 +2,8 @@
 //! names and shapes llama.cpp's converter (`convert_hf_to_gguf.py`) produces for each
 //! `general.architecture`, then assigns types with the file-type recipe.
 
+use super::recipe::{self, RecipeContext};
 use crate::catalog::ModelEntry;
-use crate::ggml::recipe::{self, RecipeContext};
 use crate::ggml::{FileType, GgmlType};
 
 use super::{Inventory, TensorRole, TensorSpec};

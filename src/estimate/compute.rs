@@ -83,6 +83,7 @@
 //! first GPU (ggml-backend `op_offload`): the placement adds that staging copy separately.
 
 use crate::arch::ModelShape;
+use crate::ggml::llama_cpp::{pad, LLAMA_KV_PAD};
 
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
@@ -100,8 +101,6 @@ pub const VLLM_CUDA_GRAPHS: u64 = GIB / 2;
 /// vLLM: memory outside PyTorch's allocator (CUDA context, cuBLAS, NCCL buffers).
 pub const VLLM_NON_TORCH: u64 = 600 * MIB;
 
-/// llama.cpp's KV cells are padded to 256 (`n_ctx`, `n_ctx_seq`, the sliding-window cache).
-const KV_PAD: u64 = 256;
 /// ggml-alloc aligns every tensor to the buffer type's alignment: 32 bytes on the CPU backend.
 const ALIGN: u64 = 32;
 /// RoPE width of the MLA key (DeepSeek-V2/V3, Kimi-K2); [`ModelShape`] carries only sums.
@@ -230,10 +229,6 @@ pub fn llama_cpp_host_buffers(shape: &ModelShape, n_seq: u64, n_ubatch: u64) -> 
     ))
 }
 
-fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to).saturating_mul(to)
-}
-
 fn aligned(size: u64) -> u64 {
     pad(size, ALIGN)
 }
@@ -256,13 +251,13 @@ struct Geometry {
 impl Geometry {
     fn new(shape: &ModelShape, p: &LlamaCppParams) -> Geometry {
         let n_seq = p.n_seq.max(1);
-        let total = pad(p.kv_cells.max(1), KV_PAD);
+        let total = pad(p.kv_cells.max(1), LLAMA_KV_PAD);
         let unified = p.kv_unified || n_seq == 1;
         // llama_context: n_ctx_seq = n_ctx / n_seq padded to 256, per stream.
         let (streams, n_kv) = if unified {
             (1, total)
         } else {
-            (n_seq, pad(total / n_seq, KV_PAD).max(KV_PAD))
+            (n_seq, pad(total / n_seq, LLAMA_KV_PAD).max(LLAMA_KV_PAD))
         };
         let ub = p.n_ubatch.max(1).min(total);
         let n = ub.div_ceil(n_seq).saturating_mul(n_seq);
@@ -270,7 +265,7 @@ impl Geometry {
         let n_kv_swa = match shape.sliding_window {
             Some((w, _)) => {
                 let seqs = if streams == 1 { n_seq } else { 1 };
-                n_kv.min(pad(w.saturating_mul(seqs).saturating_add(ub), KV_PAD))
+                n_kv.min(pad(w.saturating_mul(seqs).saturating_add(ub), LLAMA_KV_PAD))
             }
             None => n_kv,
         };

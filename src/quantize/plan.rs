@@ -2,9 +2,10 @@
 //! type (the recipe), the output tensor order, the output metadata, and every check that can
 //! refuse the job. Follows `src/llama-quant.cpp` (`llama_model_quantize_impl`).
 
+use crate::arch::recipe::{self, RecipeContext};
 use crate::arch::TensorRole;
 use crate::arch::{Inventory, TensorSpec};
-use crate::ggml::recipe::{self, FileType, RecipeContext};
+use crate::ggml::FileType;
 use crate::ggml::GgmlType;
 use crate::gguf::{GgufError, GgufFile, MetaValue};
 use crate::quant;
