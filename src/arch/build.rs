@@ -65,11 +65,17 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.norm(&p("attn_k_norm.weight"), hd);
             }
             b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
+            if arch.attn_out_bias {
+                b.norm(&p("attn_output.bias"), h);
+            }
+            if arch.attn_sinks {
+                b.norm(&p("attn_sinks.weight"), n_head);
+            }
         }
         if arch.post_norms {
             b.norm(&p("post_attention_norm.weight"), h);
         }
-        b.norm(&p("ffn_norm.weight"), h);
+        b.norm(&p(&format!("{}.weight", arch.ffn_norm)), h);
         match model.moe {
             Some(moe) if moe.experts > 1 && il >= moe.dense_layers => {
                 let n_exp = moe.experts as u64;
@@ -81,6 +87,12 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.weight(&p("ffn_gate_exps.weight"), &[h, ef, n_exp]);
                 b.weight(&p("ffn_up_exps.weight"), &[h, ef, n_exp]);
                 b.weight(&p("ffn_down_exps.weight"), &[ef, h, n_exp]);
+                if arch.moe_biases {
+                    b.norm(&p("ffn_gate_inp.bias"), n_exp);
+                    b.f32(&p("ffn_gate_exps.bias"), &[ef, n_exp]);
+                    b.f32(&p("ffn_up_exps.bias"), &[ef, n_exp]);
+                    b.f32(&p("ffn_down_exps.bias"), &[h, n_exp]);
+                }
                 let sf = moe.shared_ffn();
                 if sf > 0 {
                     b.weight(&p("ffn_gate_shexp.weight"), &[h, sf]);

@@ -66,6 +66,16 @@ pub struct ArchInfo {
     pub tied_embeddings: bool,
     /// Multi-head latent attention (DeepSeek-V2/V3).
     pub mla: bool,
+    /// Per-head attention sink logits (`attn_sinks`, gpt-oss).
+    pub attn_sinks: bool,
+    /// A bias on the attention output projection (`attn_output.bias`, gpt-oss).
+    pub attn_out_bias: bool,
+    /// Biases on the router and every expert projection (`ffn_gate_inp.bias`,
+    /// `ffn_{gate,up,down}_exps.bias`, gpt-oss).
+    pub moe_biases: bool,
+    /// GGUF name of the norm before the FFN: `ffn_norm`, or `post_attention_norm` where
+    /// llama.cpp maps the HF `post_attention_layernorm` so (gpt-oss).
+    pub ffn_norm: &'static str,
     /// The routed experts' weights are renormalised after top-k (`build_moe_ffn`'s `norm_w`).
     pub moe_norm_weights: bool,
     pub type_70b: Type70b,
@@ -84,6 +94,10 @@ const BASE: ArchInfo = ArchInfo {
     qkv_bias: false,
     tied_embeddings: false,
     mla: false,
+    attn_sinks: false,
+    attn_out_bias: false,
+    moe_biases: false,
+    ffn_norm: "ffn_norm",
     moe_norm_weights: true,
     type_70b: Type70b::Never,
 };
@@ -155,15 +169,21 @@ pub const ARCHS: &[ArchInfo] = &[
         fused_gate_up: true,
         ..BASE
     },
-    // Known to the GGUF shape reader and the recipe only: no catalogue entries yet.
+    // llama.cpp src/models/openai-moe.cpp: sliding window on even layers, sinks, biases
+    // everywhere, the pre-FFN norm stored as `post_attention_norm`.
     ArchInfo {
         arch: Arch::GptOss,
         gguf: "gpt-oss",
         hf_model_types: &["gpt_oss"],
-        catalogue: false,
         swa_pattern: Some(2),
+        qkv_bias: true,
+        attn_sinks: true,
+        attn_out_bias: true,
+        moe_biases: true,
+        ffn_norm: "post_attention_norm",
         ..BASE
     },
+    // Known to the GGUF shape reader and the recipe only: no catalogue entries yet.
     ArchInfo {
         arch: Arch::Cohere2,
         gguf: "cohere2",
