@@ -130,3 +130,63 @@ fn round_trip(mut m: ModelEntry) {
 fn gpt_oss_gguf_round_trip() {
     round_trip(entry("gpt-oss-20b"));
 }
+
+/// Llama 4 Scout by hand: per layer Q/K/V/O (40 x 128 queries, 8 x 128 keys and values), two
+/// norms, the router, 16 experts and one shared expert of 8192; two 202048 x 5120 tables.
+#[test]
+fn llama4_scout_parameter_counts() {
+    let (h, q, kv, ff, vocab, experts) = (5120u64, 40 * 128, 8 * 128, 8192u64, 202048u64, 16u64);
+    let dense = h * q + 2 * h * kv + q * h + 2 * h + h * experts + 3 * h * ff;
+    let total = 2 * vocab * h + h + 48 * (dense + experts * 3 * h * ff);
+    let active = 2 * vocab * h + h + 48 * (dense + 3 * h * ff);
+    let m = entry("llama-4-scout-17b-16e");
+    assert_eq!(arch::param_counts(&m), (total, active));
+    // Meta's 109B counts the vision encoder too (109,676,279,296 in a full module listing);
+    // the text model is 107.8B. Active: "17B".
+    assert!((total as f64 / 1e9 - 107.77).abs() < 0.01, "{total}");
+    assert!((active as f64 - 17e9).abs() / 17e9 < 0.015, "{active}");
+}
+
+#[test]
+fn llama4_chunked_kv_cache_by_hand() {
+    let shape = ModelShape::from_entry(&entry("llama-4-scout-17b-16e"));
+    // llama.cpp: chunked layers (3 of 4) cache pad(min(32768, 8192 + 512), 256) = 8704 cells,
+    // every 4th layer (12 of 48) the whole pad(32768, 256). A cell: 8 x 128 f16, K and V.
+    let row = 2 * 8 * 128 * 2;
+    let want = 12 * 32768 * row + 36 * 8704 * row;
+    let layers = kv::llama_cpp_layers(&shape, KvType::F16, 32768, 1, 512, false, false).unwrap();
+    assert_eq!(layers.iter().map(|l| l.bytes).sum::<u64>(), want);
+    let full: Vec<u32> = layers
+        .iter()
+        .filter(|l| !l.sliding)
+        .map(|l| l.layer)
+        .collect();
+    assert_eq!(&full[..3], &[3, 7, 11]);
+    assert_eq!(want, 2_894_069_760);
+}
+
+#[test]
+fn llama4_gguf_round_trip() {
+    round_trip(entry("llama-4-scout-17b-16e"));
+}
+
+/// llama.cpp sets Llama 4's 8192-token chunk when the file has no `attention.sliding_window`.
+#[test]
+fn llama4_chunk_defaults_without_the_key() {
+    use vramplan::gguf::{GgufWriter, MetaValue};
+    let mut w = GgufWriter::new();
+    w.add_kv("general.architecture", "llama4").unwrap();
+    for (k, v) in [
+        ("llama4.block_count", 4u32),
+        ("llama4.embedding_length", 64),
+        ("llama4.attention.head_count", 4),
+        ("llama4.context_length", 1024),
+    ] {
+        w.add_kv(k, MetaValue::U32(v)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l4.gguf");
+    w.write(&path).unwrap();
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(model_shape(&f).unwrap().sliding_window, Some((8192, 4)));
+}

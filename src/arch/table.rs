@@ -17,6 +17,7 @@ pub enum Arch {
     Deepseek2,
     Phi3,
     GptOss,
+    Llama4,
     Cohere2,
     Gemma3n,
     Falcon,
@@ -51,6 +52,10 @@ pub struct ArchInfo {
     pub catalogue: bool,
     /// Sliding-window layer pattern where llama.cpp applies `{arch}.attention.sliding_window`.
     pub swa_pattern: Option<SwaPattern>,
+    /// The window llama.cpp sets when a GGUF file has no `attention.sliding_window` key (Llama 4:
+    /// chunked attention over 8192-token chunks; 0 in the file turns it off). Chunked layers
+    /// cache as sliding ones do (`llama-kv-cache-iswa.cpp` sizes both from `n_swa`).
+    pub default_window: Option<u64>,
     /// One `attn_qkv` projection instead of `attn_q`/`attn_k`/`attn_v` (Phi-3).
     pub fused_qkv: bool,
     /// One `ffn_up` of twice the FFN width holding gate and up (Phi-3).
@@ -76,6 +81,9 @@ pub struct ArchInfo {
     /// GGUF name of the norm before the FFN: `ffn_norm`, or `post_attention_norm` where
     /// llama.cpp maps the HF `post_attention_layernorm` so (gpt-oss).
     pub ffn_norm: &'static str,
+    /// Every MoE layer has one shared expert as wide as a routed one, which GGUF files do not
+    /// state (llama.cpp `llama4.cpp`: `n_ff_shexp = n_ff_exp`).
+    pub implicit_shared_expert: bool,
     /// The routed experts' weights are renormalised after top-k (`build_moe_ffn`'s `norm_w`).
     pub moe_norm_weights: bool,
     pub type_70b: Type70b,
@@ -87,6 +95,7 @@ const BASE: ArchInfo = ArchInfo {
     hf_model_types: &[],
     catalogue: true,
     swa_pattern: None,
+    default_window: None,
     fused_qkv: false,
     fused_gate_up: false,
     post_norms: false,
@@ -98,6 +107,7 @@ const BASE: ArchInfo = ArchInfo {
     attn_out_bias: false,
     moe_biases: false,
     ffn_norm: "ffn_norm",
+    implicit_shared_expert: false,
     moe_norm_weights: true,
     type_70b: Type70b::Never,
 };
@@ -181,6 +191,18 @@ pub const ARCHS: &[ArchInfo] = &[
         attn_out_bias: true,
         moe_biases: true,
         ffn_norm: "post_attention_norm",
+        ..BASE
+    },
+    // llama.cpp src/models/llama4.cpp: chunked attention (8192) on 3 of 4 layers, the 4th full
+    // and without RoPE (NoPE: no memory of its own); routed experts plus one shared expert.
+    // Interleaved MoE layers (Maverick's `interleave_moe_layer_step` 2) are not modelled yet.
+    ArchInfo {
+        arch: Arch::Llama4,
+        gguf: "llama4",
+        hf_model_types: &["llama4", "llama4_text"],
+        swa_pattern: Some(4),
+        default_window: Some(8192),
+        implicit_shared_expert: true,
         ..BASE
     },
     // Known to the GGUF shape reader and the recipe only: no catalogue entries yet.

@@ -175,8 +175,11 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
         let expert_ff = opt("expert_feed_forward_length", MAX_FFN)?.unwrap_or(n_ff);
         let shared = opt("expert_shared_count", MAX_EXPERTS)?.unwrap_or(0);
         // Both factors are bounded, so the product cannot overflow.
+        let implicit_shared =
+            Arch::from_gguf(&arch).is_some_and(|a| a.info().implicit_shared_expert);
         let shared_ff = match opt("expert_shared_feed_forward_length", MAX_FFN)? {
             Some(w) => w,
+            None if implicit_shared => expert_ff,
             None => bounded(|| what("expert_shared_count"), expert_ff * shared, MAX_FFN)?,
         };
         Some(MoeShape {
@@ -192,9 +195,12 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
     let kv_lora = opt("attention.kv_lora_rank", MAX_HEAD_DIM)?;
     let rope_dims = opt("rope.dimension_count", MAX_HEAD_DIM)?.unwrap_or(0);
     // llama.cpp applies a sliding window only for architectures that define a layer pattern.
-    let swa_pattern = Arch::from_gguf(&arch).and_then(|a| a.info().swa_pattern);
-    let sliding_window = match swa_pattern {
-        Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?.map(|w| (w, p)),
+    let info = Arch::from_gguf(&arch).map(Arch::info);
+    let sliding_window = match info.and_then(|a| a.swa_pattern) {
+        Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?
+            .or(info.and_then(|a| a.default_window))
+            .filter(|&w| w > 0)
+            .map(|w| (w, p)),
         None => None,
     };
     Ok(ModelShape {

@@ -61,7 +61,10 @@ impl HfConfig {
                     .moe_intermediate_size
                     .or(self.intermediate_size)
                     .unwrap_or(0),
-                shared_experts: to_u32(self.n_shared_experts.unwrap_or(0)),
+                shared_experts: to_u32(
+                    self.n_shared_experts
+                        .unwrap_or(u64::from(arch.implicit_shared_expert)),
+                ),
                 shared_expert_ffn_size: None,
                 dense_layers: to_u32(self.first_k_dense_replace.unwrap_or(0)),
                 router_bias: self.model_type == "deepseek_v3",
