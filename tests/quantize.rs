@@ -13,8 +13,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use vramplan::arch::recipe;
 use vramplan::arch::{Inventory, TensorSpec};
-use vramplan::ggml::recipe::{self, FileType};
+use vramplan::ggml::FileType;
 use vramplan::ggml::GgmlType;
 use vramplan::gguf::{GgufError, GgufFile, GgufWriter, MetaValue, Value};
 use vramplan::quant;

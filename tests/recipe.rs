@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
+use vramplan::arch::recipe::{self, RecipeContext};
 use vramplan::arch::{Inventory, TensorSpec};
-use vramplan::ggml::recipe::{self, RecipeContext};
 use vramplan::ggml::{FileType, GgmlType};
 
 #[derive(serde::Deserialize)]

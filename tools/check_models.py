@@ -43,7 +43,8 @@ MODEL_OPTIONAL = {
     "sliding_window": dict, "mla": dict,
     "moe": dict,
 }
-SW_REQUIRED = {"window": int, "pattern": int}
+SW_REQUIRED = {"window": int}
+SW_OPTIONAL = {"pattern": int}  # stated once, in src/arch/table.rs
 MLA_REQUIRED = {"kv_lora_rank": int, "qk_rope_head_dim": int,
                 "qk_nope_head_dim": int, "v_head_dim": int}
 MLA_OPTIONAL = {"q_lora_rank": int}
@@ -56,8 +57,26 @@ API_REQUIRED = {"id": str, "provider": str, "name": str, "currency": str,
                 "date": str, "source": str}
 API_OPTIONAL = {"model": str}
 
-GGUF_ARCHS = {"llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3",
-              "deepseek2", "phi3"}
+
+
+def arch_table() -> dict[str, dict]:
+    """The rows of src/arch/table.rs (the one statement of architecture traits), read as text:
+    gguf name -> {"catalogue", "swa_pattern", "post_norms"}."""
+    src = (Path(__file__).resolve().parent.parent / "src/arch/table.rs").read_text()
+    rows = {}
+    for body in re.findall(r"ArchInfo \{\s*arch: Arch::\w+,(.*?)\n    \}", src, re.S):
+        name = re.search(r'gguf: "([^"]+)"', body).group(1)
+        swa = re.search(r"swa_pattern: Some\((\d+)\)", body)
+        rows[name] = {
+            "catalogue": "catalogue: false" not in body,
+            "swa_pattern": int(swa.group(1)) if swa else None,
+            "post_norms": "post_norms: true" in body,
+        }
+    return rows
+
+
+ARCHS = arch_table()
+GGUF_ARCHS = {name for name, row in ARCHS.items() if row["catalogue"]}
 CURRENCIES = {"USD", "EUR"}
 KEBAB = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
 YM = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
@@ -119,7 +138,7 @@ def estimate_params(m: dict) -> tuple[float, float]:
             attn += heads * hd + 2 * kv * hd
         if m.get("qk_norm"):
             attn += 2 * hd
-    norms = 4 * h if m["gguf_arch"] in ("gemma2", "gemma3") else 2 * h
+    norms = 4 * h if ARCHS[m["gguf_arch"]]["post_norms"] else 2 * h
     dense_ffn = 3 * h * m["ffn_size"]
     moe = m.get("moe")
     if not moe:
@@ -170,9 +189,12 @@ def check_model(i: int, m: dict) -> None:
         err(where, "aliases must be non-empty strings")
     sw = m.get("sliding_window")
     if sw is not None:
-        check_table(where + ".sliding_window", sw, SW_REQUIRED, {})
-        if type_ok(sw.get("pattern"), int) and sw["pattern"] < 1:
-            err(where, "sliding_window.pattern must be >= 1")
+        check_table(where + ".sliding_window", sw, SW_REQUIRED, SW_OPTIONAL)
+        want = ARCHS.get(m["gguf_arch"], {}).get("swa_pattern")
+        if want is None:
+            err(where, f"gguf_arch '{m['gguf_arch']}' has no sliding-window layers")
+        elif "pattern" in sw and sw["pattern"] != want:
+            err(where, f"sliding_window.pattern {sw['pattern']} differs from the table's {want}")
     if m.get("mla") is not None:
         check_table(where + ".mla", m["mla"], MLA_REQUIRED, MLA_OPTIONAL)
     moe = m.get("moe")

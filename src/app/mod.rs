@@ -48,7 +48,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         e.is::<BadInput>()
             || e.is::<vramplan::catalog::NotFound>()
             || e.is::<vramplan::catalog::CatalogError>()
-            || e.is::<vramplan::ggml::recipe::UnknownFileType>()
+            || e.is::<vramplan::ggml::UnknownFileType>()
             || e.is::<vramplan::files::FileError>()
             || e.downcast_ref::<vramplan::quantize::QuantizeError>()
                 .is_some_and(|q| q.is_bad_input())

@@ -2,11 +2,11 @@
 //! names and shapes llama.cpp's converter (`convert_hf_to_gguf.py`) produces for each
 //! `general.architecture`, then assigns types with the file-type recipe.
 
+use super::recipe::{self, RecipeContext};
 use crate::catalog::ModelEntry;
-use crate::ggml::recipe::{self, RecipeContext};
 use crate::ggml::{FileType, GgmlType};
 
-use super::{Inventory, TensorSpec};
+use super::{Inventory, TensorRole, TensorSpec};
 
 /// Tensors of `model` as a converter writes them in full precision: 1-D tensors (norms, biases)
 /// and the MoE router in F32, the rest in `weight_type`.
@@ -19,8 +19,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
     let hd = model.head_dim();
     let n_head = model.heads as u64;
     let n_kv = model.kv_heads as u64;
-    let arch = model.gguf_arch.as_str();
-    let is_gemma = matches!(arch, "gemma2" | "gemma3");
+    let arch = model.arch_info();
 
     b.weight("token_embd.weight", &[h, model.vocab_size]);
     for il in 0..model.layers {
@@ -49,7 +48,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 ],
             );
             b.weight(&p("attn_output.weight"), &[n_head * mla.v_head_dim, h]);
-        } else if arch == "phi3" {
+        } else if arch.fused_qkv {
             b.weight(&p("attn_qkv.weight"), &[h, (n_head + 2 * n_kv) * hd]);
             b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
         } else {
@@ -66,11 +65,17 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.norm(&p("attn_k_norm.weight"), hd);
             }
             b.weight(&p("attn_output.weight"), &[n_head * hd, h]);
+            if arch.attn_out_bias {
+                b.norm(&p("attn_output.bias"), h);
+            }
+            if arch.attn_sinks {
+                b.norm(&p("attn_sinks.weight"), n_head);
+            }
         }
-        if is_gemma {
+        if arch.post_norms {
             b.norm(&p("post_attention_norm.weight"), h);
         }
-        b.norm(&p("ffn_norm.weight"), h);
+        b.norm(&p(&format!("{}.weight", arch.ffn_norm)), h);
         match model.moe {
             Some(moe) if moe.experts > 1 && il >= moe.dense_layers => {
                 let n_exp = moe.experts as u64;
@@ -82,6 +87,12 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.weight(&p("ffn_gate_exps.weight"), &[h, ef, n_exp]);
                 b.weight(&p("ffn_up_exps.weight"), &[h, ef, n_exp]);
                 b.weight(&p("ffn_down_exps.weight"), &[ef, h, n_exp]);
+                if arch.moe_biases {
+                    b.norm(&p("ffn_gate_inp.bias"), n_exp);
+                    b.f32(&p("ffn_gate_exps.bias"), &[ef, n_exp]);
+                    b.f32(&p("ffn_up_exps.bias"), &[ef, n_exp]);
+                    b.f32(&p("ffn_down_exps.bias"), &[h, n_exp]);
+                }
                 let sf = moe.shared_ffn();
                 if sf > 0 {
                     b.weight(&p("ffn_gate_shexp.weight"), &[h, sf]);
@@ -89,7 +100,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                     b.weight(&p("ffn_down_shexp.weight"), &[sf, h]);
                 }
             }
-            _ if arch == "phi3" => {
+            _ if arch.fused_gate_up => {
                 b.weight(&p("ffn_up.weight"), &[h, 2 * model.ffn_size]);
                 b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
             }
@@ -99,7 +110,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 b.weight(&p("ffn_down.weight"), &[model.ffn_size, h]);
             }
         }
-        if is_gemma {
+        if arch.post_norms {
             b.norm(&p("post_ffw_norm.weight"), h);
         }
     }
@@ -171,7 +182,7 @@ pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
         Some(moe) if moe.experts > 1 => inv
             .tensors
             .iter()
-            .filter(|t| t.name.contains("_exps."))
+            .filter(|t| t.role().is_routed_expert())
             .map(|t| {
                 t.n_elements() / moe.experts as u64 * (moe.experts - moe.experts_per_token) as u64
             })
@@ -182,7 +193,7 @@ pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
     let embedding_lookup: u64 = if model.params_active_excludes_input_embedding {
         inv.tensors
             .iter()
-            .filter(|t| t.name == "token_embd.weight" && !model.tied_embeddings)
+            .filter(|t| t.role() == TensorRole::TokenEmbedding && !model.tied_embeddings)
             .map(|t| t.n_elements())
             .sum()
     } else {

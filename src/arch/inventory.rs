@@ -3,6 +3,8 @@
 
 use crate::ggml::GgmlType;
 
+use super::TensorRole;
+
 /// One weight tensor. `shape` is in ggml order: `shape[0]` (ne0) is the row length.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TensorSpec {
@@ -34,6 +36,11 @@ impl TensorSpec {
     pub fn bytes(&self) -> Option<u64> {
         let ne0 = *self.shape.first().unwrap_or(&1);
         self.ty.tensor_bytes(ne0, self.n_elements())
+    }
+
+    /// What the tensor does, from its name.
+    pub fn role(&self) -> TensorRole {
+        TensorRole::of(&self.name)
     }
 
     /// Layer index parsed from a `blk.N.` prefix.

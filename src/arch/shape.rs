@@ -3,6 +3,8 @@
 
 use crate::catalog::ModelEntry;
 
+use super::table::{Arch, ArchInfo};
+
 /// Attention geometry and the per-token activation widths of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct ModelShape {
@@ -64,11 +66,13 @@ impl ModelShape {
 
     /// Whether layer `il` uses the sliding window (llama.cpp `hparams.is_swa`).
     pub fn layer_is_sliding(&self, il: u32) -> bool {
-        match self.sliding_window {
-            Some((_, p)) if p <= 1 => true,
-            Some((_, p)) => il % p < p - 1,
-            None => false,
-        }
+        self.sliding_window
+            .is_some_and(|(_, p)| super::table::layer_is_sliding(p, il))
+    }
+
+    /// The architecture's row, when the table has one (a GGUF file may name any).
+    pub fn arch_info(&self) -> Option<&'static ArchInfo> {
+        Arch::from_gguf(&self.arch).map(Arch::info)
     }
 
     /// FFN width one token goes through in layer `il` (routed experts in use plus shared).

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 pub use api::ApiEntry;
 pub use device::{Arch, CloudPrice, DeviceEntry, DeviceKind};
-pub use model::{limits, Mla, ModelEntry, Moe, SlidingWindow, KNOWN_GGUF_ARCHS};
+pub use model::{limits, Mla, ModelEntry, Moe, SlidingWindow};
 
 /// The embedded default catalogue files.
 pub const EMBEDDED_MODELS: &str = include_str!("../../models.toml");
@@ -427,7 +427,7 @@ impl Catalog {
 
     /// Parses one catalogue file and merges it: entries override earlier ones with the same id.
     pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), CatalogError> {
-        let parsed: CatalogFile = toml::from_str(text).map_err(|e| {
+        let mut parsed: CatalogFile = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             CatalogError::Parse {
                 file: file.to_string(),
@@ -436,6 +436,9 @@ impl Catalog {
                 message: e.message().trim().to_string(),
             }
         })?;
+        for m in &mut parsed.model {
+            m.get_mut().complete();
+        }
         let index = LineIndex::new(text);
         let at = |start: usize| {
             let (line, col) = index.line_col(start);

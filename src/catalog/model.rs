@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::table::{self, Arch, ArchInfo};
+
 /// One model architecture: every field needed to derive each weight tensor's shape.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +57,9 @@ pub struct ModelEntry {
 pub struct SlidingWindow {
     pub window: u64,
     /// In every group of `pattern` layers the first `pattern - 1` slide and the last is full;
-    /// 1 means every layer slides.
+    /// 1 means every layer slides. The architecture table states it ([`ArchInfo::swa_pattern`]):
+    /// a catalogue file may leave it out (0 until [`ModelEntry::complete`]) or must agree.
+    #[serde(default)]
     pub pattern: u32,
 }
 
@@ -125,19 +129,30 @@ pub mod limits {
     pub const MAX_CONTEXT: u64 = 1 << 32;
 }
 
-/// `general.architecture` values whose tensor layout the inventory builder knows.
-pub const KNOWN_GGUF_ARCHS: &[&str] = &[
-    "llama",
-    "qwen2",
-    "qwen3",
-    "qwen3moe",
-    "gemma2",
-    "gemma3",
-    "deepseek2",
-    "phi3",
-];
-
 impl ModelEntry {
+    /// The architecture's row in the table (`None` for a name it lacks; [`Self::problems`]
+    /// refuses such entries).
+    pub fn arch(&self) -> Option<Arch> {
+        Arch::from_gguf(&self.gguf_arch)
+    }
+
+    /// The row whose layout the inventory builder follows: a name the table lacks gets a plain
+    /// llama layout (only entries built in code can have one; catalogue files are refused).
+    pub fn arch_info(&self) -> &'static ArchInfo {
+        self.arch().unwrap_or(Arch::Llama).info()
+    }
+
+    /// Fills what the architecture table states once: the sliding-window pattern where the
+    /// file leaves it out.
+    pub fn complete(&mut self) {
+        let pattern = self.arch().and_then(|a| a.info().swa_pattern);
+        if let (Some(sw), Some(p)) = (self.sliding_window.as_mut(), pattern) {
+            if sw.pattern == 0 {
+                sw.pattern = p;
+            }
+        }
+    }
+
     /// Per-head dimension of queries and keys (and values outside MLA).
     pub fn head_dim(&self) -> u64 {
         self.head_dim
@@ -150,11 +165,8 @@ impl ModelEntry {
 
     /// Whether layer `il` uses sliding-window attention (llama.cpp's `is_swa(il)`).
     pub fn layer_is_sliding(&self, il: u32) -> bool {
-        match self.sliding_window {
-            Some(sw) if sw.pattern <= 1 => true,
-            Some(sw) => il % sw.pattern < sw.pattern - 1,
-            None => false,
-        }
+        self.sliding_window
+            .is_some_and(|sw| table::layer_is_sliding(sw.pattern, il))
     }
 
     /// Every broken invariant, as human-readable messages (empty when valid).
@@ -186,11 +198,12 @@ impl ModelEntry {
         if self.max_context == 0 {
             p.push("max_context must be > 0".into());
         }
-        if !KNOWN_GGUF_ARCHS.contains(&self.gguf_arch.as_str()) {
+        let arch = self.arch().map(Arch::info).filter(|a| a.catalogue);
+        if arch.is_none() {
             p.push(format!(
                 "gguf_arch `{}` is not one of {}",
                 self.gguf_arch,
-                KNOWN_GGUF_ARCHS.join(", ")
+                Arch::catalogue_names().collect::<Vec<_>>().join(", ")
             ));
         }
         if !(self.params_total_official.is_finite() && self.params_total_official > 0.0) {
@@ -203,13 +216,27 @@ impl ModelEntry {
             if sw.window == 0 || sw.pattern == 0 {
                 p.push("sliding_window.window and .pattern must be > 0".into());
             }
+            match arch.map(|a| a.swa_pattern) {
+                Some(None) => p.push(format!(
+                    "gguf_arch `{}` has no sliding-window layers in llama.cpp",
+                    self.gguf_arch
+                )),
+                Some(Some(want)) if sw.pattern != want => p.push(format!(
+                    "sliding_window.pattern {} differs from gguf_arch `{}`'s {want}",
+                    sw.pattern, self.gguf_arch
+                )),
+                _ => {}
+            }
         }
         if let Some(mla) = self.mla {
             if mla.kv_lora_rank == 0 || mla.qk_rope_head_dim == 0 || mla.v_head_dim == 0 {
                 p.push("mla ranks and head dims must be > 0".into());
             }
-            if self.gguf_arch != "deepseek2" {
-                p.push("mla is only modelled for gguf_arch deepseek2".into());
+            if !arch.is_some_and(|a| a.mla) {
+                p.push(format!(
+                    "mla is not modelled for gguf_arch `{}`",
+                    self.gguf_arch
+                ));
             }
         }
         if let Some(moe) = self.moe {

@@ -1,8 +1,8 @@
 //! The KV cache: per layer, one K and one V row of `n_head_kv * head_dim` elements per cell, in
 //! f16 (llama.cpp's default) or Q8_0, sized as llama.cpp sizes it (`n_ctx` padded to 256 cells).
 
-use crate::estimate::kv::{pad, LLAMA_KV_PAD};
 use crate::estimate::KvType;
+use crate::ggml::llama_cpp::{pad, LLAMA_KV_PAD};
 use crate::ggml::GgmlType;
 use crate::quant;
 

@@ -82,7 +82,8 @@
 //! With partial offload, llama.cpp also runs big-batch matmuls of host-resident layers on the
 //! first GPU (ggml-backend `op_offload`): the placement adds that staging copy separately.
 
-use crate::arch::ModelShape;
+use crate::arch::{ModelShape, MoeShape};
+use crate::ggml::llama_cpp::{pad, LLAMA_KV_PAD};
 
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
@@ -100,8 +101,6 @@ pub const VLLM_CUDA_GRAPHS: u64 = GIB / 2;
 /// vLLM: memory outside PyTorch's allocator (CUDA context, cuBLAS, NCCL buffers).
 pub const VLLM_NON_TORCH: u64 = 600 * MIB;
 
-/// llama.cpp's KV cells are padded to 256 (`n_ctx`, `n_ctx_seq`, the sliding-window cache).
-const KV_PAD: u64 = 256;
 /// ggml-alloc aligns every tensor to the buffer type's alignment: 32 bytes on the CPU backend.
 const ALIGN: u64 = 32;
 /// RoPE width of the MLA key (DeepSeek-V2/V3, Kimi-K2); [`ModelShape`] carries only sums.
@@ -230,10 +229,6 @@ pub fn llama_cpp_host_buffers(shape: &ModelShape, n_seq: u64, n_ubatch: u64) -> 
     ))
 }
 
-fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to).saturating_mul(to)
-}
-
 fn aligned(size: u64) -> u64 {
     pad(size, ALIGN)
 }
@@ -256,13 +251,13 @@ struct Geometry {
 impl Geometry {
     fn new(shape: &ModelShape, p: &LlamaCppParams) -> Geometry {
         let n_seq = p.n_seq.max(1);
-        let total = pad(p.kv_cells.max(1), KV_PAD);
+        let total = pad(p.kv_cells.max(1), LLAMA_KV_PAD);
         let unified = p.kv_unified || n_seq == 1;
         // llama_context: n_ctx_seq = n_ctx / n_seq padded to 256, per stream.
         let (streams, n_kv) = if unified {
             (1, total)
         } else {
-            (n_seq, pad(total / n_seq, KV_PAD).max(KV_PAD))
+            (n_seq, pad(total / n_seq, LLAMA_KV_PAD).max(LLAMA_KV_PAD))
         };
         let ub = p.n_ubatch.max(1).min(total);
         let n = ub.div_ceil(n_seq).saturating_mul(n_seq);
@@ -270,7 +265,7 @@ impl Geometry {
         let n_kv_swa = match shape.sliding_window {
             Some((w, _)) => {
                 let seqs = if streams == 1 { n_seq } else { 1 };
-                n_kv.min(pad(w.saturating_mul(seqs).saturating_add(ub), KV_PAD))
+                n_kv.min(pad(w.saturating_mul(seqs).saturating_add(ub), LLAMA_KV_PAD))
             }
             None => n_kv,
         };
@@ -441,7 +436,7 @@ impl<'a> Replay<'a> {
                 blocks: Vec::new(),
                 max: 0,
             },
-            fused: shape.arch == "phi3",
+            fused: shape.arch_info().is_some_and(|a| a.fused_qkv),
             fast_forward: true,
         }
     }
@@ -623,105 +618,10 @@ impl<'a> Replay<'a> {
         let s = self.shape;
         let g = self.g;
         let n = g.n;
-        let e = self.e(n);
         let ends_group = cache.last_layer == il;
         let attn_out = match self.kind {
             Attention::Mla => self.mla(cache, pos, last_here, ends_group),
-            _ => {
-                let cells = if self.sliding(il) { g.n_kv_swa } else { g.n_kv };
-                let q = self.f32s(&[s.n_head as u64, s.head_dim_k, n]);
-                let qv = self.f32s(&[s.n_head as u64, s.head_dim_v, n]);
-                let k = self.f32s(&[s.n_head_kv as u64, s.head_dim_k, n]);
-                let v = self.f32s(&[s.n_head_kv as u64, s.head_dim_v, n]);
-                let fused = self.fused;
-                let m = &mut self.mem;
-                let norm = m.alloc(e);
-                let free_k = |m: &mut Mem, k_rope: Tensor| {
-                    if last_here {
-                        m.free(pos);
-                    }
-                    m.free(k_rope);
-                    if ends_group {
-                        m.free(cache.k_idxs);
-                    }
-                };
-                let q_rope;
-                if fused {
-                    // One QKV projection; Q and K roped out of its views, V stored from it (a
-                    // contiguous copy first when the V cache is transposed).
-                    let qkv = m.alloc(q.saturating_add(k).saturating_add(v));
-                    m.free(norm);
-                    q_rope = m.alloc(q);
-                    let k_rope = m.alloc(k);
-                    free_k(m, k_rope);
-                    if g.fa {
-                        m.free(qkv);
-                    } else {
-                        let v_cont = m.alloc(v);
-                        m.free(qkv);
-                        m.free(v_cont);
-                    }
-                } else {
-                    let q_proj = m.alloc(q);
-                    q_rope = m.alloc(q);
-                    m.free(q_proj);
-                    let v_proj;
-                    if self.kind == Attention::Kv {
-                        v_proj = m.alloc(v);
-                        let k_proj = m.alloc(k);
-                        m.free(norm);
-                        let k_rope = m.alloc(k);
-                        m.free(k_proj);
-                        free_k(m, k_rope);
-                    } else {
-                        let k_proj = m.alloc(k);
-                        let k_rope = m.alloc(k);
-                        m.free(k_proj);
-                        if last_here {
-                            m.free(pos);
-                        }
-                        v_proj = m.alloc(v);
-                        m.free(norm);
-                        m.free(k_rope);
-                        if ends_group {
-                            m.free(cache.k_idxs);
-                        }
-                    }
-                    m.free(v_proj);
-                }
-                if ends_group {
-                    if let Some(t) = cache.v_idxs {
-                        m.free(t);
-                    }
-                }
-                let attn = if g.fa {
-                    let out = m.alloc(qv);
-                    m.free(q_rope);
-                    if ends_group {
-                        m.free(cache.mask);
-                    }
-                    out
-                } else {
-                    let kq = m.alloc(
-                        cells
-                            .saturating_mul(n)
-                            .saturating_mul(s.n_head as u64)
-                            .saturating_mul(4),
-                    );
-                    m.free(q_rope);
-                    if ends_group {
-                        m.free(cache.mask);
-                    }
-                    let kqv = m.alloc(qv);
-                    m.free(kq);
-                    let cont = m.alloc(qv);
-                    m.free(kqv);
-                    cont
-                };
-                let out = m.alloc(e);
-                m.free(attn);
-                out
-            }
+            _ => self.kv_attention(il, cache, pos, last_here, ends_group),
         };
         // The last layer goes on with the output rows only.
         let (ffn_inp, rows) = if is_last {
@@ -744,44 +644,7 @@ impl<'a> Replay<'a> {
         let er = self.e(rows);
         let norm = self.mem.alloc(er);
         let out = match s.moe {
-            Some(moe) if il >= moe.dense_layers => {
-                let (ne, nu) = (moe.n_expert as u64, moe.n_expert_used as u64);
-                let norm_w = s.arch != "deepseek2";
-                let act = self.f32s(&[moe.expert_ff, nu, rows]);
-                let down = self.f32s(&[s.n_embd, nu, rows]);
-                let m = &mut self.mem;
-                let logits = m.alloc(ne.saturating_mul(rows).saturating_mul(4)); // softmax in place
-                let argsort = m.alloc(ne.saturating_mul(rows).saturating_mul(4));
-                let mut weights = m.alloc(nu.saturating_mul(rows).saturating_mul(4));
-                m.free(logits);
-                if norm_w {
-                    let sum = m.alloc(rows.saturating_mul(4));
-                    let normed = m.alloc(nu.saturating_mul(rows).saturating_mul(4));
-                    m.free(weights);
-                    m.free(sum);
-                    weights = normed;
-                }
-                let gate = m.alloc(act);
-                let up = m.alloc(act);
-                if moe.shared_ff == 0 {
-                    m.free(norm);
-                }
-                let glu = m.alloc(act);
-                m.free(gate);
-                m.free(up);
-                let experts = m.alloc(down);
-                m.free(glu);
-                m.free(argsort);
-                m.free(weights); // weighted in place
-                                 // the sum over the experts' views (a contiguous copy for one expert)
-                let sum = m.alloc(er);
-                m.free(experts);
-                if moe.shared_ff > 0 {
-                    let shared = self.dense_ffn(norm, moe.shared_ff, rows);
-                    self.mem.free(shared); // added into the experts' sum in place
-                }
-                sum
-            }
+            Some(moe) if il >= moe.dense_layers => self.moe_ffn(moe, norm, rows),
             _ if self.fused => {
                 // Phi-3: one projection to gate and up (`2 x ff`), SwiGLU over its halves
                 let up = self.f32s(&[2, s.n_ff, rows]);
@@ -801,6 +664,159 @@ impl<'a> Replay<'a> {
         };
         self.mem.free(ffn_inp); // out += ffn_inp in place
         out
+    }
+
+    /// Self-attention over a K/V cache (llama.cpp `build_attn` with `build_attn_inp_kv` or
+    /// `_kv_iswa`): Q/K/V projections, RoPE, cache stores, KQ or flash attention, output
+    /// projection. Returns the attention output.
+    fn kv_attention(
+        &mut self,
+        il: u32,
+        cache: CacheInputs,
+        pos: Tensor,
+        last_here: bool,
+        ends_group: bool,
+    ) -> Tensor {
+        let s = self.shape;
+        let g = self.g;
+        let n = g.n;
+        let e = self.e(n);
+        let cells = if self.sliding(il) { g.n_kv_swa } else { g.n_kv };
+        let q = self.f32s(&[s.n_head as u64, s.head_dim_k, n]);
+        let qv = self.f32s(&[s.n_head as u64, s.head_dim_v, n]);
+        let k = self.f32s(&[s.n_head_kv as u64, s.head_dim_k, n]);
+        let v = self.f32s(&[s.n_head_kv as u64, s.head_dim_v, n]);
+        let fused = self.fused;
+        let m = &mut self.mem;
+        let norm = m.alloc(e);
+        let free_k = |m: &mut Mem, k_rope: Tensor| {
+            if last_here {
+                m.free(pos);
+            }
+            m.free(k_rope);
+            if ends_group {
+                m.free(cache.k_idxs);
+            }
+        };
+        let q_rope;
+        if fused {
+            // One QKV projection; Q and K roped out of its views, V stored from it (a
+            // contiguous copy first when the V cache is transposed).
+            let qkv = m.alloc(q.saturating_add(k).saturating_add(v));
+            m.free(norm);
+            q_rope = m.alloc(q);
+            let k_rope = m.alloc(k);
+            free_k(m, k_rope);
+            if g.fa {
+                m.free(qkv);
+            } else {
+                let v_cont = m.alloc(v);
+                m.free(qkv);
+                m.free(v_cont);
+            }
+        } else {
+            let q_proj = m.alloc(q);
+            q_rope = m.alloc(q);
+            m.free(q_proj);
+            let v_proj;
+            if self.kind == Attention::Kv {
+                v_proj = m.alloc(v);
+                let k_proj = m.alloc(k);
+                m.free(norm);
+                let k_rope = m.alloc(k);
+                m.free(k_proj);
+                free_k(m, k_rope);
+            } else {
+                let k_proj = m.alloc(k);
+                let k_rope = m.alloc(k);
+                m.free(k_proj);
+                if last_here {
+                    m.free(pos);
+                }
+                v_proj = m.alloc(v);
+                m.free(norm);
+                m.free(k_rope);
+                if ends_group {
+                    m.free(cache.k_idxs);
+                }
+            }
+            m.free(v_proj);
+        }
+        if ends_group {
+            if let Some(t) = cache.v_idxs {
+                m.free(t);
+            }
+        }
+        let attn = if g.fa {
+            let out = m.alloc(qv);
+            m.free(q_rope);
+            if ends_group {
+                m.free(cache.mask);
+            }
+            out
+        } else {
+            let kq = m.alloc(
+                cells
+                    .saturating_mul(n)
+                    .saturating_mul(s.n_head as u64)
+                    .saturating_mul(4),
+            );
+            m.free(q_rope);
+            if ends_group {
+                m.free(cache.mask);
+            }
+            let kqv = m.alloc(qv);
+            m.free(kq);
+            let cont = m.alloc(qv);
+            m.free(kqv);
+            cont
+        };
+        let out = m.alloc(e);
+        m.free(attn);
+        out
+    }
+
+    /// The routed-expert FFN (llama.cpp `build_moe_ffn`) and any shared expert, over `rows` rows
+    /// normalised in `norm`. Returns the sum of the experts' outputs.
+    fn moe_ffn(&mut self, moe: MoeShape, norm: Tensor, rows: u64) -> Tensor {
+        let s = self.shape;
+        let er = self.e(rows);
+        let (ne, nu) = (moe.n_expert as u64, moe.n_expert_used as u64);
+        let norm_w = s.arch_info().is_none_or(|a| a.moe_norm_weights);
+        let act = self.f32s(&[moe.expert_ff, nu, rows]);
+        let down = self.f32s(&[s.n_embd, nu, rows]);
+        let m = &mut self.mem;
+        let logits = m.alloc(ne.saturating_mul(rows).saturating_mul(4)); // softmax in place
+        let argsort = m.alloc(ne.saturating_mul(rows).saturating_mul(4));
+        let mut weights = m.alloc(nu.saturating_mul(rows).saturating_mul(4));
+        m.free(logits);
+        if norm_w {
+            let sum = m.alloc(rows.saturating_mul(4));
+            let normed = m.alloc(nu.saturating_mul(rows).saturating_mul(4));
+            m.free(weights);
+            m.free(sum);
+            weights = normed;
+        }
+        let gate = m.alloc(act);
+        let up = m.alloc(act);
+        if moe.shared_ff == 0 {
+            m.free(norm);
+        }
+        let glu = m.alloc(act);
+        m.free(gate);
+        m.free(up);
+        let experts = m.alloc(down);
+        m.free(glu);
+        m.free(argsort);
+        m.free(weights); // weighted in place
+                         // the sum over the experts' views (a contiguous copy for one expert)
+        let sum = m.alloc(er);
+        m.free(experts);
+        if moe.shared_ff > 0 {
+            let shared = self.dense_ffn(norm, moe.shared_ff, rows);
+            self.mem.free(shared); // added into the experts' sum in place
+        }
+        sum
     }
 
     /// Gate, up, GLU, down over `rows`; frees the norm `input`.

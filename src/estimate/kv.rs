@@ -14,6 +14,7 @@
 use serde::Serialize;
 
 use crate::arch::ModelShape;
+use crate::ggml::llama_cpp::{pad, LLAMA_KV_PAD};
 use crate::ggml::GgmlType;
 
 /// Element type of the KV cache.
@@ -63,14 +64,8 @@ impl KvType {
     }
 }
 
-/// llama.cpp pads the cache to a multiple of 256 cells.
-pub const LLAMA_KV_PAD: u64 = 256;
 /// vLLM's default page (block) size in tokens.
 pub const VLLM_BLOCK_TOKENS: u64 = 16;
-
-pub fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to) * to
-}
 
 /// Bytes per cached token of layer `il`: (K row, V row).
 pub fn row_bytes_per_token(shape: &ModelShape, kv: KvType) -> Option<(u64, u64)> {

@@ -92,11 +92,8 @@ pub fn tensor_bytes(format: WeightFormat, t: &crate::arch::TensorSpec) -> u64 {
     match format {
         WeightFormat::Gguf(_) => t.bytes().unwrap_or(0),
         _ => {
-            let quantizable = t.shape.len() >= 2
-                && t.name.ends_with(".weight")
-                && t.name.starts_with("blk.")
-                && !t.name.contains("_norm")
-                && !t.name.contains("ffn_gate_inp");
+            let quantizable =
+                t.shape.len() >= 2 && t.layer().is_some() && t.role().is_block_linear();
             if quantizable {
                 let experts = t.shape.get(2).copied().unwrap_or(1);
                 linear_bytes(format, t.shape[0], t.shape[1]) * experts

@@ -1,8 +1,9 @@
 //! ggml facts: one const row per tensor type (id, block size, bytes per block) and llama.cpp's
-//! file types with their per-tensor recipes. Shared by the estimator, the codecs, GGUF and the engine.
+//! file types and constants. Shared by the estimator, the codecs, GGUF and the engine.
 
-pub mod recipe;
+mod ftype;
+pub mod llama_cpp;
 mod types;
 
-pub use recipe::{FileType, RecipeContext};
+pub use ftype::{FileType, UnknownFileType};
 pub use types::{GgmlType, TypeInfo, QK_K};

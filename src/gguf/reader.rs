@@ -378,7 +378,46 @@ struct Index {
 
 fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
     let mut cur = Cursor::new(buf);
+    let (version, n_tensors, n_kv, n_tensors_at) = parse_header(&mut cur)?;
+    let (kvs, kv_order, alignment) = parse_metadata(buf, &mut cur, n_kv)?;
 
+    // Tensor infos.
+    let remaining = cur.remaining() as u128;
+    let tensor_need = n_tensors as u128 * MIN_TENSOR_INFO_BYTES;
+    if tensor_need > remaining {
+        return Err(ParseError::new(
+            n_tensors_at,
+            format!(
+                "tensor count {n_tensors} needs at least {tensor_need} bytes of tensor infos but only {remaining} bytes remain after the metadata"
+            ),
+        ));
+    }
+    let mut tensors = Vec::with_capacity(n_tensors);
+    for i in 0..n_tensors {
+        tensors.push(parse_tensor_info(&mut cur, i, alignment)?);
+    }
+    let infos_end = cur.pos() as u64;
+    let align = u64::from(alignment);
+    // infos_end <= buf.len(), so this cannot overflow u64.
+    let data_offset = infos_end.div_ceil(align) * align;
+    place_tensor_data(&mut tensors, data_offset, buf.len() as u64)?;
+    let tensor_order = check_unique_names(&tensors)?;
+    check_no_overlap(&tensors)?;
+
+    Ok(Index {
+        version,
+        alignment,
+        data_offset,
+        kvs,
+        kv_order,
+        tensors,
+        tensor_order,
+    })
+}
+
+/// Magic, version and the two counts, each count bounded by the bytes that remain: (version,
+/// tensor count, metadata count, byte offset of the tensor count).
+fn parse_header(cur: &mut Cursor<'_>) -> Result<(u32, usize, usize, usize), ParseError> {
     let magic = cur.take(4, &"the magic `GGUF`")?;
     if magic != GGUF_MAGIC {
         return Err(ParseError::new(
@@ -435,10 +474,16 @@ fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
         ));
     }
     // Both counts are now bounded by the buffer length, so they fit in usize.
-    let n_kv = n_kv as usize;
-    let n_tensors = n_tensors as usize;
+    Ok((version, n_tensors as usize, n_kv as usize, n_tensors_at))
+}
 
-    // Metadata.
+/// The metadata entries (values skipped, not decoded, except the alignment), refusing
+/// duplicate keys: (entries, their order by key, alignment).
+fn parse_metadata(
+    buf: &[u8],
+    cur: &mut Cursor<'_>,
+    n_kv: usize,
+) -> Result<(Vec<KvEntry>, Vec<usize>, u32), ParseError> {
     let mut kvs = Vec::with_capacity(n_kv);
     let mut alignment = GGUF_DEFAULT_ALIGNMENT;
     for i in 0..n_kv {
@@ -492,27 +537,15 @@ fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
         }
     }
 
-    // Tensor infos.
-    let remaining = cur.remaining() as u128;
-    let tensor_need = n_tensors as u128 * MIN_TENSOR_INFO_BYTES;
-    if tensor_need > remaining {
-        return Err(ParseError::new(
-            n_tensors_at,
-            format!(
-                "tensor count {n_tensors} needs at least {tensor_need} bytes of tensor infos but only {remaining} bytes remain after the metadata"
-            ),
-        ));
-    }
-    let mut tensors = Vec::with_capacity(n_tensors);
-    for i in 0..n_tensors {
-        tensors.push(parse_tensor_info(&mut cur, i, alignment)?);
-    }
-    let infos_end = cur.pos() as u64;
-    let align = u64::from(alignment);
-    // infos_end <= buf.len(), so this cannot overflow u64.
-    let data_offset = infos_end.div_ceil(align) * align;
+    Ok((kvs, kv_order, alignment))
+}
 
-    let file_len = buf.len() as u64;
+/// Sets each tensor's absolute data start, refusing data past the end of the file.
+fn place_tensor_data(
+    tensors: &mut [TensorInfo],
+    data_offset: u64,
+    file_len: u64,
+) -> Result<(), ParseError> {
     for (i, t) in tensors.iter_mut().enumerate() {
         let offset_at = t.offset_field_pos();
         let ctx = || format!("tensor #{i} `{}`", t.name);
@@ -533,6 +566,11 @@ fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
         }
     }
 
+    Ok(())
+}
+
+/// The tensors' order by name, refusing duplicate names.
+fn check_unique_names(tensors: &[TensorInfo]) -> Result<Vec<usize>, ParseError> {
     let mut tensor_order: Vec<usize> = (0..tensors.len()).collect();
     tensor_order.sort_unstable_by(|&a, &b| tensors[a].name.cmp(&tensors[b].name).then(a.cmp(&b)));
     for pair in tensor_order.windows(2) {
@@ -547,8 +585,11 @@ fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
             ));
         }
     }
+    Ok(tensor_order)
+}
 
-    // No two tensors may share bytes.
+/// No two tensors may share bytes.
+fn check_no_overlap(tensors: &[TensorInfo]) -> Result<(), ParseError> {
     let mut by_offset: Vec<usize> = (0..tensors.len())
         .filter(|&i| tensors[i].n_bytes > 0)
         .collect();
@@ -570,16 +611,7 @@ fn parse_index(buf: &[u8]) -> Result<Index, ParseError> {
             .ctx(|| format!("tensor `{}`", b.name)));
         }
     }
-
-    Ok(Index {
-        version,
-        alignment,
-        data_offset,
-        kvs,
-        kv_order,
-        tensors,
-        tensor_order,
-    })
+    Ok(())
 }
 
 /// One tensor info record; returns it with the position of its offset field.

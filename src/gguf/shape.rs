@@ -1,7 +1,8 @@
 //! A GGUF file's hyperparameters (`{arch}.block_count`, `{arch}.attention.head_count_kv`, ...) as
 //! the estimator's [`ModelShape`]. Keys follow llama.cpp's `llama-arch.cpp` names.
 
-use crate::arch::{ModelShape, MoeShape};
+use crate::arch::role::TOKEN_EMBD;
+use crate::arch::{Arch, ModelShape, MoeShape};
 use crate::catalog::limits::{
     MAX_CONTEXT, MAX_EXPERTS, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_HIDDEN, MAX_LAYERS, MAX_VOCAB,
 };
@@ -114,10 +115,7 @@ pub fn check_hparams<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<(), GgufError> {
             max: experts,
         });
     }
-    if let Some(rows) = f
-        .tensor("token_embd.weight")
-        .and_then(|t| t.shape().get(1).copied())
-    {
+    if let Some(rows) = f.tensor(TOKEN_EMBD).and_then(|t| t.shape().get(1).copied()) {
         bounded(
             || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
             rows,
@@ -155,9 +153,7 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
     let default_hd = n_embd.checked_div(n_head).unwrap_or(0);
     let head_dim_k = opt("attention.key_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
     let head_dim_v = opt("attention.value_length", MAX_HEAD_DIM)?.unwrap_or(default_hd);
-    let embd_rows = f
-        .tensor("token_embd.weight")
-        .and_then(|t| t.shape().get(1).copied());
+    let embd_rows = f.tensor(TOKEN_EMBD).and_then(|t| t.shape().get(1).copied());
     let n_vocab = match embd_rows {
         Some(n) => bounded(
             || "tensor `token_embd.weight` dimension 1 (vocabulary)".into(),
@@ -179,8 +175,11 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
         let expert_ff = opt("expert_feed_forward_length", MAX_FFN)?.unwrap_or(n_ff);
         let shared = opt("expert_shared_count", MAX_EXPERTS)?.unwrap_or(0);
         // Both factors are bounded, so the product cannot overflow.
+        let implicit_shared =
+            Arch::from_gguf(&arch).is_some_and(|a| a.info().implicit_shared_expert);
         let shared_ff = match opt("expert_shared_feed_forward_length", MAX_FFN)? {
             Some(w) => w,
+            None if implicit_shared => expert_ff,
             None => bounded(|| what("expert_shared_count"), expert_ff * shared, MAX_FFN)?,
         };
         Some(MoeShape {
@@ -196,13 +195,12 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
     let kv_lora = opt("attention.kv_lora_rank", MAX_HEAD_DIM)?;
     let rope_dims = opt("rope.dimension_count", MAX_HEAD_DIM)?.unwrap_or(0);
     // llama.cpp applies a sliding window only for architectures that define a layer pattern.
-    let swa_pattern = match arch.as_str() {
-        "gemma2" | "gpt-oss" | "cohere2" => Some(2),
-        "gemma3" | "gemma3n" => Some(6),
-        _ => None,
-    };
-    let sliding_window = match swa_pattern {
-        Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?.map(|w| (w, p)),
+    let info = Arch::from_gguf(&arch).map(Arch::info);
+    let sliding_window = match info.and_then(|a| a.swa_pattern) {
+        Some(p) => opt("attention.sliding_window", MAX_CONTEXT)?
+            .or(info.and_then(|a| a.default_window))
+            .filter(|&w| w > 0)
+            .map(|w| (w, p)),
         None => None,
     };
     Ok(ModelShape {

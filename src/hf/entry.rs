@@ -1,6 +1,7 @@
 //! A Hugging Face config.json as a catalogue-style model entry, so its inventory, parameter
 //! counts and memory come from the same code as the catalogue's.
 
+use crate::arch::Arch;
 use crate::catalog::{Mla, ModelEntry, Moe, SlidingWindow};
 
 use super::HfConfig;
@@ -8,36 +9,28 @@ use super::HfConfig;
 impl HfConfig {
     /// llama.cpp's `general.architecture` for this `model_type`, when vramplan models it.
     pub fn gguf_arch(&self) -> Option<&'static str> {
-        Some(match self.model_type.as_str() {
-            "llama" | "mistral" | "mixtral" | "mistral3" | "ministral" => "llama",
-            "qwen2" => "qwen2",
-            "qwen3" => "qwen3",
-            "qwen3_moe" => "qwen3moe",
-            "gemma2" => "gemma2",
-            "gemma3" | "gemma3_text" => "gemma3",
-            "deepseek_v2" | "deepseek_v3" => "deepseek2",
-            "phi3" => "phi3",
-            _ => return None,
-        })
+        self.arch().map(Arch::gguf_name)
+    }
+
+    /// The table's architecture for this `model_type`, when catalogue entries of it expand.
+    pub fn arch(&self) -> Option<Arch> {
+        Arch::from_hf_model_type(&self.model_type).filter(|a| a.info().catalogue)
     }
 
     /// The config as a model entry with id `id`; an unsupported `model_type` is an error naming it.
     pub fn to_model_entry(&self, id: &str, source: &str) -> Result<ModelEntry, String> {
-        let arch = self.gguf_arch().ok_or_else(|| {
-            format!("model_type `{}` is not an architecture vramplan models (llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, gemma2, gemma3, deepseek_v2/v3, phi3)", self.model_type)
+        let arch = self.arch().map(Arch::info).ok_or_else(|| {
+            format!(
+                "model_type `{}` is not an architecture vramplan models ({})",
+                self.model_type,
+                Arch::catalogue_hf_model_types()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         })?;
-        let tied = self
-            .tie_word_embeddings
-            .unwrap_or(matches!(arch, "gemma2" | "gemma3"));
-        let sliding_window = match (arch, self.sliding_window) {
-            ("gemma2", Some(w)) => Some(SlidingWindow {
-                window: w,
-                pattern: 2,
-            }),
-            ("gemma3", Some(w)) => Some(SlidingWindow {
-                window: w,
-                pattern: 6,
-            }),
+        let tied = self.tie_word_embeddings.unwrap_or(arch.tied_embeddings);
+        let sliding_window = match (arch.swa_pattern, self.sliding_window) {
+            (Some(pattern), Some(window)) => Some(SlidingWindow { window, pattern }),
             _ => None,
         };
         let mla = match (
@@ -68,7 +61,10 @@ impl HfConfig {
                     .moe_intermediate_size
                     .or(self.intermediate_size)
                     .unwrap_or(0),
-                shared_experts: to_u32(self.n_shared_experts.unwrap_or(0)),
+                shared_experts: to_u32(
+                    self.n_shared_experts
+                        .unwrap_or(u64::from(arch.implicit_shared_expert)),
+                ),
                 shared_expert_ffn_size: None,
                 dense_layers: to_u32(self.first_k_dense_replace.unwrap_or(0)),
                 router_bias: self.model_type == "deepseek_v3",
@@ -85,7 +81,7 @@ impl HfConfig {
                 .unwrap_or_else(|| self.model_type.clone()),
             aliases: vec![],
             family: self.model_type.clone(),
-            gguf_arch: arch.to_string(),
+            gguf_arch: arch.gguf.to_string(),
             released: None,
             source: source.to_string(),
             layers: to_u32(self.num_hidden_layers),
@@ -97,8 +93,8 @@ impl HfConfig {
             vocab_size: self.vocab_size,
             tied_embeddings: tied,
             max_context: self.max_position_embeddings.unwrap_or(4096),
-            qkv_bias: self.attention_bias.unwrap_or(arch == "qwen2"),
-            qk_norm: matches!(arch, "qwen3" | "qwen3moe" | "gemma3"),
+            qkv_bias: self.attention_bias.unwrap_or(arch.qkv_bias),
+            qk_norm: arch.qk_norm,
             // Placeholders until the counts below; they satisfy `problems`.
             params_total_official: 1.0,
             params_active_official: moe.map(|_| 1.0),

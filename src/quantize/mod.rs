@@ -1,5 +1,5 @@
 //! `llama-quantize` without an importance matrix, byte for byte: reads a GGUF file (mmap), gives
-//! each tensor its type by llama.cpp's recipe ([`crate::ggml::recipe`]), converts the data with
+//! each tensor its type by llama.cpp's recipe ([`crate::arch::recipe`]), converts the data with
 //! the bit-exact codecs of [`crate::quant`] in parallel, and writes the result through
 //! [`crate::gguf::GgufWriter`]'s streaming atomic write. Follows `src/llama-quant.cpp`
 //! (`llama_model_quantize_impl`).

@@ -2,8 +2,10 @@
 //! type (the recipe), the output tensor order, the output metadata, and every check that can
 //! refuse the job. Follows `src/llama-quant.cpp` (`llama_model_quantize_impl`).
 
+use crate::arch::recipe::{self, RecipeContext};
+use crate::arch::TensorRole;
 use crate::arch::{Inventory, TensorSpec};
-use crate::ggml::recipe::{self, FileType, RecipeContext};
+use crate::ggml::FileType;
 use crate::ggml::GgmlType;
 use crate::gguf::{GgufError, GgufFile, MetaValue};
 use crate::quant;
@@ -128,10 +130,7 @@ pub fn recipe_context<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<RecipeContext, 
 /// `tensor_requires_imatrix`: very low-bit targets that llama-quantize refuses to produce
 /// without an importance matrix.
 fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
-    if name == "token_embd.weight"
-        || name == "per_layer_token_embd.weight"
-        || name == "output.weight"
-    {
+    if TensorRole::of(name).is_embedding_or_output() {
         return false;
     }
     match ty {

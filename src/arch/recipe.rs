@@ -1,124 +1,10 @@
-//! llama.cpp file types (`llama_ftype`) and their per-tensor type recipe
-//! (`src/llama-quant.cpp`: `llama_tensor_get_type_impl`).
+//! llama.cpp's per-tensor type recipe for a file type (`src/llama-quant.cpp`:
+//! `llama_tensor_get_type_impl`), applied to an inventory. It lives beside the inventory it
+//! types; the file types themselves are ggml facts (`ggml::FileType`).
 
-use std::fmt;
-use std::str::FromStr;
-
-use super::GgmlType;
-
-macro_rules! file_types {
-    ($($variant:ident = ($name:literal, $id:literal, $default:ident)),* $(,)?) => {
-        /// A llama.cpp file type ("ftype"): the default tensor type plus a per-tensor recipe.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[allow(non_camel_case_types)]
-        pub enum FileType { $($variant),* }
-
-        impl FileType {
-            pub const ALL: &'static [FileType] = &[$(FileType::$variant),*];
-
-            /// Name as `llama-quantize` spells it.
-            pub const fn name(self) -> &'static str {
-                match self { $(FileType::$variant => $name),* }
-            }
-            /// `general.file_type` id (`enum llama_ftype`).
-            pub const fn id(self) -> u32 {
-                match self { $(FileType::$variant => $id),* }
-            }
-            /// `llama_ftype_get_default_type`.
-            pub const fn default_type(self) -> GgmlType {
-                match self { $(FileType::$variant => GgmlType::$default),* }
-            }
-            pub const fn from_id(id: u32) -> Option<FileType> {
-                match id { $($id => Some(FileType::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-file_types! {
-    F32 = ("F32", 0, F32),
-    F16 = ("F16", 1, F16),
-    Q4_0 = ("Q4_0", 2, Q4_0),
-    Q4_1 = ("Q4_1", 3, Q4_1),
-    Q8_0 = ("Q8_0", 7, Q8_0),
-    Q5_0 = ("Q5_0", 8, Q5_0),
-    Q5_1 = ("Q5_1", 9, Q5_1),
-    Q2_K = ("Q2_K", 10, Q2_K),
-    Q3_K_S = ("Q3_K_S", 11, Q3_K),
-    Q3_K_M = ("Q3_K_M", 12, Q3_K),
-    Q3_K_L = ("Q3_K_L", 13, Q3_K),
-    Q4_K_S = ("Q4_K_S", 14, Q4_K),
-    Q4_K_M = ("Q4_K_M", 15, Q4_K),
-    Q5_K_S = ("Q5_K_S", 16, Q5_K),
-    Q5_K_M = ("Q5_K_M", 17, Q5_K),
-    Q6_K = ("Q6_K", 18, Q6_K),
-    IQ2_XXS = ("IQ2_XXS", 19, IQ2_XXS),
-    IQ2_XS = ("IQ2_XS", 20, IQ2_XS),
-    Q2_K_S = ("Q2_K_S", 21, Q2_K),
-    IQ3_XS = ("IQ3_XS", 22, IQ3_S),
-    IQ3_XXS = ("IQ3_XXS", 23, IQ3_XXS),
-    IQ1_S = ("IQ1_S", 24, IQ1_S),
-    IQ4_NL = ("IQ4_NL", 25, IQ4_NL),
-    IQ3_S = ("IQ3_S", 26, IQ3_S),
-    IQ3_M = ("IQ3_M", 27, IQ3_S),
-    IQ2_S = ("IQ2_S", 28, IQ2_XS),
-    IQ2_M = ("IQ2_M", 29, IQ2_S),
-    IQ4_XS = ("IQ4_XS", 30, IQ4_XS),
-    IQ1_M = ("IQ1_M", 31, IQ1_M),
-    BF16 = ("BF16", 32, BF16),
-    TQ1_0 = ("TQ1_0", 36, TQ1_0),
-    TQ2_0 = ("TQ2_0", 37, TQ2_0),
-    MXFP4_MOE = ("MXFP4_MOE", 38, MXFP4),
-}
-
-impl FileType {
-    /// File types llama-quantize refuses to make without an importance matrix: their recipe
-    /// gives some tensors a type that `tensor_requires_imatrix` names (IQ1/IQ2 types, IQ3_XXS,
-    /// and Q2_K inside a Q2_K_S file). Every real file of these types was made with one.
-    pub const fn requires_imatrix(self) -> bool {
-        matches!(
-            self,
-            FileType::IQ1_S
-                | FileType::IQ1_M
-                | FileType::IQ2_XXS
-                | FileType::IQ2_XS
-                | FileType::IQ2_S
-                | FileType::IQ2_M
-                | FileType::IQ3_XXS
-                | FileType::IQ3_XS
-                | FileType::Q2_K_S
-        )
-    }
-}
-
-impl fmt::Display for FileType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Error for a file-type name llama.cpp does not know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown quantization `{0}` (expected one of Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0, IQ4_XS, F16, BF16, ...)")]
-pub struct UnknownFileType(pub String);
-
-impl FromStr for FileType {
-    type Err = UnknownFileType;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let upper = s.trim().to_ascii_uppercase().replace('-', "_");
-        FileType::ALL
-            .iter()
-            .copied()
-            .find(|t| t.name() == upper)
-            .ok_or_else(|| UnknownFileType(s.to_string()))
-    }
-}
-
-impl serde::Serialize for FileType {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
+use super::table::{Arch, Type70b};
+use super::{Inventory, TensorRole, TensorSpec};
+use crate::ggml::{FileType, GgmlType};
 
 /// The hyperparameters the recipe looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,13 +24,21 @@ impl RecipeContext {
     fn gqa(&self) -> u32 {
         self.n_head / self.n_head_kv.max(1)
     }
+    fn arch(&self) -> Option<Arch> {
+        Arch::from_gguf(&self.arch)
+    }
     fn is_falcon(&self) -> bool {
-        self.arch == "falcon"
+        self.arch() == Some(Arch::Falcon)
     }
     /// llama.cpp's `LLM_TYPE_70B` (`llama-model.cpp`): 80-layer llama with GQA, 80-layer qwen2.
     fn is_70b(&self) -> bool {
+        let rule = self.arch().map_or(Type70b::Never, |a| a.info().type_70b);
         self.n_layer == 80
-            && ((self.arch == "llama" && self.n_head != self.n_head_kv) || self.arch == "qwen2")
+            && match rule {
+                Type70b::Never => false,
+                Type70b::WithGqa => self.n_head != self.n_head_kv,
+                Type70b::Always => true,
+            }
     }
 }
 
@@ -161,7 +55,7 @@ pub fn ggml_n_dims(shape: &[u64]) -> usize {
 
 /// `tensor_allows_quantization` with llama-quantize's default parameters, for every architecture
 /// but `glm5-next` (whose extra exclusions need the architecture).
-pub fn allows_quantization(t: &crate::arch::TensorSpec) -> bool {
+pub fn allows_quantization(t: &TensorSpec) -> bool {
     let name = t.name.as_str();
     if ggml_n_dims(&t.shape) < 2 {
         return false;
@@ -244,7 +138,7 @@ pub fn sscanf_layer(name: &str) -> i64 {
 /// Indices of `inv`'s tensors in the order llama-quantize visits and writes them
 /// (`llama_model_loader::weight_name_comparer`): by `blk.N.` layer, tensors outside the blocks
 /// first (-1), then by name, byte-wise.
-pub fn weight_order(inv: &crate::arch::Inventory) -> Vec<usize> {
+pub fn weight_order(inv: &Inventory) -> Vec<usize> {
     let mut order: Vec<usize> = (0..inv.tensors.len()).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (&inv.tensors[a].name, &inv.tensors[b].name);
@@ -257,9 +151,9 @@ pub fn weight_order(inv: &crate::arch::Inventory) -> Vec<usize> {
 
 /// The type llama-quantize (no overrides; with an importance matrix when `ctx.has_imatrix`)
 /// gives each tensor of `inv` for `ftype`, applied in place. Tensors it does not quantize keep their type.
-pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut crate::arch::Inventory) {
+pub fn apply(ftype: FileType, ctx: &RecipeContext, inv: &mut Inventory) {
     // `has_tied_embeddings` of llama-quant.cpp: tied until an `output.weight` is seen.
-    let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
+    let has_output = inv.tensors.iter().any(|t| t.role() == TensorRole::Output);
     let n_attention_wv = inv
         .tensors
         .iter()
@@ -308,7 +202,7 @@ enum Category {
 }
 
 fn category(name: &str) -> Category {
-    if name == "output.weight" || is_token_embd(name) {
+    if is_output(name) || is_token_embd(name) {
         Category::Other
     } else if is_attention_wv(name) {
         Category::AttnV
@@ -330,7 +224,12 @@ fn category(name: &str) -> Category {
 
 /// `tensor_name_match_token_embd`.
 fn is_token_embd(name: &str) -> bool {
-    name == "token_embd.weight" || name == "per_layer_token_embd.weight"
+    TensorRole::of(name) == TensorRole::TokenEmbedding
+}
+
+/// `tensor_name_match_output_weight`.
+fn is_output(name: &str) -> bool {
+    TensorRole::of(name) == TensorRole::Output
 }
 
 fn is_attention_wv(name: &str) -> bool {
@@ -368,11 +267,16 @@ pub fn fallback_for_shape(ty: GgmlType, ne0: u64) -> GgmlType {
     }
 }
 
-/// `llama_tensor_get_type_impl` for one tensor (before the shape fallback).
+/// A port of llama.cpp's `llama_tensor_get_type_impl` (`src/llama-quant.cpp`) for one tensor,
+/// before the shape fallback: one function, branch for branch in upstream's order, so the two
+/// can be read side by side (issue 12 lets ports of upstream functions exceed 150 lines). Like
+/// upstream it recognises tensors by substrings of their names (`tensor_get_category`); an
+/// exotic name (`ffn_up_chexps`) must count as upstream counts it, so [`TensorRole`] is used
+/// only for the exact names.
 fn tensor_type(
     ftype: FileType,
     ctx: &RecipeContext,
-    t: &crate::arch::TensorSpec,
+    t: &TensorSpec,
     has_output: bool,
     c: &Counters,
 ) -> GgmlType {
@@ -398,7 +302,7 @@ fn tensor_type(
         }
     };
 
-    if name == "output.weight" || (!has_output && is_token_embd(name)) {
+    if is_output(name) || (!has_output && is_token_embd(name)) {
         let nx = t.shape[0];
         return if ftype == F::MXFP4_MOE || falcon || nx % ty.block_size() as u64 != 0 {
             G::Q8_0
@@ -644,7 +548,7 @@ mod tests {
         assert_eq!(sscanf_layer("blk.-3.a"), -3);
         assert_eq!(sscanf_layer("blk.x.a"), -1);
         assert_eq!(sscanf_layer("output.weight"), -1);
-        let inv = crate::arch::Inventory {
+        let inv = Inventory {
             tensors: [
                 "blk.10.a",
                 "blk.2.b",
@@ -653,7 +557,7 @@ mod tests {
                 "token_embd.weight",
             ]
             .iter()
-            .map(|n| crate::arch::TensorSpec::new(*n, &[32, 32], GgmlType::F32))
+            .map(|n| TensorSpec::new(*n, &[32, 32], GgmlType::F32))
             .collect(),
         };
         let names: Vec<&str> = weight_order(&inv)
@@ -675,7 +579,7 @@ mod tests {
     #[test]
     fn quantizable_tensors() {
         let t = |name: &str, shape: &[u64]| {
-            allows_quantization(&crate::arch::TensorSpec::new(name, shape, GgmlType::F32))
+            allows_quantization(&TensorSpec::new(name, shape, GgmlType::F32))
         };
         assert!(t("blk.0.attn_q.weight", &[64, 64]));
         assert!(!t("blk.0.attn_q.weight", &[64, 1]));
