@@ -58,6 +58,9 @@ struct FitReport {
     ttft_s: Option<Range>,
     aggregate_decode_tok_s: Option<Range>,
     speed_basis: Vec<String>,
+    /// The network between nodes a multi-node plan's speed counts, and why that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<estimate::speed::NetworkUse>,
     /// Inputs the plan honours but that the model or the hardware does not stand behind (a
     /// context beyond the trained one, ...).
     warnings: Vec<String>,
@@ -184,6 +187,21 @@ pub fn request_for(model: &model_input::ModelInput, args: &EstimateArgs) -> Resu
     Ok(req)
 }
 
+/// The network from `--network` (a catalogue `[[network]]` id or name); `None`: the speed
+/// model's default for the devices.
+pub fn network(catalog: &Catalog, flag: Option<&str>) -> Result<Option<estimate::speed::Network>> {
+    flag.map(|q| {
+        catalog
+            .network(q)
+            .map(estimate::speed::Network::from_entry)
+            .map_err(|e| {
+                let ids: Vec<&str> = catalog.networks().map(|n| n.id.as_str()).collect();
+                bad_input(format!("--network: {e} (networks: {})", ids.join(", ")))
+            })
+    })
+    .transpose()
+}
+
 /// The devices to plan on and the host they sit in.
 pub struct Machine {
     /// What layers are placed on (a CPU-only host is its own device).
@@ -297,6 +315,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
     let mut req = request_for(&model, &args.est)?;
+    req.network = network(&catalog, args.network.as_deref())?;
     req.n_gpu_layers = args.ngl;
     req.n_cpu_moe = if args.cpu_moe {
         Some(u32::MAX)
@@ -381,6 +400,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .filter(|s| s.parallel > 1)
             .map(|s| s.aggregate_decode_tok_s),
         speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
+        network: speed.as_ref().and_then(|s| s.network.clone()),
         warnings,
     };
     super::emit(global, &report, |report| {
@@ -388,6 +408,15 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             super::out(n);
         }
         render(&model.name, report, &p);
+        if let Some(n) = &report.network {
+            super::out(&format!(
+                "network between nodes: {} ({}), {} hop(s) of {:.0} us per token",
+                n.network.name,
+                n.why,
+                n.hops,
+                n.hop_s * 1e6
+            ));
+        }
         if args.explain {
             for line in &report.speed_basis {
                 super::out(&format!("  {line}"));
@@ -595,7 +624,7 @@ fn render(name: &str, r: &FitReport, p: &Placement) {
                 rate(a, "tok/s")
             ));
         }
-        super::out("  (ranges: 5th-95th percentile of efficiencies fitted to published measurements; --explain shows the basis)");
+        super::out("  (ranges: 90% prediction interval of efficiencies fitted to published measurements; --explain shows the basis)");
     }
     if let Some(cmd) = &r.launch_command {
         super::out_command("launch: ", cmd);

@@ -47,6 +47,8 @@ pub struct FitRequest {
     /// RAM of the host beside the accelerators; `None`: unknown (the placement states what
     /// the host needs and the verdict covers the devices only).
     pub host_ram_bytes: Option<u64>,
+    /// The network between nodes (`--network`); `None`: the default for the devices.
+    pub network: Option<super::speed::Network>,
 }
 
 impl FitRequest {
@@ -66,6 +68,7 @@ impl FitRequest {
             gpu_memory_utilization: 0.9,
             max_num_batched_tokens: 8192,
             host_ram_bytes: None,
+            network: None,
         }
     }
 }

@@ -194,6 +194,7 @@ pub fn speed_with(
             0
         },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
+        network: req.network.as_ref(),
     };
     let engine = match req.engine {
         Engine::LlamaCpp | Engine::Vramplan => "llama.cpp",
