@@ -720,3 +720,51 @@ fn llama_cpp_rpc_hops_use_the_hosts_network() {
         bad(&[cmd, "llama-3.1-8b", "--network", "nope"], "--network");
     }
 }
+
+/// Planning for this machine uses what `validate` measured here, bandwidth and decode
+/// efficiency, and says so; a plan for catalogue devices uses neither.
+#[test]
+fn planning_for_this_machine_uses_its_measured_figures() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+            .args(args)
+            .arg("--json")
+            .env("VRAMPLAN_CACHE", cache.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Not measured yet: the figures are said to be assumed and fitted.
+    let before = run(&["fit", "llama-3.1-8b"]);
+    let l = &before["local_host"];
+    assert_eq!(l["bandwidth_basis"], "assumed", "{l}");
+    assert_eq!(l["decode_efficiency_basis"], "fitted");
+    let cpu = run(&["detect"])["cpu_brand"].as_str().unwrap().to_string();
+    let record = serde_json::json!({
+        "cpu": cpu, "threads": 2, "memory_read_gb_s": 12.5, "measured_unix_s": 1796418974u64,
+        "date": "2026-12-04", "decode_efficiency": 0.37, "decode_efficiency_model": "test model"
+    });
+    std::fs::write(cache.path().join("host.json"), record.to_string()).unwrap();
+    let after = run(&["fit", "llama-3.1-8b"]);
+    let l = &after["local_host"];
+    assert_eq!(l["bandwidth_basis"], "measured", "{l}");
+    assert_eq!(l["decode_efficiency_basis"], "measured");
+    assert_eq!(l["decode_efficiency"], 0.37);
+    assert!(l["detail"].as_str().unwrap().contains("test model"));
+    // A CPU-only machine decodes at the measured bandwidth x efficiency (no fixed cost).
+    if after["devices"][0]["id"] == "this-machine" {
+        assert_eq!(l["bandwidth_gb_s"], 12.5);
+        let b = after["speed_basis"][0].as_str().unwrap();
+        assert!(b.contains("/ 12.5 GB/s x efficiency 0.37"), "{b}");
+    }
+    // Catalogue devices: no local figures.
+    assert!(run(&["fit", "llama-3.1-8b", "--gpu", "rtx-4090"])
+        .get("local_host")
+        .is_none());
+}

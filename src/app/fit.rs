@@ -58,6 +58,10 @@ struct FitReport {
     ttft_s: Option<Range>,
     aggregate_decode_tok_s: Option<Range>,
     speed_basis: Vec<String>,
+    /// Planning for this machine with figures measured here: which bandwidth and CPU decode
+    /// efficiency the plan used, measured or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_host: Option<estimate::host::LocalHostFigures>,
     /// The network between nodes a multi-node plan's speed counts, and why that one.
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<estimate::speed::NetworkUse>,
@@ -213,13 +217,79 @@ pub struct Machine {
     /// Where `ram_bytes` comes from: "--ram", "this machine", "catalogue host ID".
     pub ram_source: Option<String>,
     pub detected_note: Option<String>,
+    /// Planning for this machine (no --gpu).
+    pub local: bool,
+    /// Planning for this machine: what `validate` / `detect --measure` measured here.
+    pub measured: Option<vramplan::hw::host_cache::HostMeasurement>,
 }
 
 impl Machine {
+    /// For a plan of this machine: the CPU decode efficiency measured here (when `validate`
+    /// measured one) in place of the fitted CPU class's, and which figures the plan used.
+    pub fn local_fit(
+        &self,
+        fit: Fit,
+        bandwidth_flag: Option<f64>,
+    ) -> (Fit, Option<estimate::host::LocalHostFigures>) {
+        if !self.local {
+            return (fit, None);
+        }
+        let m = self.measured.as_ref();
+        let (fit, eff_basis, eff_detail) = match m.and_then(|m| m.decode_efficiency) {
+            Some(e) => (
+                fit.with_measured_cpu_decode(e),
+                "measured",
+                format!(
+                    "decode efficiency {e:.2} measured by validate ({}, vramplan's engine)",
+                    m.and_then(|m| m.decode_efficiency_model.as_deref())
+                        .unwrap_or("model not recorded")
+                ),
+            ),
+            None => (
+                fit,
+                "fitted",
+                "decode efficiency fitted to published llama.cpp CPU rows (`vramplan validate` measures it here)".to_string(),
+            ),
+        };
+        let eff = fit
+            .efficiency("llama.cpp", estimate::speed::DeviceClass::Cpu)
+            .decode
+            .expected;
+        let bandwidth_gb_s = self.host_bandwidth(bandwidth_flag);
+        let (bandwidth_basis, bw_detail) = match (bandwidth_flag, m) {
+            (Some(_), _) => (
+                "--host-bandwidth",
+                "given with --host-bandwidth".to_string(),
+            ),
+            (None, Some(m)) => (
+                "measured",
+                format!("measured {} ({} threads)", m.date, m.threads),
+            ),
+            (None, None) => (
+                "assumed",
+                "assumed (dual-channel DDR5 desktop; `vramplan detect --measure` measures it)"
+                    .to_string(),
+            ),
+        };
+        let figures = estimate::host::LocalHostFigures {
+            bandwidth_gb_s,
+            bandwidth_basis,
+            decode_efficiency: eff,
+            decode_efficiency_basis: eff_basis,
+            detail: format!(
+                "this machine: memory bandwidth {} GB/s {bw_detail}; {eff_detail}",
+                vramplan::report::sig(bandwidth_gb_s, 3)
+            ),
+        };
+        (fit, Some(figures))
+    }
+
     /// Bandwidth serving CPU-resident layers: --host-bandwidth, else the listed catalogue
-    /// host's, else the default desktop's.
+    /// host's, else (planning for this machine) its measured bandwidth, else the default
+    /// desktop's.
     pub fn host_bandwidth(&self, flag: Option<f64>) -> f64 {
         flag.or(self.host.as_ref().map(|h| h.entry.bandwidth_gb_s))
+            .or(self.measured.as_ref().map(|m| m.memory_read_gb_s))
             .unwrap_or(estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S)
     }
 }
@@ -269,6 +339,8 @@ pub fn machine(catalog: &Catalog, gpu: Option<&str>, ram: Option<&str>) -> Resul
                 ram_bytes,
                 ram_source,
                 detected_note: None,
+                local: false,
+                measured: None,
             })
         }
         None => {
@@ -306,6 +378,8 @@ pub fn machine(catalog: &Catalog, gpu: Option<&str>, ram: Option<&str>) -> Resul
                 ram_bytes,
                 ram_source,
                 detected_note,
+                local: true,
+                measured: detected.measured.clone(),
             })
         }
     }
@@ -350,7 +424,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         .then(|| launch_command(&model, &req, &p, &devices))
         .flatten();
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
-    let fit = Fit::embedded(&catalog);
+    let (fit, local_host) = machine.local_fit(Fit::embedded(&catalog), args.est.host_bandwidth);
     let speed = estimate::perf::speed(
         &view,
         &p,
@@ -401,6 +475,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .map(|s| s.aggregate_decode_tok_s),
         speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
         network: speed.as_ref().and_then(|s| s.network.clone()),
+        local_host,
         warnings,
     };
     super::emit(global, &report, |report| {
@@ -408,6 +483,9 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             super::out(n);
         }
         render(&model.name, report, &p);
+        if let Some(l) = &report.local_host {
+            super::out(&l.detail);
+        }
         if let Some(n) = &report.network {
             super::out(&format!(
                 "network between nodes: {} ({}), {} hop(s) of {:.0} us per token",

@@ -478,6 +478,29 @@ impl Fit {
             .unwrap_or(self.fallback)
     }
 
+    /// This fit with the CPU class's decode efficiency measured on this machine (`validate`'s
+    /// median over its levels): `expected` is the measurement, `low`/`high` keep the fitted
+    /// range's proportions around it (capped at 1), and no fixed cost is added (the measured
+    /// efficiency already includes it). Figures outside (0, 1] are ignored.
+    pub fn with_measured_cpu_decode(mut self, efficiency: f64) -> Fit {
+        if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 1.0) {
+            return self;
+        }
+        for (k, e) in self.by_class.iter_mut() {
+            if k.ends_with(&format!("/{:?}", DeviceClass::Cpu)) {
+                let r = e.decode;
+                e.decode = Range {
+                    low: efficiency * r.low / r.expected,
+                    expected: efficiency,
+                    high: (efficiency * r.high / r.expected).min(1.0),
+                };
+                e.token_s = 0.0;
+                e.layer_s = 0.0;
+            }
+        }
+        self
+    }
+
     /// The fit from the embedded data set.
     pub fn embedded(catalog: &Catalog) -> Fit {
         let ms =
@@ -551,6 +574,28 @@ mod tests {
         let r = band(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
         assert_eq!(r.expected, 3.0);
         assert!((r.low - 1.2).abs() < 1e-12 && (r.high - 4.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn measured_cpu_efficiency_replaces_the_fitted_one() {
+        let cat = Catalog::embedded().unwrap();
+        let fit = Fit::embedded(&cat);
+        let before = fit.efficiency("llama.cpp", DeviceClass::Cpu).decode;
+        let m = fit.clone().with_measured_cpu_decode(0.4);
+        let after = m.efficiency("llama.cpp", DeviceClass::Cpu).decode;
+        assert_eq!(after.expected, 0.4);
+        assert!((after.low / after.expected - before.low / before.expected).abs() < 1e-12);
+        assert!(after.high <= 1.0);
+        // Other classes keep their fit; nonsense is ignored.
+        assert_eq!(
+            m.efficiency("llama.cpp", DeviceClass::NvidiaGpu),
+            fit.efficiency("llama.cpp", DeviceClass::NvidiaGpu)
+        );
+        let same = fit.clone().with_measured_cpu_decode(f64::NAN);
+        assert_eq!(
+            same.efficiency("llama.cpp", DeviceClass::Cpu).decode,
+            before
+        );
     }
 
     #[test]
