@@ -83,7 +83,7 @@ CLOUD_OPTIONAL: dict = {}
 KINDS = {"gpu", "apple", "cpu"}
 # Architecture generation (src/catalog/device.rs `Arch`), per kind and vendor.
 ARCHS = {
-    ("gpu", "nvidia"): {"volta", "turing", "ampere", "ada", "hopper", "blackwell"},
+    ("gpu", "nvidia"): {"pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell"},
     ("gpu", "amd"): {"rdna3", "cdna2", "cdna3"},
     ("apple", "apple"): {"apple-m1", "apple-m2", "apple-m3", "apple-m4"},
     ("cpu", "amd"): {"x86-64"},

@@ -224,6 +224,21 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// The host-RAM line of a speed basis names its bandwidth as assumed when nothing gave it
+    /// (no --host-bandwidth, no catalogue host, not this machine measured).
+    pub fn say_assumed_host_bandwidth(
+        &self,
+        mut basis: Vec<String>,
+        flag: Option<f64>,
+    ) -> Vec<String> {
+        if flag.is_none() && self.host.is_none() && self.measured.is_none() {
+            for line in basis.iter_mut().filter(|l| l.starts_with("host RAM:")) {
+                line.push_str(" (bandwidth assumed: dual-channel DDR5-5600; --host-bandwidth or a catalogue CPU host in --gpu gives the host's)");
+            }
+        }
+        basis
+    }
+
     /// For a plan of this machine: the CPU decode efficiency measured here (when `validate`
     /// measured one) in place of the fitted CPU class's, and which figures the plan used.
     pub fn local_fit(
@@ -473,7 +488,10 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .as_ref()
             .filter(|s| s.parallel > 1)
             .map(|s| s.aggregate_decode_tok_s),
-        speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
+        speed_basis: speed
+            .as_ref()
+            .map(|s| machine.say_assumed_host_bandwidth(s.basis.clone(), args.est.host_bandwidth))
+            .unwrap_or_default(),
         network: speed.as_ref().and_then(|s| s.network.clone()),
         local_host,
         warnings,

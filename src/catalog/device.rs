@@ -15,6 +15,9 @@ pub enum DeviceKind {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
+    /// NVIDIA, compute capability 6.0 / 6.1 (P100, P40, GTX 10): no catalogue entry, but a
+    /// user's catalogue may add one (llama.cpp runs on it; vLLM does not).
+    Pascal,
     /// NVIDIA, compute capability 7.0 (V100).
     Volta,
     /// NVIDIA, 7.5 (T4, RTX 20).
@@ -45,6 +48,7 @@ pub enum Arch {
 impl Arch {
     pub fn name(self) -> &'static str {
         match self {
+            Arch::Pascal => "Pascal",
             Arch::Volta => "Volta",
             Arch::Turing => "Turing",
             Arch::Ampere => "Ampere",
@@ -65,6 +69,7 @@ impl Arch {
     /// NVIDIA compute capability of the generation (its lowest where it spans two).
     pub fn compute_capability(self) -> Option<f64> {
         Some(match self {
+            Arch::Pascal => 6.0,
             Arch::Volta => 7.0,
             Arch::Turing => 7.5,
             Arch::Ampere => 8.0,
