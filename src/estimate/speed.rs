@@ -434,6 +434,32 @@ pub const GPUS_PER_NODE: usize = 8;
 /// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
 pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
 
+/// The basis line for a plan's network hops (pipeline stages or llama.cpp RPC hosts).
+fn hops_basis(n: &NetworkUse, inp: &SpeedInputs<'_>) -> String {
+    let net = format!(
+        "over {} ({}: {:.2} GB/s, {:.1} us)",
+        n.network.id, n.source, n.network.bandwidth_gb_s, n.network.latency_us
+    );
+    let t = n.hops as f64 * n.hop_s * 1e3;
+    if inp.tensor_parallel > 1 {
+        format!(
+            "pipeline parallel {}: stages in sequence, + {t:.2} ms per token for {} hops between nodes {net}; {:.0} us each with NCCL's {:.0} us",
+            inp.pipeline_parallel,
+            n.hops,
+            n.hop_s * 1e6,
+            NCCL_P2P_OVERHEAD_S * 1e6
+        )
+    } else {
+        format!(
+            "llama.cpp RPC over {} hosts: + {t:.2} ms per token for {} network hops {net}; {:.0} us each: a round trip + {:.0} us of RPC per remote graph, assumed",
+            n.hops + 1,
+            n.hops,
+            n.hop_s * 1e6,
+            RPC_OVERHEAD_S * 1e6
+        )
+    }
+}
+
 /// Decode speed of one sequence with `ctx` tokens in the KV cache, and how it was formed.
 fn decode_at(
     loads: &[DeviceLoad],
@@ -518,18 +544,7 @@ fn decode_at(
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            note!(
-                "pipeline parallel {}: stages in sequence, + {:.2} ms per token for {} hops between nodes over {} ({}: {:.1} GB/s, {:.1} us; {:.0} us each with NCCL's {:.0} us)",
-                inp.pipeline_parallel,
-                t_hops * 1e3,
-                n.hops,
-                n.network.id,
-                n.source,
-                n.network.bandwidth_gb_s,
-                n.network.latency_us,
-                n.hop_s * 1e6,
-                NCCL_P2P_OVERHEAD_S * 1e6
-            );
+            note!("{}", hops_basis(n, inp));
         }
         let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
         let (link_gb_s, latency) = link(&devices);
@@ -559,18 +574,7 @@ fn decode_at(
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            note!(
-                "llama.cpp RPC over {} hosts: + {:.2} ms per token for {} network hops over {} ({}: {:.2} GB/s, {:.1} us; {:.0} us each: a round trip + {:.0} us of RPC per remote graph, assumed)",
-                n.hops + 1,
-                t_hops * 1e3,
-                n.hops,
-                n.network.id,
-                n.source,
-                n.network.bandwidth_gb_s,
-                n.network.latency_us,
-                n.hop_s * 1e6,
-                RPC_OVERHEAD_S * 1e6
-            );
+            note!("{}", hops_basis(n, inp));
         }
     }
     if let Some((bytes, bw)) = inp.host {
