@@ -237,6 +237,11 @@ pub struct QuantizeArgs {
 pub struct CostArgs {
     #[command(flatten)]
     pub est: EstimateArgs,
+    /// Network between nodes for multi-node plans (catalogue id or name: infiniband-ndr,
+    /// infiniband-hdr, roce-400g, roce-200g, roce-100g, ethernet-25g, ethernet-10g); default:
+    /// infiniband-ndr between servers of datacenter GPUs, ethernet-10g between other hosts.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Owned devices: ID[xCOUNT],...; default: the cheapest set from `gpus`.
     #[arg(long)]
     pub gpu: Option<String>,
@@ -341,6 +346,11 @@ pub struct EstimateArgs {
 pub struct FitArgs {
     #[command(flatten)]
     pub est: EstimateArgs,
+    /// Network between nodes for multi-node plans (catalogue id or name: infiniband-ndr,
+    /// infiniband-hdr, roce-400g, roce-200g, roce-100g, ethernet-25g, ethernet-10g); default:
+    /// infiniband-ndr between servers of datacenter GPUs, ethernet-10g between other hosts.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Devices: ID[xCOUNT],... e.g. rtx-4090, rtx-3060-12gbx2, rtx-3090,rtx-3060-12gb, m4-max-64gb.
     #[arg(long)]
     pub gpu: Option<String>,
@@ -367,6 +377,11 @@ pub struct FitArgs {
 pub struct GpusArgs {
     #[command(flatten)]
     pub est: EstimateArgs,
+    /// Network between nodes for multi-node plans (catalogue id or name: infiniband-ndr,
+    /// infiniband-hdr, roce-400g, roce-200g, roce-100g, ethernet-25g, ethernet-10g); default:
+    /// infiniband-ndr between servers of datacenter GPUs, ethernet-10g between other hosts.
+    #[arg(long)]
+    pub network: Option<String>,
     /// Only device sets whose purchase price is at most this many US dollars.
     #[arg(long, allow_hyphen_values = true)]
     pub budget: Option<f64>,

@@ -1,5 +1,6 @@
 //! Re-fits the speed model to the published measurements and checks it on the rows held out
-//! of the fit (every fifth row): the bars for decode speed.
+//! of the fit (every fifth row of the file, fixed before any fit): the bars for decode
+//! speed.
 
 use vramplan::catalog::Catalog;
 use vramplan::estimate::calibration::{self, Fit};
@@ -38,6 +39,17 @@ fn held_out_decode_rows_meet_the_bars() {
     let rows = rows();
     let fit = calibration::fit(&rows);
     let v = calibration::validate(&rows, &fit, true);
+    for (class, e) in fit.by_class.iter().filter(|(_, e)| e.decode_rows > 0) {
+        eprintln!(
+            "{class}: decode efficiency {:.3}/{:.3}/{:.3}, {:.2} ms per token, {:.0} us per layer ({} training rows)",
+            e.decode.low,
+            e.decode.expected,
+            e.decode.high,
+            e.token_s * 1e3,
+            e.layer_s * 1e6,
+            e.decode_rows
+        );
+    }
     eprintln!(
         "held-out decode rows: {} | within ±25%: {:.1}% | inside low..high: {:.1}%",
         v.held_out_rows,
@@ -45,7 +57,8 @@ fn held_out_decode_rows_meet_the_bars() {
         v.inside_range * 100.0
     );
     assert!(v.held_out_rows >= 15);
-    assert!(v.within_25_percent >= 0.80, "{v:?}");
+    // The bars, as stated: 90% of held-out rows within ±25%, 90% inside low..high.
+    assert!(v.within_25_percent >= 0.90, "{v:?}");
     assert!(v.inside_range >= 0.90, "{v:?}");
 }
 
@@ -58,4 +71,20 @@ fn the_embedded_fit_is_the_refit() {
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()
     );
+}
+
+#[test]
+fn chips_named_without_memory_are_fitted_as_the_full_chip() {
+    // The scoreboard's "m3-max" rows are the 40-core, 400 GB/s chip; the binned 300 GB/s one is
+    // `m3-max-36gb` in the file. The planner's smallest-configuration rule must not apply here.
+    let rows = rows();
+    let bw = |id: &str| {
+        rows.iter()
+            .find(|r| r.m.device == id)
+            .map(|r| r.device.entry.bandwidth_for(r.device.memory_bytes))
+            .unwrap()
+    };
+    assert_eq!(bw("m3-max"), 400.0);
+    assert_eq!(bw("m3-max-36gb"), 300.0);
+    assert_eq!(bw("m4-max"), 546.0);
 }

@@ -620,3 +620,151 @@ fn chip_without_memory_is_its_smallest_configuration() {
     assert_eq!(v["memory_bytes"].as_u64(), Some(96 << 30));
     assert!(v.get("implied_memory").is_none());
 }
+
+/// Networks between nodes are catalogue facts: the speed model's built-in defaults are the
+/// catalogue's entries, figure for figure.
+#[test]
+fn default_networks_are_the_catalogue_entries() {
+    use vramplan::estimate::speed::Network;
+    let catalog = vramplan::catalog::Catalog::embedded().unwrap();
+    for d in [Network::datacenter_default(), Network::host_default()] {
+        let e = catalog
+            .network(&d.id)
+            .expect("default network in hardware.toml");
+        assert_eq!(Network::from_entry(e), d);
+        assert!(e.source.starts_with("https://") && e.latency_source.starts_with("https://"));
+    }
+    assert_eq!(catalog.network("NDR").unwrap().id, "infiniband-ndr");
+    assert_eq!(catalog.network("10GbE").unwrap().id, "ethernet-10g");
+    assert!(catalog.networks().count() >= 7);
+}
+
+/// Two nodes of H100s (vLLM pipeline of 2): the hop crosses the default InfiniBand NDR, and
+/// JSON says so; a slower network chosen with --network costs more per hop and never speeds
+/// decode up; one node crosses no network.
+#[test]
+fn multi_node_plans_name_their_network_and_pay_for_it() {
+    let args = [
+        "fit",
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--quant",
+        "fp8",
+        "--gpu",
+        "h100-sxmx16",
+    ];
+    let r = json(&args);
+    let n = &r["network"];
+    assert_eq!(n["id"], "infiniband-ndr", "{n}");
+    assert_eq!(n["source"], "default");
+    assert_eq!(n["hops"], 1);
+    assert_eq!(n["bandwidth_gb_s"], 50.0);
+    let mut slow_args = args.to_vec();
+    slow_args.extend(["--network", "ethernet-10g"]);
+    let slow = json(&slow_args);
+    assert_eq!(slow["network"]["id"], "ethernet-10g");
+    assert_eq!(slow["network"]["source"], "--network");
+    let hop = |v: &serde_json::Value| v["network"]["hop_s"].as_f64().unwrap();
+    assert!(hop(&slow) > hop(&r), "{} vs {}", hop(&slow), hop(&r));
+    let dec = |v: &serde_json::Value| v["decode_tok_s"]["expected"].as_f64().unwrap();
+    assert!(dec(&slow) < dec(&r));
+    // One node: no hop, no network key.
+    let one = json(&[
+        "fit",
+        "llama-3.1-70b",
+        "--engine",
+        "vllm",
+        "--quant",
+        "awq",
+        "--gpu",
+        "a100-80gb-sxmx2",
+    ]);
+    assert!(one.get("network").is_none(), "{one}");
+    bad(
+        &[&args[..], &["--network", "token-ring"]].concat(),
+        "--network",
+    );
+}
+
+/// llama.cpp across desktop hosts (rpc-server): the default is 10 GbE, a round trip per hop,
+/// and the per-hop cost follows the chosen network's latency.
+#[test]
+fn llama_cpp_rpc_hops_use_the_hosts_network() {
+    let r = json(&["fit", "llama-3.1-405b", "--gpu", "rtx-3090x16"]);
+    let n = &r["network"];
+    assert_eq!(n["id"], "ethernet-10g", "{n}");
+    assert_eq!(n["source"], "default");
+    assert_eq!(n["hops"], 1);
+    let ib = json(&[
+        "fit",
+        "llama-3.1-405b",
+        "--gpu",
+        "rtx-3090x16",
+        "--network",
+        "infiniband-hdr",
+    ]);
+    let hop = |v: &serde_json::Value| v["network"]["hop_s"].as_f64().unwrap();
+    // A round trip of 2 x (30 - 5) us less on InfiniBand HDR, and Llama-3.1-405B's f32 hidden
+    // state (16384 x 4 bytes) over 25 GB/s instead of 1.25 GB/s.
+    let saved = hop(&r) - hop(&ib);
+    let expected = 2.0 * 25e-6 + 65536.0 * (1.0 / 1.25e9 - 1.0 / 25e9);
+    assert!((saved - expected).abs() < 1e-7, "{saved} vs {expected}");
+    for cmd in ["gpus", "cost"] {
+        let out = vramplan(&[cmd, "llama-3.1-8b", "--network", "roce-100g", "--json"]);
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bad(&[cmd, "llama-3.1-8b", "--network", "nope"], "--network");
+    }
+}
+
+/// Planning for this machine uses what `validate` measured here, bandwidth and decode
+/// efficiency, and says so; a plan for catalogue devices uses neither.
+#[test]
+fn planning_for_this_machine_uses_its_measured_figures() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_vramplan"))
+            .args(args)
+            .arg("--json")
+            .env("VRAMPLAN_CACHE", cache.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Not measured yet: the figures are said to be assumed and fitted.
+    let before = run(&["fit", "llama-3.1-8b"]);
+    let l = &before["local_host"];
+    assert_eq!(l["bandwidth_basis"], "assumed", "{l}");
+    assert_eq!(l["decode_efficiency_basis"], "fitted");
+    let cpu = run(&["detect"])["cpu_brand"].as_str().unwrap().to_string();
+    let record = serde_json::json!({
+        "cpu": cpu, "threads": 2, "memory_read_gb_s": 12.5, "measured_unix_s": 1796418974u64,
+        "date": "2026-12-04", "decode_efficiency": 0.37, "decode_efficiency_model": "test model"
+    });
+    std::fs::write(cache.path().join("host.json"), record.to_string()).unwrap();
+    let after = run(&["fit", "llama-3.1-8b"]);
+    let l = &after["local_host"];
+    assert_eq!(l["bandwidth_basis"], "measured", "{l}");
+    assert_eq!(l["decode_efficiency_basis"], "measured");
+    assert_eq!(l["decode_efficiency"], 0.37);
+    assert!(l["detail"].as_str().unwrap().contains("test model"));
+    // A CPU-only machine decodes at the measured bandwidth x efficiency (no fixed cost).
+    if after["devices"][0]["id"] == "this-machine" {
+        assert_eq!(l["bandwidth_gb_s"], 12.5);
+        let b = after["speed_basis"][0].as_str().unwrap();
+        assert!(b.contains("/ 12.5 GB/s x efficiency 0.37"), "{b}");
+    }
+    // Catalogue devices: no local figures.
+    assert!(run(&["fit", "llama-3.1-8b", "--gpu", "rtx-4090"])
+        .get("local_host")
+        .is_none());
+}

@@ -5,6 +5,8 @@ Usage: python3 tools/check_hardware.py [path/to/hardware.toml] [--table]
 
 Hard checks (exit status 1 on any failure):
   * every required device id is present; ids are unique lower-case kebab-case
+  * `[[network]]` entries: kind, link rate (Gb/s), small-message latency (us), a URL for each;
+    the speed model's default networks are present
   * at least MIN_DEVICES devices
   * every [[device]] / [[device.cloud]] has its required keys, only schema keys,
     and values of the right type / enum / format (YYYY-MM, https URLs)
@@ -81,7 +83,7 @@ CLOUD_OPTIONAL: dict = {}
 KINDS = {"gpu", "apple", "cpu"}
 # Architecture generation (src/catalog/device.rs `Arch`), per kind and vendor.
 ARCHS = {
-    ("gpu", "nvidia"): {"volta", "turing", "ampere", "ada", "hopper", "blackwell"},
+    ("gpu", "nvidia"): {"pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell"},
     ("gpu", "amd"): {"rdna3", "cdna2", "cdna3"},
     ("apple", "apple"): {"apple-m1", "apple-m2", "apple-m3", "apple-m4"},
     ("cpu", "amd"): {"x86-64"},
@@ -330,6 +332,35 @@ def check_device(d: dict, errors: list, warnings: list) -> None:
         warnings.append(f"{where}: bf16 ({bf16}) above fp16 ({fp16})")
 
 
+NETWORK_KINDS = {"infiniband", "ethernet-rdma", "ethernet"}
+NETWORK_REQUIRED = {"id": str, "name": str, "kind": str, "bandwidth_gbit_s": NUM,
+                    "latency_us": NUM, "latency_source": str, "source": str}
+NETWORK_OPTIONAL = {"aliases": list}
+# The speed model's built-in defaults (src/estimate/speed.rs) must be catalogue entries.
+NETWORK_DEFAULTS = ("infiniband-ndr", "ethernet-10g")
+
+
+def check_network(n: dict, errors: list) -> None:
+    """A `[[network]]` entry: link rate and small-message latency, each with a source."""
+    where = f"network `{n.get('id', '?')}`"
+    check_keys(n, NETWORK_REQUIRED, NETWORK_OPTIONAL, where, errors)
+    if not KEBAB.match(str(n.get("id", ""))):
+        errors.append(f"{where}: id must be lower-case kebab-case")
+    if n.get("kind") not in NETWORK_KINDS:
+        errors.append(f"{where}: kind must be one of {sorted(NETWORK_KINDS)}")
+    bw = n.get("bandwidth_gbit_s")
+    if type_ok(bw, NUM) and not 1.0 <= bw <= 3200.0:
+        errors.append(f"{where}: bandwidth_gbit_s {bw} outside 1..3200 Gb/s")
+    lat = n.get("latency_us")
+    if type_ok(lat, NUM) and not 0.1 <= lat <= 1000.0:
+        errors.append(f"{where}: latency_us {lat} outside 0.1..1000 us")
+    for key in ("source", "latency_source"):
+        if not URL.match(str(n.get(key, ""))):
+            errors.append(f"{where}: `{key}` must be a URL")
+    if not all(isinstance(a, str) for a in n.get("aliases", []) or []):
+        errors.append(f"{where}: aliases must be strings")
+
+
 def main(argv: list) -> int:
     args = [a for a in argv[1:] if not a.startswith("--")]
     table = "--table" in argv
@@ -339,7 +370,7 @@ def main(argv: list) -> int:
 
     errors: list = []
     warnings: list = []
-    unknown_top = set(data) - {"device", "model", "api"}
+    unknown_top = set(data) - {"device", "model", "api", "network"}
     if unknown_top:
         errors.append(f"unknown top-level keys: {sorted(unknown_top)}")
     devices = data.get("device", [])
@@ -354,6 +385,17 @@ def main(argv: list) -> int:
         if did in seen:
             errors.append(f"duplicate device id `{did}`")
         seen[did] = d
+
+    networks = data.get("network", [])
+    net_ids: set = set()
+    for n in networks:
+        check_network(n, errors)
+        if n.get("id") in net_ids or n.get("id") in seen:
+            errors.append(f"duplicate id `{n.get('id')}` (networks and devices share lookups)")
+        net_ids.add(n.get("id"))
+    for nid in NETWORK_DEFAULTS:
+        if nid not in net_ids:
+            errors.append(f"default network `{nid}` is missing")
 
     for rid in REQUIRED_IDS:
         if rid not in seen:
@@ -395,7 +437,7 @@ def main(argv: list) -> int:
     if errors:
         print(f"FAILED: {len(errors)} error(s) in {path}")
         return 1
-    print(f"OK: {len(devices)} devices, {n_cloud} cloud prices, "
+    print(f"OK: {len(devices)} devices, {len(networks)} networks, {n_cloud} cloud prices, "
           f"{len(warnings)} warning(s) in {path}")
     return 0
 

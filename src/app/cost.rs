@@ -72,6 +72,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
     let mut req = super::request::request_for(&model, &args.est)?;
+    req.network = super::request::network(&catalog, args.network.as_deref())?;
     let years = positive(args.years, "--years")?;
     let kwh = positive(args.kwh, "--kwh")?;
     let eur_usd = positive(args.eur_usd, "--eur-usd")?;

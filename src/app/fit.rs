@@ -60,6 +60,13 @@ struct FitReport {
     ttft_s: Option<Range>,
     aggregate_decode_tok_s: Option<Range>,
     speed_basis: Vec<String>,
+    /// Planning for this machine with figures measured here: which bandwidth and CPU decode
+    /// efficiency the plan used, measured or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_host: Option<estimate::host::LocalHostFigures>,
+    /// The network between nodes a multi-node plan's speed counts, and why that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<estimate::speed::NetworkUse>,
     /// Inputs the plan honours but that the model or the hardware does not stand behind (a
     /// context beyond the trained one, ...).
     warnings: Vec<String>,
@@ -69,6 +76,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
     let mut req = super::request::request_for(&model, &args.est)?;
+    req.network = super::request::network(&catalog, args.network.as_deref())?;
     if let Some(c) = req.llama_cpp_mut() {
         c.n_gpu_layers = args.ngl;
         c.n_cpu_moe = if args.cpu_moe {
@@ -114,7 +122,7 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         req.engine().launch_command(&launch, &req, &p)
     });
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
-    let fit = Fit::embedded(&catalog);
+    let (fit, local_host) = machine.local_fit(Fit::embedded(&catalog), args.est.host_bandwidth);
     let speed = estimate::perf::speed(
         &view,
         &p,
@@ -166,7 +174,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .as_ref()
             .filter(|s| s.parallel > 1)
             .map(|s| s.aggregate_decode_tok_s),
-        speed_basis: speed.as_ref().map(|s| s.basis.clone()).unwrap_or_default(),
+        speed_basis: speed
+            .as_ref()
+            .map(|s| machine.say_assumed_host_bandwidth(s.basis.clone(), args.est.host_bandwidth))
+            .unwrap_or_default(),
+        network: speed.as_ref().and_then(|s| s.network.clone()),
+        local_host,
         warnings,
     };
     super::emit(global, &report, |report| {
@@ -174,6 +187,18 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             super::out(n);
         }
         render(&model.name, report, &p);
+        if let Some(l) = &report.local_host {
+            super::out(&l.detail);
+        }
+        if let Some(n) = &report.network {
+            super::out(&format!(
+                "network between nodes: {} ({}), {} hop(s) of {:.0} us per token",
+                n.network.name,
+                n.why,
+                n.hops,
+                n.hop_s * 1e6
+            ));
+        }
         if args.explain {
             for line in &report.speed_basis {
                 super::out(&format!("  {line}"));
@@ -390,6 +415,6 @@ fn speed_lines(r: &FitReport) {
                 rate(a, "tok/s")
             ));
         }
-        super::out("  (ranges: 5th-95th percentile of efficiencies fitted to published measurements; --explain shows the basis)");
+        super::out("  (ranges: 90% prediction interval of efficiencies fitted to published measurements; --explain shows the basis)");
     }
 }

@@ -28,6 +28,7 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
     let catalog = super::load_catalog(global)?;
     let model = model_input::resolve(&catalog, &args.est.model)?;
     let mut req = super::request::request_for(&model, &args.est)?;
+    req.network = super::request::network(&catalog, args.network.as_deref())?;
     if let Some(b) = args.budget {
         if !(b.is_finite() && b > 0.0) {
             return Err(bad_input(format!(

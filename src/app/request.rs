@@ -4,7 +4,8 @@
 use anyhow::Result;
 use vramplan::catalog::{Catalog, Device, DeviceKind};
 use vramplan::estimate::host::{has_separate_host, split_host};
-use vramplan::estimate::{self, EngineOptions, KvType, PlaceRequest};
+use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::{self, Engine, EngineOptions, KvType, PlaceRequest};
 use vramplan::plan::request;
 
 use super::args::{parse_devices, parse_ram, parse_tokens};
@@ -99,15 +100,111 @@ pub struct Machine {
     /// Where `ram_bytes` comes from: "--ram", "this machine", "catalogue host ID".
     pub ram_source: Option<String>,
     pub detected_note: Option<String>,
+    /// Planning for this machine (no --gpu).
+    pub local: bool,
+    /// Planning for this machine: what `validate` / `detect --measure` measured here.
+    pub measured: Option<vramplan::hw::host_cache::HostMeasurement>,
 }
 
 impl Machine {
+    /// The host-RAM line of a speed basis names its bandwidth as assumed when nothing gave it
+    /// (no --host-bandwidth, no catalogue host, not this machine measured).
+    pub fn say_assumed_host_bandwidth(
+        &self,
+        mut basis: Vec<String>,
+        flag: Option<f64>,
+    ) -> Vec<String> {
+        if flag.is_none() && self.host.is_none() && self.measured.is_none() {
+            for line in basis.iter_mut().filter(|l| l.starts_with("host RAM:")) {
+                line.push_str(" (bandwidth assumed: dual-channel DDR5-5600; --host-bandwidth or a catalogue CPU host in --gpu gives the host's)");
+            }
+        }
+        basis
+    }
+
+    /// For a plan of this machine: the CPU decode efficiency measured here (when `validate`
+    /// measured one) in place of the fitted CPU class's, and which figures the plan used.
+    pub fn local_fit(
+        &self,
+        fit: Fit,
+        bandwidth_flag: Option<f64>,
+    ) -> (Fit, Option<estimate::host::LocalHostFigures>) {
+        if !self.local {
+            return (fit, None);
+        }
+        let m = self.measured.as_ref();
+        let (fit, eff_basis, eff_detail) = match m.and_then(|m| m.decode_efficiency) {
+            Some(e) => (
+                fit.with_measured_cpu_decode(e),
+                "measured",
+                format!(
+                    "decode efficiency {e:.2} measured by validate ({}, vramplan's engine)",
+                    m.and_then(|m| m.decode_efficiency_model.as_deref())
+                        .unwrap_or("model not recorded")
+                ),
+            ),
+            None => (
+                fit,
+                "fitted",
+                "decode efficiency fitted to published llama.cpp CPU rows (`vramplan validate` measures it here)".to_string(),
+            ),
+        };
+        let eff = fit
+            .efficiency(Engine::LlamaCpp, estimate::speed::DeviceClass::Cpu)
+            .decode
+            .expected;
+        let bandwidth_gb_s = self.host_bandwidth(bandwidth_flag);
+        let (bandwidth_basis, bw_detail) = match (bandwidth_flag, m) {
+            (Some(_), _) => (
+                "--host-bandwidth",
+                "given with --host-bandwidth".to_string(),
+            ),
+            (None, Some(m)) => (
+                "measured",
+                format!("measured {} ({} threads)", m.date, m.threads),
+            ),
+            (None, None) => (
+                "assumed",
+                "assumed (dual-channel DDR5 desktop; `vramplan detect --measure` measures it)"
+                    .to_string(),
+            ),
+        };
+        let figures = estimate::host::LocalHostFigures {
+            bandwidth_gb_s,
+            bandwidth_basis,
+            decode_efficiency: eff,
+            decode_efficiency_basis: eff_basis,
+            detail: format!(
+                "this machine: memory bandwidth {} GB/s {bw_detail}; {eff_detail}",
+                vramplan::report::sig(bandwidth_gb_s, 3)
+            ),
+        };
+        (fit, Some(figures))
+    }
+
     /// Bandwidth serving CPU-resident layers: --host-bandwidth, else the listed catalogue
-    /// host's, else the default desktop's.
+    /// host's, else (planning for this machine) its measured bandwidth, else the default
+    /// desktop's.
     pub fn host_bandwidth(&self, flag: Option<f64>) -> f64 {
         flag.or(self.host.as_ref().map(|h| h.entry.bandwidth_gb_s))
+            .or(self.measured.as_ref().map(|m| m.memory_read_gb_s))
             .unwrap_or(estimate::perf::DEFAULT_HOST_BANDWIDTH_GB_S)
     }
+}
+
+/// The network from `--network` (a catalogue `[[network]]` id or name); `None`: the speed
+/// model's default for the devices.
+pub fn network(catalog: &Catalog, flag: Option<&str>) -> Result<Option<estimate::speed::Network>> {
+    flag.map(|q| {
+        catalog
+            .network(q)
+            .map(estimate::speed::Network::from_entry)
+            .map_err(|e| {
+                let ids: Vec<&str> = catalog.networks().map(|n| n.id.as_str()).collect();
+                bad_input(format!("--network: {e} (networks: {})", ids.join(", ")))
+            })
+    })
+    .transpose()
 }
 
 /// Devices from --gpu (or this machine's without it) and the host's RAM: a catalogue CPU host
@@ -155,6 +252,8 @@ pub fn machine(catalog: &Catalog, gpu: Option<&str>, ram: Option<&str>) -> Resul
                 ram_bytes,
                 ram_source,
                 detected_note: None,
+                local: false,
+                measured: None,
             })
         }
         None => {
@@ -192,6 +291,8 @@ pub fn machine(catalog: &Catalog, gpu: Option<&str>, ram: Option<&str>) -> Resul
                 ram_bytes,
                 ram_source,
                 detected_note,
+                local: true,
+                measured: detected.measured.clone(),
             })
         }
     }

@@ -15,6 +15,9 @@ pub enum DeviceKind {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
+    /// NVIDIA, compute capability 6.0 / 6.1 (P100, P40, GTX 10): no catalogue entry, but a
+    /// user's catalogue may add one (llama.cpp runs on it; vLLM does not).
+    Pascal,
     /// NVIDIA, compute capability 7.0 (V100).
     Volta,
     /// NVIDIA, 7.5 (T4, RTX 20).
@@ -45,6 +48,7 @@ pub enum Arch {
 impl Arch {
     pub fn name(self) -> &'static str {
         match self {
+            Arch::Pascal => "Pascal",
             Arch::Volta => "Volta",
             Arch::Turing => "Turing",
             Arch::Ampere => "Ampere",
@@ -65,6 +69,7 @@ impl Arch {
     /// NVIDIA compute capability of the generation (its lowest where it spans two).
     pub fn compute_capability(self) -> Option<f64> {
         Some(match self {
+            Arch::Pascal => 6.0,
             Arch::Volta => 7.0,
             Arch::Turing => 7.5,
             Arch::Ampere => 8.0,
@@ -366,6 +371,72 @@ impl DeviceEntry {
         }
         if self.source.trim().is_empty() {
             p.push("source must name where the figures come from".into());
+        }
+        p
+    }
+}
+
+/// What a network between nodes is made of (`kind` in hardware.toml).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkKind {
+    /// RDMA over InfiniBand.
+    Infiniband,
+    /// RDMA over Converged Ethernet (RoCE).
+    EthernetRdma,
+    /// Plain Ethernet, kernel TCP.
+    Ethernet,
+}
+
+/// A network between nodes (`[[network]]` in hardware.toml): what a pipeline hand-off or a
+/// llama.cpp RPC hop crosses.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkEntry {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub kind: NetworkKind,
+    /// Link data rate per port, Gb/s.
+    pub bandwidth_gbit_s: f64,
+    /// One-way small-message latency of the transport used over it, microseconds.
+    pub latency_us: f64,
+    pub latency_source: String,
+    pub source: String,
+}
+
+impl NetworkEntry {
+    /// Bytes per second of the link in GB/s (10^9 B/s).
+    pub fn bandwidth_gb_s(&self) -> f64 {
+        self.bandwidth_gbit_s / 8.0
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !super::is_kebab_id(&self.id) {
+            p.push(format!("id `{}` is not lower-case kebab-case", self.id));
+        }
+        // Far outside real links (1 Gb/s .. 3.2 Tb/s, 0.1 us .. 1 ms) is a typo or a unit slip.
+        if !(self.bandwidth_gbit_s.is_finite() && (1.0..=3200.0).contains(&self.bandwidth_gbit_s)) {
+            p.push(format!(
+                "bandwidth_gbit_s must be 1..3200 Gb/s, got {}",
+                self.bandwidth_gbit_s
+            ));
+        }
+        if !(self.latency_us.is_finite() && (0.1..=1000.0).contains(&self.latency_us)) {
+            p.push(format!(
+                "latency_us must be 0.1..1000 us, got {}",
+                self.latency_us
+            ));
+        }
+        for (key, url) in [
+            ("source", &self.source),
+            ("latency_source", &self.latency_source),
+        ] {
+            if !url.starts_with("http") {
+                p.push(format!("{key} must be a URL, got `{url}`"));
+            }
         }
         p
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use api::ApiEntry;
-pub use device::{Arch, CloudPrice, DeviceEntry, DeviceKind};
+pub use device::{Arch, CloudPrice, DeviceEntry, DeviceKind, NetworkEntry, NetworkKind};
 pub use model::{limits, Mla, ModelEntry, Moe, SlidingWindow};
 
 /// The embedded default catalogue files.
@@ -127,6 +127,8 @@ struct CatalogFile {
     api: Vec<toml::Spanned<ApiEntry>>,
     #[serde(default)]
     device: Vec<toml::Spanned<DeviceEntry>>,
+    #[serde(default)]
+    network: Vec<toml::Spanned<NetworkEntry>>,
 }
 
 /// Where an entry came from (file name and line), shown by `show`.
@@ -142,6 +144,7 @@ pub struct Catalog {
     models: BTreeMap<String, (ModelEntry, Origin)>,
     apis: BTreeMap<String, (ApiEntry, Origin)>,
     devices: BTreeMap<String, (DeviceEntry, Origin)>,
+    networks: BTreeMap<String, (NetworkEntry, Origin)>,
     /// Problems that did not stop the load: user files skipped, aliases that shadow an id, ids
     /// repeated across user files.
     warnings: Vec<String>,
@@ -381,6 +384,7 @@ impl Catalog {
     fn merge_from(&mut self, other: Catalog) {
         self.models.extend(other.models);
         self.devices.extend(other.devices);
+        self.networks.extend(other.networks);
         self.apis.extend(other.apis);
         self.warnings.extend(other.warnings);
     }
@@ -454,6 +458,9 @@ impl Catalog {
             let mut p = d.problems();
             p.extend(device_limits(d));
             (&d.id, p)
+        })?;
+        merge(&mut self.networks, parsed.network, "network", &at, |n| {
+            (&n.id, n.problems())
         })?;
         Ok(())
     }
@@ -538,6 +545,18 @@ impl Catalog {
                 quant: parsed.quant,
             }),
         }
+    }
+
+    /// Networks between nodes (`[[network]]`), by id.
+    pub fn networks(&self) -> impl Iterator<Item = &NetworkEntry> {
+        self.networks.values().map(|(n, _)| n)
+    }
+
+    /// Finds a network by id, name or alias (`infiniband-ndr`, `NDR`, `10GbE`).
+    pub fn network(&self, query: &str) -> Result<&NetworkEntry, NotFound> {
+        find(&self.networks, query, "network", |n| {
+            (&n.id, &n.name, &n.aliases)
+        })
     }
 
     pub fn api(&self, query: &str) -> Result<&ApiEntry, NotFound> {

@@ -236,6 +236,13 @@ pub fn rows(catalog: &Catalog, ms: &[Measurement]) -> Vec<Row> {
         .enumerate()
         .filter_map(|(i, m)| {
             let device = catalog.device(&m.device).ok()?;
+            // A chip named without memory here is the catalogue entry's own (full-chip)
+            // configuration, not the smallest option the planner assumes: the rows name binned
+            // chips explicitly (`m3-max-36gb`), see data/speed/README.md.
+            let device = match device.implied_memory {
+                Some(_) => Device::from_entry(device.entry, None),
+                None => device,
+            };
             let efficiency = implied_efficiency(m, &device)?;
             (efficiency.is_finite() && efficiency > 0.0).then(|| Row {
                 class: DeviceClass::of(&device),
@@ -272,6 +279,23 @@ pub fn band(values: &[f64]) -> Option<Range> {
     })
 }
 
+/// The range a new row falls in with 90% probability: the median, and the k-th smallest and
+/// k-th largest of the n values with k = floor(0.05 (n + 1)) (at least 1), a distribution-free
+/// prediction interval covering (n + 1 - 2k) / (n + 1) >= 90% of new draws for n >= 19. The 5th
+/// and 95th percentiles of the rows (`band`) would cover about 87% at the sizes here.
+pub fn prediction_band(values: &[f64]) -> Option<Range> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let mid = band(&v)?.expected;
+    let k = (((n + 1) as f64 * 0.05).floor() as usize).max(1);
+    Some(Range {
+        low: v[k - 1],
+        expected: mid,
+        high: v[n - k],
+    })
+}
+
 /// Fitted efficiencies per (engine, class); classes with too few rows borrow the engine-wide fit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fit {
@@ -299,47 +323,82 @@ pub const PRIOR: Efficiency = Efficiency {
     prefill_rows: 0,
 };
 
-/// Candidate fixed costs searched by the fit: per token 0..3 ms in 50 us steps, per layer
-/// 0..60 us in 2 us steps.
-fn fixed_cost_grid() -> impl Iterator<Item = (f64, f64)> {
-    (0..=60).flat_map(|i| (0..=30).map(move |j| (i as f64 * 50e-6, j as f64 * 2e-6)))
+/// The fixed-cost search space: per token 0..8 ms, per layer 0..300 us. Wide enough for what
+/// the training rows imply (Apple's 7B rows at F16, Q8_0 and Q4_0 on one chip put 4-7 ms per
+/// token outside the bandwidth term; Llama-2-70B on an M2 Ultra about 2.5 times that, with 2.5
+/// times the layers).
+const MAX_TOKEN_S: f64 = 8e-3;
+const MAX_LAYER_S: f64 = 300e-6;
+/// Coarse steps, then fine steps around the best coarse point.
+const COARSE: (f64, f64) = (500e-6, 20e-6);
+const FINE: (f64, f64) = (50e-6, 2e-6);
+
+/// How well a candidate pair of fixed costs explains the rows: the mean absolute log deviation
+/// of the implied efficiencies from their median, or `None` when refused (a row left no
+/// plausible bandwidth time, or the efficiencies' 95th percentile exceeds 1).
+fn fixed_cost_score(train: &[&Row], tok: f64, lay: f64) -> Option<f64> {
+    let effs: Vec<f64> = train
+        .iter()
+        .map(|r| r.efficiency_with(tok, lay))
+        .collect::<Option<_>>()?;
+    let b = band(&effs)?;
+    if b.high > 1.0 {
+        return None;
+    }
+    Some(
+        effs.iter()
+            .map(|e| (e / b.expected).ln().abs())
+            .sum::<f64>()
+            / effs.len() as f64,
+    )
+}
+
+/// The best-scoring pair on the grid `tok in lo.0..=hi.0, lay in lo.1..=hi.1` with `step`;
+/// ties keep the smaller costs (searched first).
+fn grid_best(
+    train: &[&Row],
+    lo: (f64, f64),
+    hi: (f64, f64),
+    step: (f64, f64),
+) -> Option<(f64, f64)> {
+    let n_tok = ((hi.0 - lo.0) / step.0).round() as usize;
+    let n_lay = ((hi.1 - lo.1) / step.1).round() as usize;
+    let mut best = None;
+    let mut best_score = f64::INFINITY;
+    for i in 0..=n_tok {
+        for j in 0..=n_lay {
+            let (tok, lay) = (lo.0 + i as f64 * step.0, lo.1 + j as f64 * step.1);
+            if let Some(score) = fixed_cost_score(train, tok, lay) {
+                if score < best_score - 1e-9 {
+                    best_score = score;
+                    best = Some((tok, lay));
+                }
+            }
+        }
+    }
+    best
 }
 
 /// The fixed costs (per token, per layer) that make the training rows' implied decode
-/// efficiencies agree best: the least mean absolute log deviation from their median. A
-/// candidate is refused when any row's fixed cost would leave it no plausible bandwidth time or
-/// when the implied efficiencies' 95th percentile exceeds 1 (faster than the memory allows).
-/// Ties keep the smaller costs (searched first). A best fit on the grid's upper edge is not
-/// identified by the rows (e.g. one layer count for nearly all rows of a class, so the costs
-/// trade off against the efficiency without bound): the class then keeps no fixed cost.
+/// efficiencies agree best (`fixed_cost_score`): a coarse grid over the whole space, then a fine
+/// one around its best point. A best fit on the space's upper edge is not identified by the
+/// rows (e.g. one layer count for nearly all rows of a class, so the costs trade off against
+/// the efficiency without bound): the class then keeps no fixed cost.
 fn fit_fixed_costs(train: &[&Row]) -> (f64, f64) {
-    let mut best = (0.0, 0.0);
-    let mut best_score = f64::INFINITY;
-    for (tok, lay) in fixed_cost_grid() {
-        let effs: Option<Vec<f64>> = train.iter().map(|r| r.efficiency_with(tok, lay)).collect();
-        let Some(effs) = effs else { continue };
-        let Some(b) = band(&effs) else { continue };
-        if b.high > 1.0 {
-            continue;
-        }
-        let score = effs
-            .iter()
-            .map(|e| (e / b.expected).ln().abs())
-            .sum::<f64>()
-            / effs.len() as f64;
-        if score < best_score - 1e-9 {
-            best_score = score;
-            best = (tok, lay);
-        }
-    }
+    let Some(c) = grid_best(train, (0.0, 0.0), (MAX_TOKEN_S, MAX_LAYER_S), COARSE) else {
+        return (0.0, 0.0);
+    };
+    let lo = ((c.0 - COARSE.0).max(0.0), (c.1 - COARSE.1).max(0.0));
+    let hi = (
+        (c.0 + COARSE.0).min(MAX_TOKEN_S),
+        (c.1 + COARSE.1).min(MAX_LAYER_S),
+    );
+    let best = grid_best(train, lo, hi, FINE).unwrap_or(c);
     if best.0 >= MAX_TOKEN_S - 1e-12 || best.1 >= MAX_LAYER_S - 1e-12 {
         return (0.0, 0.0);
     }
     best
 }
-
-const MAX_TOKEN_S: f64 = 60.0 * 50e-6;
-const MAX_LAYER_S: f64 = 30.0 * 2e-6;
 
 fn key(engine: Engine, class: DeviceClass) -> String {
     format!("{}/{class:?}", engine.row().calibration_key)
@@ -371,12 +430,12 @@ pub fn fit(rows: &[Row]) -> Fit {
             .collect();
         Efficiency {
             decode: if d.len() >= MIN_ROWS {
-                band(&d).unwrap_or(PRIOR.decode)
+                prediction_band(&d).unwrap_or(PRIOR.decode)
             } else {
                 PRIOR.decode
             },
             prefill: if p.len() >= MIN_ROWS {
-                band(&p).unwrap_or(PRIOR.prefill)
+                prediction_band(&p).unwrap_or(PRIOR.prefill)
             } else {
                 PRIOR.prefill
             },
@@ -425,6 +484,29 @@ impl Fit {
             .get(&key(engine, class))
             .copied()
             .unwrap_or(self.fallback)
+    }
+
+    /// This fit with the CPU class's decode efficiency measured on this machine (`validate`'s
+    /// median over its levels): `expected` is the measurement, `low`/`high` keep the fitted
+    /// range's proportions around it (capped at 1), and no fixed cost is added (the measured
+    /// efficiency already includes it). Figures outside (0, 1] are ignored.
+    pub fn with_measured_cpu_decode(mut self, efficiency: f64) -> Fit {
+        if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 1.0) {
+            return self;
+        }
+        for (k, e) in self.by_class.iter_mut() {
+            if k.ends_with(&format!("/{:?}", DeviceClass::Cpu)) {
+                let r = e.decode;
+                e.decode = Range {
+                    low: efficiency * r.low / r.expected,
+                    expected: efficiency,
+                    high: (efficiency * r.high / r.expected).min(1.0),
+                };
+                e.token_s = 0.0;
+                e.layer_s = 0.0;
+            }
+        }
+        self
     }
 
     /// The fit from the embedded data set.
@@ -503,5 +585,38 @@ mod tests {
         let r = band(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
         assert_eq!(r.expected, 3.0);
         assert!((r.low - 1.2).abs() < 1e-12 && (r.high - 4.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn measured_cpu_efficiency_replaces_the_fitted_one() {
+        let cat = Catalog::embedded().unwrap();
+        let fit = Fit::embedded(&cat);
+        let before = fit.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode;
+        let m = fit.clone().with_measured_cpu_decode(0.4);
+        let after = m.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode;
+        assert_eq!(after.expected, 0.4);
+        assert!((after.low / after.expected - before.low / before.expected).abs() < 1e-12);
+        assert!(after.high <= 1.0);
+        // Other classes keep their fit; nonsense is ignored.
+        assert_eq!(
+            m.efficiency(Engine::LlamaCpp, DeviceClass::NvidiaGpu),
+            fit.efficiency(Engine::LlamaCpp, DeviceClass::NvidiaGpu)
+        );
+        let same = fit.clone().with_measured_cpu_decode(f64::NAN);
+        assert_eq!(
+            same.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode,
+            before
+        );
+    }
+
+    #[test]
+    fn prediction_band_takes_order_statistics() {
+        let v: Vec<f64> = (1..=39).map(f64::from).collect();
+        // n = 39: k = floor(0.05 x 40) = 2, so the 2nd smallest and 2nd largest.
+        let r = prediction_band(&v).unwrap();
+        assert_eq!((r.low, r.expected, r.high), (2.0, 20.0, 38.0));
+        let r = prediction_band(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((r.low, r.expected, r.high), (1.0, 2.0, 3.0));
+        assert!(prediction_band(&[]).is_none());
     }
 }

@@ -115,6 +115,23 @@ mod tests {
     }
 
     #[test]
+    fn pascal_is_below_vllms_minimum() {
+        // No catalogue entry is Pascal; a user's P40 entry is (the branch is reachable).
+        let mut p40 = dev("v100-32gb");
+        p40.entry.arch = Some(Arch::Pascal);
+        let why = cannot_run(Engine::Vllm, WeightFormat::GptqInt4, &p40).unwrap();
+        assert!(why.contains("minimum compute capability 7.0"), "{why}");
+        assert!(cannot_run(Engine::LlamaCpp, WeightFormat::Gguf(FileType::Q4_0), &p40).is_none());
+        // A catalogue file can name the generation.
+        #[derive(serde::Deserialize)]
+        struct A {
+            arch: Arch,
+        }
+        let a: A = toml::from_str("arch = \"pascal\"").unwrap();
+        assert_eq!(a.arch, Arch::Pascal);
+    }
+
+    #[test]
     fn llama_cpp_runs_every_gguf_everywhere() {
         let c = Catalog::embedded().unwrap();
         for e in c.devices() {

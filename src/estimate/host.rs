@@ -81,3 +81,18 @@ pub fn account(mut p: Placement, devices: &[Device], req: &PlaceRequest) -> Plac
     }
     p
 }
+
+/// Which figures a plan for this machine used for its host (JSON `local_host`): its memory
+/// bandwidth and the CPU decode efficiency, each measured here or assumed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalHostFigures {
+    pub bandwidth_gb_s: f64,
+    /// "measured" (`validate` / `detect --measure`, cached) or "assumed".
+    pub bandwidth_basis: &'static str,
+    /// The CPU decode efficiency's expected value the plan used.
+    pub decode_efficiency: f64,
+    /// "measured" (the last `validate` here) or "fitted" (published llama.cpp CPU rows).
+    pub decode_efficiency_basis: &'static str,
+    /// For people: where each figure comes from.
+    pub detail: String,
+}

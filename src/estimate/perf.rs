@@ -190,6 +190,7 @@ pub fn speed_with(
             Layout::Sharded { .. } => 0,
         },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),
+        network: req.network.as_ref(),
     };
     Some(speed::estimate(&loads, &inputs, |c| {
         fit.efficiency(engine, c)

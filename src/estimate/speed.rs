@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::arch::{Inventory, ModelShape};
 use crate::catalog::{Device, DeviceKind};
 
-/// A range: 10th percentile, median and 90th percentile of the fitted efficiency applied.
+/// A range: low, expected and high (for speeds: the fitted efficiency's 90% prediction interval
+/// and median applied).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Range {
     pub low: f64,
@@ -143,6 +144,9 @@ pub struct SpeedEstimate {
     pub parallel: u64,
     /// How the estimate was formed, line by line (for `--explain`).
     pub basis: Vec<String>,
+    /// The network between nodes, when the plan crosses one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkUse>,
 }
 
 /// Bytes and compute placed on one device for the speed model.
@@ -200,6 +204,9 @@ pub struct SpeedInputs<'a> {
     pub rpc_hops: u32,
     /// Host memory serving CPU-resident weights: (bytes per token, bandwidth GB/s).
     pub host: Option<(u64, f64)>,
+    /// The network between nodes from `--network`; `None`: the default for the devices
+    /// ([`Network::default_for`]).
+    pub network: Option<&'a Network>,
 }
 
 /// Combines per-device loads into speed ranges. `eff(class)` gives the fitted efficiencies.
@@ -209,11 +216,19 @@ pub fn estimate(
     eff: impl Fn(DeviceClass) -> Efficiency,
 ) -> SpeedEstimate {
     let mut basis = Vec::new();
-    let (decode, lines) = decode_at(loads, inp, &eff, inp.ctx);
+    let network = network_use(loads, inp);
+    let (decode, lines) = decode_at(loads, inp, &eff, inp.ctx, network.as_ref(), true);
     basis.extend(lines);
     // What llama-bench's tg128 measures: 128 tokens generated from an empty cache (64 tokens of
-    // context on average).
-    let (decode_empty, _) = decode_at(loads, inp, &eff, EMPTY_CONTEXT_TOKENS.min(inp.ctx));
+    // context on average). Its basis lines would repeat the ones above: not formed.
+    let (decode_empty, _) = decode_at(
+        loads,
+        inp,
+        &eff,
+        EMPTY_CONTEXT_TOKENS.min(inp.ctx),
+        network.as_ref(),
+        false,
+    );
     basis.push(format!(
         "at an empty context ({EMPTY_CONTEXT_TOKENS} tokens, the mean of llama-bench tg128): {:.1} tok/s expected",
         decode_empty.expected
@@ -285,21 +300,133 @@ pub fn estimate(
         aggregate_decode_tok_s: agg,
         parallel: inp.parallel,
         basis,
+        network,
     }
 }
 
-/// Between nodes: InfiniBand NDR, 400 Gb/s = 50 GB/s per port (NVIDIA ConnectX-7,
-/// <https://www.nvidia.com/en-us/networking/infiniband-adapters/>).
-pub const INTER_NODE_GB_S: f64 = 50.0;
-/// One pipeline hop between nodes: a small NCCL send/recv over InfiniBand plus the stage
-/// hand-off; an assumption of this order (wire latency is about 1 us, NCCL's small-message
-/// point-to-point latency tens of us), named in the basis.
-pub const INTER_NODE_LATENCY_S: f64 = 30e-6;
+/// The network a plan's hops cross and one hop's cost, or `None` for a plan on one node.
+fn network_use(loads: &[DeviceLoad], inp: &SpeedInputs<'_>) -> Option<NetworkUse> {
+    let (hops, rpc) = if inp.tensor_parallel > 1 {
+        (inp.pipeline_parallel.max(1) - 1, false)
+    } else {
+        (inp.rpc_hops, true)
+    };
+    if hops == 0 {
+        return None;
+    }
+    let (network, source, why) = match inp.network {
+        Some(n) => (n.clone(), "--network", "chosen with --network".to_string()),
+        None => {
+            let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
+            let (n, why) = Network::default_for(&devices);
+            (n, "default", why.to_string())
+        }
+    };
+    let latency = network.latency_us * 1e-6;
+    let n_embd = inp.shape.n_embd as f64;
+    let hop_s = if rpc {
+        // One request/response per remote host; the hidden state travels in f32.
+        RPC_OVERHEAD_S + 2.0 * latency + n_embd * 4.0 / (network.bandwidth_gb_s * 1e9)
+    } else {
+        // One NCCL send/recv of the hidden state (bf16) between stages.
+        NCCL_P2P_OVERHEAD_S + latency + n_embd * 2.0 / (network.bandwidth_gb_s * 1e9)
+    };
+    Some(NetworkUse {
+        network,
+        source,
+        why,
+        hops,
+        hop_s,
+    })
+}
 
-/// One llama.cpp RPC hop between hosts: a TCP round trip carrying the hidden state (f32) and
-/// the remote graph's launch; an assumption of this order for a datacenter LAN, named in the
-/// basis.
-pub const RPC_HOP_LATENCY_S: f64 = 200e-6;
+/// The network between nodes a plan crosses (a catalogue `[[network]]` entry, as the speed
+/// model uses it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    /// Per link, GB/s (10^9 B/s).
+    pub bandwidth_gb_s: f64,
+    /// One-way small-message latency of the transport, microseconds.
+    pub latency_us: f64,
+}
+
+impl Network {
+    pub fn from_entry(e: &crate::catalog::NetworkEntry) -> Network {
+        Network {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            bandwidth_gb_s: e.bandwidth_gb_s(),
+            latency_us: e.latency_us,
+        }
+    }
+
+    /// Default between servers of datacenter GPUs: hardware.toml's `infiniband-ndr`
+    /// (a test holds the two equal).
+    pub fn datacenter_default() -> Network {
+        Network {
+            id: "infiniband-ndr".into(),
+            name: "InfiniBand NDR (400 Gb/s)".into(),
+            bandwidth_gb_s: 50.0,
+            latency_us: 5.0,
+        }
+    }
+
+    /// Default between other hosts (GeForce and workstation cards, Apple, CPU hosts: llama.cpp
+    /// rpc-server between desktops): hardware.toml's `ethernet-10g` (tested equal).
+    pub fn host_default() -> Network {
+        Network {
+            id: "ethernet-10g".into(),
+            name: "10 GbE (TCP)".into(),
+            bandwidth_gb_s: 1.25,
+            latency_us: 30.0,
+        }
+    }
+
+    /// The default for a set of devices, and why: datacenter GPUs (catalogue segment
+    /// `datacenter`) sit in servers on InfiniBand; anything else is a desktop or workstation
+    /// on its Ethernet port.
+    pub fn default_for(devices: &[Device]) -> (Network, &'static str) {
+        if !devices.is_empty() && devices.iter().all(|d| d.entry.segment == "datacenter") {
+            (
+                Network::datacenter_default(),
+                "default between servers of datacenter GPUs",
+            )
+        } else {
+            (
+                Network::host_default(),
+                "default between desktop and workstation hosts",
+            )
+        }
+    }
+}
+
+/// The network a plan's hops cross, with what one hop costs (JSON `network`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkUse {
+    #[serde(flatten)]
+    pub network: Network,
+    /// "--network" (chosen) or "default".
+    pub source: &'static str,
+    /// Why this network: the default's rule, or the flag.
+    pub why: String,
+    /// Network hops per token (pipeline stages - 1, or llama.cpp RPC hosts - 1).
+    pub hops: u32,
+    /// Seconds per hop: the engine's software cost + the network's latency (a round trip for
+    /// llama.cpp RPC) + the hidden state over its bandwidth.
+    pub hop_s: f64,
+}
+
+/// NCCL's own cost of a small send/recv between nodes beyond the network's latency (kernel
+/// launch, proxy thread, protocol); an assumption of this order (two-node nccl-tests SendRecv of
+/// small messages takes about 30 us in all), named in the basis.
+pub const NCCL_P2P_OVERHEAD_S: f64 = 25e-6;
+
+/// llama.cpp RPC's own cost per remote host and token beyond one network round trip
+/// (serialising the graph, the remote graph's launch, the TCP stack); an assumption of this
+/// order, named in the basis.
+pub const RPC_OVERHEAD_S: f64 = 140e-6;
 
 /// GPUs per node (vLLM tensor parallelism stays within one; llama.cpp uses one host per 8).
 pub const GPUS_PER_NODE: usize = 8;
@@ -307,14 +434,50 @@ pub const GPUS_PER_NODE: usize = 8;
 /// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
 pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
 
+/// The basis line for a plan's network hops (pipeline stages or llama.cpp RPC hosts).
+fn hops_basis(n: &NetworkUse, inp: &SpeedInputs<'_>) -> String {
+    let net = format!(
+        "over {} ({}: {:.2} GB/s, {:.1} us)",
+        n.network.id, n.source, n.network.bandwidth_gb_s, n.network.latency_us
+    );
+    let t = n.hops as f64 * n.hop_s * 1e3;
+    if inp.tensor_parallel > 1 {
+        format!(
+            "pipeline parallel {}: stages in sequence, + {t:.2} ms per token for {} hops between nodes {net}; {:.0} us each with NCCL's {:.0} us",
+            inp.pipeline_parallel,
+            n.hops,
+            n.hop_s * 1e6,
+            NCCL_P2P_OVERHEAD_S * 1e6
+        )
+    } else {
+        format!(
+            "llama.cpp RPC over {} hosts: + {t:.2} ms per token for {} network hops {net}; {:.0} us each: a round trip + {:.0} us of RPC per remote graph, assumed",
+            n.hops + 1,
+            n.hops,
+            n.hop_s * 1e6,
+            RPC_OVERHEAD_S * 1e6
+        )
+    }
+}
+
 /// Decode speed of one sequence with `ctx` tokens in the KV cache, and how it was formed.
 fn decode_at(
     loads: &[DeviceLoad],
     inp: &SpeedInputs<'_>,
     eff: &impl Fn(DeviceClass) -> Efficiency,
     ctx: u64,
+    network: Option<&NetworkUse>,
+    explain: bool,
 ) -> (Range, Vec<String>) {
     let mut basis = Vec::new();
+    // Basis lines are formed only when asked for (the empty-context pass repeats them).
+    macro_rules! note {
+        ($($t:tt)*) => {
+            if explain {
+                basis.push(format!($($t)*));
+            }
+        };
+    }
     let tp = inp.tensor_parallel.max(1) as f64;
     // Decode: seconds per token at efficiency 1, then scaled by each device's range.
     let mut t_low = 0.0; // the fastest (high efficiency)
@@ -338,7 +501,7 @@ fn decode_at(
         let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
         let t = bytes / bw;
         per_device.push((t, e, fixed));
-        basis.push(format!(
+        note!(
             "{}: {:.2} GB per token ({:.2} GB weights + {:.2} GB KV at {} tokens) / {} GB/s x efficiency {:.2} ({:.2}-{:.2}) + {:.3} ms fixed ({:.0} us per token + {:.1} layers x {:.1} us)",
             l.device.id,
             bytes / 1e9,
@@ -353,7 +516,7 @@ fn decode_at(
             full.token_s * 1e6,
             layers,
             full.layer_s * 1e6
-        ));
+        );
     }
     if inp.tensor_parallel > 1 {
         // Ranks read in parallel: the slowest rank sets the pace.
@@ -376,20 +539,12 @@ fn decode_at(
             t_exp = pp * (t / e.expected + f);
             t_high = pp * (t / e.low + f);
         }
-        if inp.pipeline_parallel > 1 {
-            // The hidden state (bf16) crosses the network between stages.
-            let hop = INTER_NODE_LATENCY_S + inp.shape.n_embd as f64 * 2.0 / INTER_NODE_GB_S / 1e9;
-            let t_hops = (pp - 1.0) * hop;
+        if let Some(n) = network {
+            let t_hops = n.hops as f64 * n.hop_s;
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            basis.push(format!(
-                "pipeline parallel {}: stages in sequence, + {:.2} ms per token for {} hops between nodes ({INTER_NODE_GB_S} GB/s, {:.0} us each: InfiniBand NDR assumed)",
-                inp.pipeline_parallel,
-                t_hops * 1e3,
-                inp.pipeline_parallel - 1,
-                INTER_NODE_LATENCY_S * 1e6
-            ));
+            note!("{}", hops_basis(n, inp));
         }
         let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
         let (link_gb_s, latency) = link(&devices);
@@ -399,14 +554,14 @@ fn decode_at(
         t_low += t_ar;
         t_exp += t_ar;
         t_high += t_ar;
-        basis.push(format!(
+        note!(
             "tensor parallel {}: + {:.2} ms per token of all-reduce ({} layers x 2 over {:.0} GB/s, {:.0} us latency)",
             inp.tensor_parallel,
             t_ar * 1e3,
             inp.shape.n_layer,
             link_gb_s,
             latency * 1e6
-        ));
+        );
     } else {
         // Layer split: devices work one after the other.
         for (t, e, f) in &per_device {
@@ -414,19 +569,12 @@ fn decode_at(
             t_exp += t / e.expected + f;
             t_high += t / e.low + f;
         }
-        if inp.rpc_hops > 0 {
-            let t_hops = inp.rpc_hops as f64
-                * (RPC_HOP_LATENCY_S + inp.shape.n_embd as f64 * 4.0 / INTER_NODE_GB_S / 1e9);
+        if let Some(n) = network {
+            let t_hops = n.hops as f64 * n.hop_s;
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            basis.push(format!(
-                "llama.cpp RPC over {} hosts: + {:.2} ms per token for {} network hops ({:.0} us each assumed: a TCP round trip per remote graph)",
-                inp.rpc_hops + 1,
-                t_hops * 1e3,
-                inp.rpc_hops,
-                RPC_HOP_LATENCY_S * 1e6
-            ));
+            note!("{}", hops_basis(n, inp));
         }
     }
     if let Some((bytes, bw)) = inp.host {
@@ -436,11 +584,11 @@ fn decode_at(
             t_low += t / e.high;
             t_exp += t / e.expected;
             t_high += t / e.low;
-            basis.push(format!(
+            note!(
                 "host RAM: {:.2} GB per token of CPU-resident weights / {bw} GB/s x efficiency {:.2}",
                 bytes as f64 / 1e9,
                 e.expected
-            ));
+            );
         }
     }
     let decode = Range {

@@ -646,7 +646,7 @@ mod tests {
         let rejoined: String = w.trim_start_matches("launch: ").replace(" \\\n    ", " ");
         assert_eq!(rejoined, cmd);
         let p = wrap_prose(
-            "  (ranges: 5th-95th percentile of efficiencies fitted to published data)",
+            "  (ranges: 90% prediction interval of efficiencies fitted to published data)",
             30,
         );
         assert!(p.lines().all(|l| l.width() <= 30), "{p}");

@@ -231,6 +231,8 @@ pub struct PlaceRequest {
     /// RAM of the host beside the accelerators; `None`: unknown (the placement states what
     /// the host needs and the verdict covers the devices only).
     pub host_ram_bytes: Option<u64>,
+    /// The network between nodes (`--network`); `None`: the default for the devices.
+    pub network: Option<super::speed::Network>,
 }
 
 impl PlaceRequest {
@@ -244,6 +246,7 @@ impl PlaceRequest {
             kv_type: KvType::F16,
             engine: EngineConfig::LlamaCpp(LlamaCppConfig::default()),
             host_ram_bytes: None,
+            network: None,
         }
     }
 
