@@ -278,7 +278,6 @@ fn forward(
     let (e, hd) = (hp.n_embd, hp.head_dim);
     let mut n = tokens.len();
     let (q_dim, kv_dim) = (hp.n_head * hd, hp.n_head_kv * hd);
-    let gqa = hp.n_head / hp.n_head_kv;
 
     // Token embeddings (`ggml_get_rows`).
     resize(&mut b.x, n * e);
@@ -289,15 +288,7 @@ fn forward(
 
     for (il, layer) in model.layers.iter().enumerate() {
         // Attention block.
-        resize(&mut b.xn, n * e);
-        for t in 0..n {
-            rms_norm(
-                &b.x[t * e..(t + 1) * e],
-                &layer.attn_norm,
-                hp.rms_eps,
-                &mut b.xn[t * e..(t + 1) * e],
-            );
-        }
+        rms_norm_rows(&b.x, &layer.attn_norm, hp.rms_eps, &mut b.xn);
         let [a0, _] = &mut b.acts;
         mm(&layer.wq, &b.xn, a0, true, &mut b.q, &mut b.mm);
         mm(&layer.wk, &b.xn, a0, false, &mut b.k, &mut b.mm);
@@ -322,30 +313,8 @@ fn forward(
         let n_kv = pos0 + n;
         kv.keys(il, n_kv, &mut b.keys);
         kv.values(il, n_kv, &mut b.values);
-        // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
-        let path = if n >= 2 { Path::Batch } else { Path::Single };
         let f16 = kv.ty() == KvCacheType::F16;
-        resize(&mut b.attn, n * q_dim);
-        {
-            let (q, keys, values) = (&b.q, &b.keys, &b.values);
-            b.attn.par_chunks_mut(hd).enumerate().for_each(|(i, out)| {
-                let (t, h) = (i / hp.n_head, i % hp.n_head);
-                let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-                let off = (h / gqa) * hd;
-                attend(
-                    qh,
-                    keys,
-                    values,
-                    kv_dim,
-                    off,
-                    pos0 + t + 1,
-                    hp.kq_scale,
-                    path,
-                    f16,
-                    out,
-                );
-            });
-        }
+        attend_heads(hp, &b.q, &b.keys, &b.values, pos0, f16, &mut b.attn);
         let [a0, _] = &mut b.acts;
         mm(&layer.wo, &b.attn, a0, true, &mut b.o, &mut b.mm);
         add_bias(&mut b.o, &layer.bo);
@@ -376,15 +345,7 @@ fn forward(
         }
 
         // FFN block.
-        resize(&mut b.xn, n * e);
-        for t in 0..n {
-            rms_norm(
-                &b.x[t * e..(t + 1) * e],
-                &layer.ffn_norm,
-                hp.rms_eps,
-                &mut b.xn[t * e..(t + 1) * e],
-            );
-        }
+        rms_norm_rows(&b.x, &layer.ffn_norm, hp.rms_eps, &mut b.xn);
         match &layer.ffn {
             Ffn::Dense { gate, up, down } => {
                 let [a0, a1] = &mut b.acts;
@@ -408,20 +369,58 @@ fn forward(
     }
 
     // Output norm and head.
-    resize(&mut b.xn, n * e);
-    for t in 0..n {
-        rms_norm(
-            &b.x[t * e..(t + 1) * e],
-            &model.output_norm,
-            hp.rms_eps,
-            &mut b.xn[t * e..(t + 1) * e],
-        );
-    }
+    rms_norm_rows(&b.x, &model.output_norm, hp.rms_eps, &mut b.xn);
     let [a0, _] = &mut b.acts;
     let mut logits = std::mem::take(&mut b.logits);
     mm(&model.output, &b.xn, a0, true, &mut logits, &mut b.mm);
     b.logits = logits;
     Ok(())
+}
+
+/// `out` (`x.len()` floats) = each row of `x` (`w.len()` floats) RMS-normalized and scaled by `w`.
+fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
+    let e = w.len();
+    resize(out, x.len());
+    for (xr, o) in x.chunks_exact(e).zip(out.chunks_exact_mut(e)) {
+        rms_norm(xr, w, eps, o);
+    }
+}
+
+/// Attention of the `q.len() / q_dim` tokens at positions `pos0..` over the cache's first
+/// `pos0 + n` keys and values, one rayon task per token and head, into `out` (`n × q_dim`).
+fn attend_heads(
+    hp: &super::model::HParams,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    pos0: usize,
+    f16: bool,
+    out: &mut Vec<f32>,
+) {
+    let hd = hp.head_dim;
+    let (q_dim, kv_dim) = (hp.n_head * hd, hp.n_head_kv * hd);
+    let gqa = hp.n_head / hp.n_head_kv;
+    let n = q.len() / q_dim;
+    // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
+    let path = if n >= 2 { Path::Batch } else { Path::Single };
+    resize(out, n * q_dim);
+    out.par_chunks_mut(hd).enumerate().for_each(|(i, out)| {
+        let (t, h) = (i / hp.n_head, i % hp.n_head);
+        let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
+        let off = (h / gqa) * hd;
+        attend(
+            qh,
+            keys,
+            values,
+            kv_dim,
+            off,
+            pos0 + t + 1,
+            hp.kq_scale,
+            path,
+            f16,
+            out,
+        );
+    });
 }
 
 /// Routed experts (`build_moe_ffn`, softmax gating, renormalized top-k weights): the router

@@ -236,42 +236,7 @@ impl HParams {
                 k("attention.layer_norm_rms_epsilon")
             ))
         })?;
-        let freq_base = float_key(f, &k("rope.freq_base"))?.unwrap_or(10000.0);
-        let scaling = match f.get(&k("rope.scaling.type")) {
-            None => "linear".to_string(),
-            Some(_) => f.get_str(&k("rope.scaling.type"))?.to_string(),
-        };
-        let factor = match float_key(f, &k("rope.scaling.factor"))? {
-            Some(v) => v,
-            None => float_key(f, &k("rope.scale_linear"))?.unwrap_or(0.0),
-        };
-        let freq_scale = match scaling.as_str() {
-            "none" | "linear" => {
-                if factor == 0.0 {
-                    1.0
-                } else {
-                    1.0 / factor
-                }
-            }
-            other => {
-                return Err(EngineError::Metadata(format!(
-                    "RoPE scaling `{other}` is not supported (none, linear and rope_freqs are)"
-                )))
-            }
-        };
-        let freq_factors = match f.tensor("rope_freqs.weight") {
-            None => None,
-            Some(t) => {
-                if t.ty() != GgmlType::F32 || t.n_elements() as usize != n_rot / 2 {
-                    return Err(EngineError::TensorShape {
-                        name: t.name().to_string(),
-                        expected: vec![(n_rot / 2) as u64],
-                        found: t.shape().to_vec(),
-                    });
-                }
-                Some(f32s(f.tensor_data(t)))
-            }
-        };
+        let (freq_base, freq_scale, freq_factors) = rope_params(f, arch_name, n_rot)?;
         let kq_scale = match float_key(f, &k("attention.scale"))? {
             Some(s) if s != 0.0 => s,
             _ => 1.0 / (head_dim as f32).sqrt(),
@@ -314,6 +279,53 @@ impl HParams {
             },
         })
     }
+}
+
+/// RoPE's frequency base, linear scale and per-dimension factors (`rope_freqs.weight`, `n_rot/2`
+/// floats) of a model of architecture `arch_name`; other scaling types are refused.
+fn rope_params<D: AsRef<[u8]>>(
+    f: &GgufFile<D>,
+    arch_name: &str,
+    n_rot: usize,
+) -> Result<(f32, f32, Option<Vec<f32>>), EngineError> {
+    let k = |s: &str| format!("{arch_name}.{s}");
+    let freq_base = float_key(f, &k("rope.freq_base"))?.unwrap_or(10000.0);
+    let scaling = match f.get(&k("rope.scaling.type")) {
+        None => "linear".to_string(),
+        Some(_) => f.get_str(&k("rope.scaling.type"))?.to_string(),
+    };
+    let factor = match float_key(f, &k("rope.scaling.factor"))? {
+        Some(v) => v,
+        None => float_key(f, &k("rope.scale_linear"))?.unwrap_or(0.0),
+    };
+    let freq_scale = match scaling.as_str() {
+        "none" | "linear" => {
+            if factor == 0.0 {
+                1.0
+            } else {
+                1.0 / factor
+            }
+        }
+        other => {
+            return Err(EngineError::Metadata(format!(
+                "RoPE scaling `{other}` is not supported (none, linear and rope_freqs are)"
+            )))
+        }
+    };
+    let freq_factors = match f.tensor("rope_freqs.weight") {
+        None => None,
+        Some(t) => {
+            if t.ty() != GgmlType::F32 || t.n_elements() as usize != n_rot / 2 {
+                return Err(EngineError::TensorShape {
+                    name: t.name().to_string(),
+                    expected: vec![(n_rot / 2) as u64],
+                    found: t.shape().to_vec(),
+                });
+            }
+            Some(f32s(f.tensor_data(t)))
+        }
+    };
+    Ok((freq_base, freq_scale, freq_factors))
 }
 
 impl HParams {

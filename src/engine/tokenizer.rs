@@ -209,63 +209,103 @@ fn opt_id<D: AsRef<[u8]>>(f: &GgufFile<D>, key: &str) -> Result<Option<u64>, Eng
     }
 }
 
+/// The vocabulary's texts (`[EMPTY_i]` for empty ones, as llama.cpp names them), scores (0 when
+/// absent) and attributes (normal when absent), each checked to cover every token.
+#[allow(clippy::type_complexity)]
+fn token_table<D: AsRef<[u8]>>(
+    f: &GgufFile<D>,
+) -> Result<(Vec<String>, Vec<f32>, Vec<u32>), EngineError> {
+    let tokens: Vec<String> = f
+        .get_str_array("tokenizer.ggml.tokens")?
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_empty() {
+                format!("[EMPTY_{i}]")
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let n = tokens.len();
+    if n == 0 || n > u32::MAX as usize {
+        return Err(EngineError::Metadata(format!(
+            "tokenizer.ggml.tokens has {n} entries"
+        )));
+    }
+    let scores: Vec<f32> = match f.get("tokenizer.ggml.scores") {
+        None => vec![0.0; n],
+        Some(_) => f
+            .get_scalar_array::<f32>("tokenizer.ggml.scores")?
+            .take(n)
+            .collect(),
+    };
+    if scores.len() < n {
+        return Err(EngineError::Metadata(format!(
+            "tokenizer.ggml.scores has {} entries for {n} tokens",
+            scores.len()
+        )));
+    }
+    let attrs: Vec<u32> = match f.get("tokenizer.ggml.token_type") {
+        None => vec![attr::NORMAL; n],
+        Some(_) => f
+            .get_scalar_array::<i32>("tokenizer.ggml.token_type")?
+            .take(n)
+            .map(|t| match t {
+                2 => attr::UNKNOWN,
+                5 => attr::UNUSED,
+                1 => attr::NORMAL,
+                3 => attr::CONTROL,
+                4 => attr::USER_DEFINED,
+                6 => attr::BYTE,
+                _ => 0,
+            })
+            .collect(),
+    };
+    if attrs.len() < n {
+        return Err(EngineError::Metadata(format!(
+            "tokenizer.ggml.token_type has {} entries for {n} tokens",
+            attrs.len()
+        )));
+    }
+    Ok((tokens, scores, attrs))
+}
+
+/// Adds the end-of-generation tokens found by text to `eog` (marking them control tokens) and
+/// drops the ones that some vocabularies use otherwise (`llama_vocab::impl::load`).
+fn end_of_generation(tokens: &[String], attrs: &mut [u32], eog: &mut BTreeSet<u32>) {
+    for (id, text) in tokens.iter().enumerate() {
+        if EOG_TEXTS.contains(&text.as_str()) {
+            eog.insert(id as u32);
+            attrs[id] |= attr::CONTROL;
+        }
+    }
+    let with_text =
+        |eog: &BTreeSet<u32>, t: &str| eog.iter().copied().find(|&i| tokens[i as usize] == t);
+    // o200k_harmony / solar-open: "<|end|>" is not an end of generation there.
+    let has = |eog: &BTreeSet<u32>, t: &str| with_text(eog, t).is_some();
+    let call = has(eog, "<|call|>") || has(eog, "<|calls|>");
+    if call && (has(eog, "<|return|>") || has(eog, "<|flush|>")) {
+        if let Some(end) = with_text(eog, "<|end|>") {
+            eog.remove(&end);
+            attrs[end as usize] = attr::USER_DEFINED;
+        }
+    }
+    // gemma4 and plamo: "</s>" is a normal token.
+    if has(eog, "<|tool_response>") || has(eog, "<|plamo:eos|>") {
+        if let Some(s_id) = with_text(eog, "</s>") {
+            eog.remove(&s_id);
+            attrs[s_id as usize] = attr::NORMAL;
+        }
+    }
+}
+
 impl Tokenizer {
     /// Builds the tokenizer a GGUF file describes (`tokenizer.ggml.model`, `.pre`, `.tokens`,
     /// `.scores`, `.token_type`, `.merges`, special token ids and `add_*` flags).
     pub fn from_gguf<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<Tokenizer, EngineError> {
         let model = f.get_str("tokenizer.ggml.model")?;
-        let tokens: Vec<String> = f
-            .get_str_array("tokenizer.ggml.tokens")?
-            .enumerate()
-            .map(|(i, s)| {
-                if s.is_empty() {
-                    format!("[EMPTY_{i}]")
-                } else {
-                    s.to_string()
-                }
-            })
-            .collect();
+        let (tokens, scores, mut attrs) = token_table(f)?;
         let n = tokens.len();
-        if n == 0 || n > u32::MAX as usize {
-            return Err(EngineError::Metadata(format!(
-                "tokenizer.ggml.tokens has {n} entries"
-            )));
-        }
-        let scores: Vec<f32> = match f.get("tokenizer.ggml.scores") {
-            None => vec![0.0; n],
-            Some(_) => f
-                .get_scalar_array::<f32>("tokenizer.ggml.scores")?
-                .take(n)
-                .collect(),
-        };
-        if scores.len() < n {
-            return Err(EngineError::Metadata(format!(
-                "tokenizer.ggml.scores has {} entries for {n} tokens",
-                scores.len()
-            )));
-        }
-        let mut attrs: Vec<u32> = match f.get("tokenizer.ggml.token_type") {
-            None => vec![attr::NORMAL; n],
-            Some(_) => f
-                .get_scalar_array::<i32>("tokenizer.ggml.token_type")?
-                .take(n)
-                .map(|t| match t {
-                    2 => attr::UNKNOWN,
-                    5 => attr::UNUSED,
-                    1 => attr::NORMAL,
-                    3 => attr::CONTROL,
-                    4 => attr::USER_DEFINED,
-                    6 => attr::BYTE,
-                    _ => 0,
-                })
-                .collect(),
-        };
-        if attrs.len() < n {
-            return Err(EngineError::Metadata(format!(
-                "tokenizer.ggml.token_type has {} entries for {n} tokens",
-                attrs.len()
-            )));
-        }
         // Later duplicates win, as `token_to_id[word] = i` does.
         let token_to_id: HashMap<String, u32> = tokens
             .iter()
@@ -356,31 +396,8 @@ impl Tokenizer {
             }
         }
         let mut eog: BTreeSet<u32> = fim[3..].iter().flatten().copied().collect();
-        for (id, text) in tokens.iter().enumerate() {
-            if EOG_TEXTS.contains(&text.as_str()) {
-                eog.insert(id as u32);
-                attrs[id] |= attr::CONTROL;
-            }
-        }
         eog.extend(eos.into_iter().chain(eot).chain(eom));
-        let with_text =
-            |eog: &BTreeSet<u32>, t: &str| eog.iter().copied().find(|&i| tokens[i as usize] == t);
-        // o200k_harmony / solar-open: "<|end|>" is not an end of generation there.
-        let has = |eog: &BTreeSet<u32>, t: &str| with_text(eog, t).is_some();
-        let call = has(&eog, "<|call|>") || has(&eog, "<|calls|>");
-        if call && (has(&eog, "<|return|>") || has(&eog, "<|flush|>")) {
-            if let Some(end) = with_text(&eog, "<|end|>") {
-                eog.remove(&end);
-                attrs[end as usize] = attr::USER_DEFINED;
-            }
-        }
-        // gemma4 and plamo: "</s>" is a normal token.
-        if has(&eog, "<|tool_response>") || has(&eog, "<|plamo:eos|>") {
-            if let Some(s_id) = with_text(&eog, "</s>") {
-                eog.remove(&s_id);
-                attrs[s_id as usize] = attr::NORMAL;
-            }
-        }
+        end_of_generation(&tokens, &mut attrs, &mut eog);
 
         let mut specials: Vec<u32> = (0..n as u32)
             .filter(|&i| {
