@@ -148,7 +148,7 @@ impl ModelInput {
                     Some(m) if m.n_expert > 1 && m.n_expert_used <= m.n_expert => inventory
                         .tensors
                         .iter()
-                        .filter(|t| t.name.contains("_exps."))
+                        .filter(|t| t.role().is_routed_expert())
                         .map(|t| {
                             t.n_elements() / u64::from(m.n_expert)
                                 * u64::from(m.n_expert - m.n_expert_used)

@@ -10,19 +10,21 @@
 //!
 //! | layer | modules | what lives there |
 //! |---|---|---|
-//! | 1 | [`units`], [`files`] | byte and rate units; atomic output files |
-//! | 2 | [`ggml`] | one row of facts per ggml type; file-type recipes |
-//! | 3 | [`catalog`] | models.toml and hardware.toml: load, validate, look up |
-//! | 4 | [`arch`] | architecture -> tensor inventory and shape |
-//! | 5 | [`gguf`], [`hf`] | GGUF reader/writer; Hugging Face config and safetensors |
-//! | 6 | [`quant`] | per-type codecs (quantize, dequantize) |
-//! | 7 | [`kernels`] | dot products and matvec, SIMD with scalar twins |
-//! | 8 | [`quantize`] | `vramplan quantize`: file-type plans over the codecs |
-//! | 9 | [`estimate`] | pure estimates: weights, KV, compute buffers, placement per engine, tok/s |
-//! | 10 | [`engine`] | the reference inference engine |
-//! | 11 | [`hw`] | this machine's devices and bandwidth |
-//! | 12 | [`measure`], [`plan`] | measured runs and validation; device search, requests, cost |
-//! | 13 | [`report`] | renderers: table, json, csv, markdown |
+//! | 1 | [`units`], [`files`] | byte and rate units, significant digits; atomic output files |
+//! | 2 | [`ggml`] | one row of facts per ggml type; file types; llama.cpp constants |
+//! | 3 | [`arch::table`](arch::table) | one row per GGUF architecture (imports nothing) |
+//! | 4 | [`catalog`] | models.toml and hardware.toml: load, validate, look up |
+//! | 5 | [`arch`] | architecture -> tensor inventory and shape; tensor roles; the per-tensor recipe |
+//! | 6 | [`gguf`], [`hf`] | GGUF reader/writer; Hugging Face config and safetensors |
+//! | 7 | [`quant`] | per-type codecs (quantize, dequantize) |
+//! | 8 | [`kernels`] | dot products and matvec, SIMD with scalar twins |
+//! | 9 | [`quantize`], [`local`] | `vramplan quantize`: file-type plans; local model stores (HF cache, Ollama) |
+//! | 10 | [`estimate`] | pure estimates: weights, KV, compute buffers, placement per engine, tok/s |
+//! | 11 | [`input`] | a model as the user named it (catalogue, file, local store) -> estimator input |
+//! | 12 | [`engine`] | the reference inference engine |
+//! | 13 | [`hw`] | this machine's devices and bandwidth |
+//! | 14 | [`measure`], [`plan`] | measured runs and validation; device search, requests, cost |
+//! | 15 | [`report`] | renderers: table, json, csv, markdown |
 //!
 //! The binary (`src/main.rs`, `src/cli.rs`, `src/app/`) sits above them all: arguments ->
 //! request -> library call -> report. Nothing in the library prints, touches clap or anyhow,

@@ -68,3 +68,23 @@ mod tests {
         assert_eq!(format_params(134_515_008), "135M");
     }
 }
+
+/// A number with up to `sig` significant digits, no false decimals.
+pub fn sig(x: f64, sig: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let mag = x.abs().log10().floor() as i32;
+    let decimals = (sig as i32 - 1 - mag).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod sig_tests {
+    #[test]
+    fn significant_digits() {
+        assert_eq!(super::sig(1008.0, 3), "1008");
+        assert_eq!(super::sig(82.58, 3), "82.6");
+        assert_eq!(super::sig(0.1234, 2), "0.12");
+    }
+}

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use vramplan::catalog::{Catalog, Device, DeviceKind};
-use vramplan::estimate::host::{has_separate_host, split_host};
 use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::host::{has_separate_host, split_host};
 use vramplan::estimate::{self, Engine, EngineOptions, KvType, PlaceRequest};
 use vramplan::plan::request;
 

@@ -155,12 +155,13 @@ impl HParams {
     /// Reads the hyperparameters of a llama-family or qwen2 file.
     pub fn from_gguf<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<HParams, EngineError> {
         let arch_name = f.architecture()?;
-        let arch = match arch_name {
-            "llama" => Arch::Llama,
-            "qwen2" => Arch::Qwen2,
-            other => {
+        // The reference engine runs two rows of the architecture table.
+        let arch = match crate::arch::Arch::from_gguf(arch_name) {
+            Some(crate::arch::Arch::Llama) => Arch::Llama,
+            Some(crate::arch::Arch::Qwen2) => Arch::Qwen2,
+            _ => {
                 return Err(EngineError::UnsupportedArchitecture {
-                    arch: other.to_string(),
+                    arch: arch_name.to_string(),
                 })
             }
         };

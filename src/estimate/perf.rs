@@ -5,6 +5,7 @@ use super::kv;
 use super::place::{Layout, ModelView, PlaceRequest, Placement};
 use super::speed::{self, DeviceLoad, SpeedEstimate, SpeedInputs};
 use super::weights;
+use crate::arch::TensorRole;
 use crate::catalog::Device;
 
 /// Host memory bandwidth assumed for CPU-resident layers when no host device is given: dual-channel
@@ -34,13 +35,13 @@ impl ActiveBytes {
             .inventory
             .tensors
             .iter()
-            .any(|x| x.name == "output.weight");
+            .any(|x| x.role() == TensorRole::Output);
         let mut layer_active = vec![0u64; n_layer];
         let mut layer_experts = vec![0u64; n_layer];
         let mut head = 0u64;
         for t in &model.inventory.tensors {
             let b = weights::tensor_bytes(format, t);
-            let is_exps = t.name.contains("_exps.");
+            let is_exps = t.role().is_routed_expert();
             let a = match shape.moe {
                 Some(m) if is_exps => b / m.n_expert as u64 * m.n_expert_used as u64,
                 _ => b,
@@ -52,7 +53,7 @@ impl ActiveBytes {
                         layer_experts[l] += a;
                     }
                 }
-                _ if t.name == "token_embd.weight" => {
+                _ if t.role() == TensorRole::TokenEmbedding => {
                     head += if has_output {
                         b / t.shape.get(1).copied().unwrap_or(1).max(1)
                     } else {

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use crate::arch::TensorRole;
 use crate::arch::{Inventory, ModelShape};
 use crate::catalog::{Device, DeviceKind};
 
@@ -82,19 +83,19 @@ pub fn active_weight_bytes(
     shape: &ModelShape,
     tensor_bytes: impl Fn(&crate::arch::TensorSpec) -> u64,
 ) -> u64 {
-    let has_output = inv.tensors.iter().any(|t| t.name == "output.weight");
+    let has_output = inv.tensors.iter().any(|t| t.role() == TensorRole::Output);
     inv.tensors
         .iter()
         .map(|t| {
             let b = tensor_bytes(t);
-            if t.name == "token_embd.weight" {
+            if t.role() == TensorRole::TokenEmbedding {
                 // Tied: the output head reads it whole; else one row per token.
                 if has_output {
                     b / t.shape.get(1).copied().unwrap_or(1).max(1)
                 } else {
                     b
                 }
-            } else if t.name.contains("_exps.") {
+            } else if t.role().is_routed_expert() {
                 match shape.moe {
                     Some(m) => b / m.n_expert as u64 * m.n_expert_used as u64,
                     None => b,

@@ -271,7 +271,7 @@ impl Detected {
             },
             crate::units::Bytes(self.ram_bytes).display_gb(),
             bw.basis,
-            crate::report::sig(bw.gb_s, 3),
+            crate::units::sig(bw.gb_s, 3),
             if bw.basis == "measured" {
                 format!(", {}", bw.detail.split(';').next().unwrap_or(""))
             } else {

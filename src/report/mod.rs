@@ -35,22 +35,5 @@ pub fn gb(bytes: f64) -> String {
     format!("{:.2}", bytes / 1e9)
 }
 
-/// A number with up to `sig` significant digits, no false decimals.
-pub fn sig(x: f64, sig: usize) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let mag = x.abs().log10().floor() as i32;
-    let decimals = (sig as i32 - 1 - mag).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn significant_digits() {
-        assert_eq!(super::sig(1008.0, 3), "1008");
-        assert_eq!(super::sig(82.58, 3), "82.6");
-        assert_eq!(super::sig(0.1234, 2), "0.12");
-    }
-}
+/// Significant-digit formatting lives in `units` so lower layers (hw) can word figures too.
+pub use crate::units::sig;

@@ -6,6 +6,7 @@ use super::{
     overhead_of, DeviceUse, Engine, EngineOptions, HostUse, LaunchModel, Layout, Load, ModelView,
     PlaceError, PlaceNote, PlaceRequest, Placement,
 };
+use crate::arch::TensorRole;
 use crate::catalog::{Device, DeviceKind};
 use crate::estimate::compute::{self, LlamaCppParams};
 use crate::estimate::kv::{self, KvLayer, KvType};
@@ -94,14 +95,14 @@ pub(super) fn weights_by_place(model: &ModelView<'_>, format: WeightFormat) -> W
             .inventory
             .tensors
             .iter()
-            .any(|t| t.name == "output.weight"),
+            .any(|t| t.role() == TensorRole::Output),
     };
     for t in &model.inventory.tensors {
         let b = weights::tensor_bytes(format, t);
         match t.layer() {
             Some(il) if il < n_layer => {
                 let l = &mut w.layers[il];
-                if t.name.contains("_exps.") {
+                if t.role().is_routed_expert() {
                     l.experts += b;
                     l.largest_expert = l.largest_expert.max(b);
                 } else {
@@ -110,7 +111,7 @@ pub(super) fn weights_by_place(model: &ModelView<'_>, format: WeightFormat) -> W
                 }
             }
             Some(_) => w.output_bytes += b,
-            None if t.name == "token_embd.weight" => {
+            None if t.role() == TensorRole::TokenEmbedding => {
                 w.embd_bytes += b;
                 if !w.has_output {
                     w.output_bytes += b;
