@@ -299,6 +299,30 @@ pub fn temp_file_beside(dest: &Path) -> Result<tempfile::NamedTempFile, FileErro
     ))
 }
 
+/// `bytes` written to a [`temp_file_beside`] `dest` and synced, not yet in place: [`persist`]
+/// renames it there, dropping it removes it. Several outputs staged first and persisted last are
+/// all written or none.
+pub fn stage(dest: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, FileError> {
+    use std::io::Write;
+    let mut tmp = temp_file_beside(dest)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| io_err("write", tmp.path(), e))?;
+    Ok(tmp)
+}
+
+/// Renames a [`stage`]d file into place.
+pub fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), FileError> {
+    tmp.persist(dest)
+        .map(drop)
+        .map_err(|e| io_err("write", dest, e.error))
+}
+
+/// Writes `bytes` to `dest` atomically: `dest` is either untouched or complete.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    persist(stage(dest, bytes)?, dest)
+}
+
 /// A temporary directory named `PREFIXXXXXXX.vramplan-partial`, locked through its `lock` file
 /// while this value lives and removed when it drops; a later [`TempDir::new_in`] in the same
 /// parent removes those whose owner died.

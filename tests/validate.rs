@@ -242,6 +242,8 @@ fn synthetic_gives_the_speed_half_without_a_model() {
 #[derive(serde::Deserialize)]
 struct Reference {
     ctx: usize,
+    /// The text, relative to the repository.
+    text: String,
     levels: std::collections::BTreeMap<String, RefLevel>,
 }
 
@@ -254,13 +256,17 @@ struct RefLevel {
     same_top_p_percent: f64,
 }
 
-/// The bar on SmolLM2-135M, the fixed text and --ctx 256, against llama-perplexity -fa off
-/// (the engine reproduces llama.cpp's CPU arithmetic without flash attention): each level's mean
-/// KLD within ±10% (plus 0.003 nats absolute: the two sum in different orders where llama.cpp
-/// repacks Q4_0/Q4_K/Q6_K rows, worth a few thousandths of a nat on this small model, a large
-/// share of Q8_0's 0.017), PPL(base) within 1%, and the levels ranked the same. PPL(Q) is held
-/// within 3%, not 1%: over 254 scored tokens the same summation-order noise moves a level's PPL
-/// by up to 2.8% (Q5_K_M; measured 2026-12-04), while the standard error of each PPL is ~20%.
+/// The bar on SmolLM2-135M, a fixed text and --ctx 256, against llama-perplexity -fa off:
+/// each level's mean KLD within ±10%, PPL(Q) and PPL(base) within 1%, the levels ranked the same.
+///
+/// The text is two chapters of Alice in Wonderland (23 chunks, 2,921 scored tokens), not the
+/// embedded two-chunk one: the engine and llama.cpp sum in different orders (as llama.cpp does
+/// against itself between its batched and one-token paths, `-ub 1`), and on this model a last-bit
+/// difference flips some Q8 activation roundings, which then decorrelate layer after layer: the
+/// per-token log-likelihoods of two such runs differ by 0.15-0.25 nats RMS (llama.cpp against
+/// itself at -ub 1 as much as vramplan against llama.cpp; tools/validate_ref/compare_rows.py).
+/// Over 254 tokens that alone is a standard error of ~1-1.5% on each PPL, the size of the bar;
+/// over 2,921 it is ~0.3-0.45%.
 #[test]
 fn quality_per_level_matches_llama_perplexity() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/validate/smollm2_kld.json");
@@ -268,8 +274,11 @@ fn quality_per_level_matches_llama_perplexity() {
     let types: Vec<&str> = reference.levels.keys().map(String::as_str).collect();
     let cache = tempfile::tempdir().unwrap();
     let ctx = reference.ctx.to_string();
+    let text = Path::new(env!("CARGO_MANIFEST_DIR")).join(&reference.text);
     let out = validate(
         &[
+            "--text",
+            text.to_str().unwrap(),
             "--types",
             &types.join(","),
             "--ctx",
@@ -303,11 +312,11 @@ fn quality_per_level_matches_llama_perplexity() {
         );
         let kld = got("kld_mean");
         assert!(
-            (kld - want.kld_mean).abs() <= 0.10 * want.kld_mean + 0.003,
+            (kld / want.kld_mean - 1.0).abs() <= 0.10,
             "{ft} mean KLD {kld} vs llama-perplexity {want:?}"
         );
         for (k, w, tol) in [
-            ("ppl_candidate", want.ppl_candidate, 0.03),
+            ("ppl_candidate", want.ppl_candidate, 0.01),
             ("ppl_reference", want.ppl_reference, 0.01),
         ] {
             assert!(
@@ -316,9 +325,10 @@ fn quality_per_level_matches_llama_perplexity() {
                 got(k)
             );
         }
-        // Same top p: 254 positions; a few may flip on near-ties.
+        // Same top p over 2,921 positions: near-ties flip either way (measured within 1.1
+        // points; llama.cpp's own standard error on it is 0.4-0.9).
         assert!(
-            (100.0 * got("top1_agreement") - want.same_top_p_percent).abs() < 4.0,
+            (100.0 * got("top1_agreement") - want.same_top_p_percent).abs() < 2.0,
             "{ft} same top p {} vs {want:?}",
             got("top1_agreement")
         );

@@ -13,19 +13,8 @@ pub fn run(global: &Global, args: DetectArgs) -> Result<()> {
     let mut d = vramplan::hw::detect(&catalog);
     super::args::check_threads(args.threads)?;
     if args.measure {
-        let threads = if args.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            args.threads
-        };
-        let gb_s = vramplan::hw::bandwidth::measure_read_gb_s(args.threads, 5);
-        let mut m = host_cache::now_measurement(&d.cpu_brand, threads, gb_s);
-        // A new bandwidth keeps the decode efficiency the last validate found.
-        if let Some(old) = &d.measured {
-            m.decode_efficiency = old.decode_efficiency;
-            m.decode_efficiency_model = old.decode_efficiency_model.clone();
-        }
-        if let Err(e) = host_cache::store(&m) {
+        let (m, stored) = host_cache::measure_and_store(&d.cpu_brand, args.threads, 5);
+        if let Err(e) = stored {
             d.warnings
                 .push(format!("cannot cache the measurement: {e}"));
         }

@@ -41,6 +41,11 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             e.downcast_ref::<vramplan::quantize::QuantizeError>(),
             Some(vramplan::quantize::QuantizeError::Cancelled { .. })
         )
+    }) || err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<vramplan::measure::MeasureError>(),
+            Some(vramplan::measure::MeasureError::Stopped)
+        )
     }) {
         return 130;
     }

@@ -20,6 +20,7 @@ use vramplan::estimate::speed::{active_weight_bytes, DeviceClass, Range};
 use vramplan::ggml::FileType;
 use vramplan::gguf::GgufFile;
 use vramplan::hw::host_cache;
+use vramplan::measure::kld::KldStats;
 use vramplan::measure::protocol::{base_pass, level_pass, BaseLogProbs, Chunking};
 use vramplan::measure::throughput::{decode_tok_s, prefill_tok_s};
 use vramplan::measure::validation::{Level, PublishedPoint, ValidateReport};
@@ -174,26 +175,154 @@ fn bandwidth(args: &ValidateArgs, cpu: &str, bar: &ProgressBar) -> Option<(f64, 
         ));
     }
     bar.set_message("measuring memory bandwidth");
-    let threads = effective_threads(args.threads);
-    let gb_s = vramplan::hw::bandwidth::measure_read_gb_s(args.threads, 3);
-    let m = host_cache::now_measurement(cpu, threads, gb_s);
-    let _ = host_cache::store(&m);
-    Some((gb_s, format!("measured now ({threads} thread(s)), cached")))
+    let (m, _) = host_cache::measure_and_store(cpu, args.threads, 3);
+    Some((
+        m.memory_read_gb_s,
+        format!("measured now ({} thread(s)), cached", m.threads),
+    ))
 }
 
-fn effective_threads(threads: usize) -> usize {
-    if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
+/// What every run shares: this machine, the progress bar over `steps`, and the estimator's
+/// decode prediction, which each measured level is held against.
+struct Setup {
+    detected: vramplan::hw::Detected,
+    bar: ProgressBar,
+    bw: Option<(f64, String)>,
+    efficiency: Range,
+    interrupted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Setup {
+    fn new(
+        global: &Global,
+        args: &ValidateArgs,
+        catalog: &vramplan::catalog::Catalog,
+        steps: u64,
+    ) -> Setup {
+        let detected = vramplan::hw::detect(catalog);
+        let bar = progress_bar(global, steps);
+        let bw = bandwidth(args, &detected.cpu_brand, &bar);
+        let efficiency = Fit::embedded(catalog)
+            .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
+            .decode;
+        Setup {
+            detected,
+            bar,
+            bw,
+            efficiency,
+            interrupted: super::signals::interrupted(),
+        }
+    }
+
+    /// Advances the bar; false once SIGINT/SIGTERM/SIGHUP asked the run to stop.
+    fn tick(&self) -> bool {
+        self.bar.inc(1);
+        !self.stopping()
+    }
+
+    fn stopping(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Err(stopped) once a signal asked the run to stop: exit 130, nothing written.
+    fn check_stop(&self) -> Result<()> {
+        if self.stopping() {
+            return Err(MeasureError::Stopped.into());
+        }
+        Ok(())
+    }
+
+    fn level(
+        &self,
+        ft: Option<FileType>,
+        m: &Measured,
+        quality: Option<KldStats>,
+        quantize_s: f64,
+        quality_s: f64,
+    ) -> Level {
+        let predicted = self.bw.as_ref().and_then(|(gb_s, _)| {
+            (m.bytes_per_token > 0)
+                .then(|| self.efficiency.scale(gb_s * 1e9 / m.bytes_per_token as f64))
+        });
+        Level {
+            file_type: ft,
+            file_bytes: m.file_bytes,
+            bits_per_weight: m.bits_per_weight,
+            bytes_per_token: m.bytes_per_token,
+            quality,
+            published: ft.and_then(published),
+            prefill_tok_s: m.prefill_tok_s,
+            decode_tok_s: m.decode_tok_s,
+            predicted_decode_tok_s: predicted,
+            decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
+            quantize_s,
+            quality_s,
+        }
+    }
+
+    /// The report's fields that describe this machine and the run rather than the model.
+    fn report(&self, args: &ValidateArgs, head: ReportHead, levels: Vec<Level>) -> ValidateReport {
+        ValidateReport {
+            model: head.model,
+            source_file_type: head.source_file_type,
+            requantized: head.requantized,
+            base: head.base,
+            text: head.text,
+            tokens: head.tokens,
+            ctx: head.chunking.map_or(0, |c| c.n_ctx),
+            chunks: head.chunking.map_or(0, |c| c.n_chunks),
+            scored_tokens: head.chunking.map_or(0, |c| c.scored()),
+            threads: vramplan::hw::threads(args.threads),
+            cpu: self.detected.cpu_brand.clone(),
+            memory_read_gb_s: self.bw.as_ref().map(|b| b.0),
+            memory_read_basis: self.bw.as_ref().map(|b| b.1.clone()),
+            decode_efficiency: self.efficiency,
+            published_source: PUBLISHED_SOURCE,
+            published_curve: head.published_curve,
+            synthetic: head.chunking.is_none(),
+            levels,
+            total_s: head.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The common tail: what was learned goes to the cache, the reports to --out, the report
+    /// to stdout; a run asked to stop writes nothing.
+    fn finish(
+        self,
+        global: &Global,
+        args: &ValidateArgs,
+        report: ValidateReport,
+        catalog_id: Option<String>,
+    ) -> Result<()> {
+        self.bar.finish_and_clear();
+        self.check_stop()?;
+        remember(&report, &self.detected.cpu_brand, catalog_id);
+        if let Some(dir) = &args.out {
+            write_reports(dir, &report, &|| self.stopping())?;
+        }
+        super::emit(global, &report, |report| {
+            render(report);
+            Ok(())
+        })
     }
 }
 
-pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
-    if args.synthetic {
-        return run_synthetic(global, args);
-    }
-    let started = Instant::now();
+/// The model-specific fields of a report.
+struct ReportHead {
+    model: String,
+    source_file_type: Option<FileType>,
+    requantized: bool,
+    base: String,
+    text: String,
+    tokens: usize,
+    /// `None`: a speed-only (synthetic) run.
+    chunking: Option<Chunking>,
+    published_curve: Vec<PublishedPoint>,
+    started: Instant,
+}
+
+/// The source file, or the default SmolLM2 when none was given; checked, with --base.
+fn source_path(args: &ValidateArgs) -> Result<PathBuf> {
     let path = args.model.clone().unwrap_or_else(default_model);
     if args.model.is_none() && !path.is_file() {
         return Err(bad_input(format!(
@@ -205,24 +334,27 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     if let Some(b) = &args.base {
         check_file(b)?;
     }
+    Ok(path)
+}
+
+pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
+    if args.synthetic {
+        return run_synthetic(global, args);
+    }
+    let started = Instant::now();
+    let path = source_path(&args)?;
     let types = parse_types(&args.types)?;
     check_args(&args)?;
     let (text, text_name) = read_text(&args)?;
     let catalog = super::load_catalog(global)?;
 
+    // Loaded once, before the first progress line, so a bad model is refused first.
     let file = GgufFile::open(&path)?;
-    // Refuse a bad model before the first progress line: the same limits as every command.
-    Model::load(&file)?;
-    let base_path = args.base.clone().unwrap_or_else(|| path.clone());
-    let base_file = if args.base.is_some() {
-        let f = GgufFile::open(&base_path)?;
-        Model::load(&f)?;
-        f
-    } else {
-        GgufFile::open(&path)?
-    };
+    let model = Model::load(&file)?;
+    let base_file = args.base.as_ref().map(GgufFile::open).transpose()?;
+    let base_model = base_file.as_ref().map(Model::load).transpose()?;
     // The base's tokenizer cuts the text, as llama-perplexity's base run does.
-    let tok = Tokenizer::from_gguf(&base_file)?;
+    let tok = Tokenizer::from_gguf(base_file.as_ref().unwrap_or(&file))?;
     let mut tokens = tok.encode(&text, true, false);
     if let Some(t) = args.tokens {
         tokens.truncate(t);
@@ -230,153 +362,124 @@ pub fn run(global: &Global, args: ValidateArgs) -> Result<()> {
     let bos = if tok.add_bos() { tok.bos() } else { None };
     let chunking =
         Chunking::new(tokens.len(), args.ctx, args.chunks, bos).map_err(measure_error)?;
-    let name = file
-        .get_str("general.name")
-        .map(str::to_string)
-        .unwrap_or_else(|_| path.display().to_string());
-    let source_type = file
-        .get_uint("general.file_type")
-        .ok()
-        .and_then(|id| u32::try_from(id).ok())
-        .and_then(FileType::from_id);
-    let requantized = file.tensors().iter().any(|t| t.ty().is_quantized());
-    let catalog_id = catalog_id(&catalog, &file, &path);
-
-    let detected = vramplan::hw::detect(&catalog);
-    let n = chunking.n_chunks as u64;
-    // The base pass, each level's pass, and the source's own when --base is another file.
-    let passes = 1 + types.len() as u64 + u64::from(args.base.is_some());
-    let bar = progress_bar(global, passes * n);
-    let bw = bandwidth(&args, &detected.cpu_brand, &bar);
-    let efficiency = Fit::embedded(&catalog)
-        .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
-        .decode;
-    let predict = |bytes_per_token: u64| -> Option<Range> {
-        let bw = bw.as_ref()?.0 * 1e9;
-        (bytes_per_token > 0).then(|| efficiency.scale(bw / bytes_per_token as f64))
-    };
-    let level = |ft: Option<FileType>, m: &Measured, q, quantize_s, quality_s| {
-        let predicted = predict(m.bytes_per_token);
-        Level {
-            file_type: ft,
-            file_bytes: m.file_bytes,
-            bits_per_weight: m.bits_per_weight,
-            bytes_per_token: m.bytes_per_token,
-            quality: q,
-            published: ft.and_then(published),
-            prefill_tok_s: m.prefill_tok_s,
-            decode_tok_s: m.decode_tok_s,
-            predicted_decode_tok_s: predicted,
-            decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
-            quantize_s,
-            quality_s,
-        }
-    };
-    let mut tick = || {
-        bar.inc(1);
-        true
-    };
-
-    // Base pass: compact log-probs of every scored position, on disk.
-    bar.set_message(format!(
-        "base {}",
-        base_path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let mut base: BaseLogProbs = {
-        let model = Model::load(&base_file)?;
-        base_pass(&model, &tokens, chunking, args.threads, &mut tick).map_err(measure_error)?
-    };
-    drop(base_file);
-
-    bar.set_message("source: speed");
-    let mut levels = Vec::new();
-    {
-        let model = Model::load(&file)?;
-        let t = Instant::now();
-        let q = if args.base.is_some() {
-            bar.set_message("source vs base");
-            Some(
-                level_pass(&model, &tokens, &mut base, args.threads, &mut tick)
-                    .map_err(measure_error)?,
-            )
-        } else {
-            None
-        };
-        let quality_s = t.elapsed().as_secs_f64();
-        let m = measure_speed(&file, &model, &path, &tokens, &args)?;
-        levels.push(level(None, &m, q, 0.0, quality_s));
-    }
-    drop(file);
-
-    // Locked while this run lives; a run killed outright leaves it for the next one to remove.
-    let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
-    let interrupted = super::signals::interrupted();
-    for ft in types {
-        bar.set_message(format!("{ft}: quantizing"));
-        let out = dir.path().join(format!("{ft}.gguf"));
-        let opts = QuantizeOptions {
-            threads: args.threads,
-            allow_requantize: requantized,
-        };
-        let t = Instant::now();
-        // SIGINT/SIGTERM/SIGHUP stop the quantization; the directory goes when `dir` drops.
-        quantize_file(&path, &out, ft, &opts, &|_, _| {
-            if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-                std::ops::ControlFlow::Break(())
-            } else {
-                std::ops::ControlFlow::Continue(())
-            }
-        })?;
-        let quantize_s = t.elapsed().as_secs_f64();
-        bar.set_message(format!("{ft}: quality"));
-        let f = GgufFile::open(&out).with_context(|| format!("open {}", out.display()))?;
-        let model = Model::load(&f)?;
-        let t = Instant::now();
-        let q = level_pass(&model, &tokens, &mut base, args.threads, &mut tick)
-            .map_err(measure_error)?;
-        let quality_s = t.elapsed().as_secs_f64();
-        bar.set_message(format!("{ft}: speed"));
-        let m = measure_speed(&f, &model, &out, &tokens, &args)?;
-        levels.push(level(Some(ft), &m, Some(q), quantize_s, quality_s));
-        drop(model);
-        drop(f);
-        std::fs::remove_file(&out)?;
-    }
-    bar.finish_and_clear();
-
-    let threads = effective_threads(args.threads);
-    let report = ValidateReport {
-        model: name,
-        source_file_type: source_type,
-        requantized,
+    let head = ReportHead {
+        model: file
+            .get_str("general.name")
+            .map(str::to_string)
+            .unwrap_or_else(|_| path.display().to_string()),
+        source_file_type: file
+            .get_uint("general.file_type")
+            .ok()
+            .and_then(|id| u32::try_from(id).ok())
+            .and_then(FileType::from_id),
+        requantized: file.tensors().iter().any(|t| t.ty().is_quantized()),
         base: args
             .base
             .as_ref()
             .map_or("source".into(), |b| b.display().to_string()),
         text: text_name,
         tokens: tokens.len(),
-        ctx: chunking.n_ctx,
-        chunks: chunking.n_chunks,
-        scored_tokens: chunking.scored(),
-        threads,
-        cpu: detected.cpu_brand.clone(),
-        memory_read_gb_s: bw.as_ref().map(|b| b.0),
-        memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
-        decode_efficiency: efficiency,
-        published_source: PUBLISHED_SOURCE,
+        chunking: Some(chunking),
         published_curve: published_curve(&catalog),
-        synthetic: false,
-        levels,
-        total_s: started.elapsed().as_secs_f64(),
+        started,
     };
-    remember(&report, &detected.cpu_brand, catalog_id);
-    if let Some(dir) = &args.out {
-        write_reports(dir, &report)?;
+    let catalog_id = catalog_id(&catalog, &file, &path);
+
+    // The base pass, each level's pass, and the source's own when --base is another file.
+    let passes = 1 + types.len() as u64 + u64::from(args.base.is_some());
+    let setup = Setup::new(global, &args, &catalog, passes * chunking.n_chunks as u64);
+
+    // Base pass: compact log-probs of every scored position, on disk.
+    let base_path = args.base.as_ref().unwrap_or(&path);
+    setup.bar.set_message(format!(
+        "base {}",
+        base_path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let mut base = base_pass(
+        base_model.as_ref().unwrap_or(&model),
+        &tokens,
+        chunking,
+        args.threads,
+        &mut || setup.tick(),
+    )
+    .map_err(measure_error)?;
+    drop(base_model);
+    drop(base_file);
+
+    let t = Instant::now();
+    let q = if args.base.is_some() {
+        setup.bar.set_message("source vs base");
+        Some(
+            level_pass(&model, &tokens, &mut base, args.threads, &mut || {
+                setup.tick()
+            })
+            .map_err(measure_error)?,
+        )
+    } else {
+        None
+    };
+    let quality_s = t.elapsed().as_secs_f64();
+    setup.bar.set_message("source: speed");
+    let m = measure_speed(&file, &model, &path, &tokens, &args)?;
+    let mut levels = vec![setup.level(None, &m, q, 0.0, quality_s)];
+    drop(model);
+    drop(file);
+
+    let requantized = head.requantized;
+    for ft in types {
+        setup.check_stop()?;
+        levels.push(measure_level(
+            &setup,
+            &args,
+            &path,
+            ft,
+            requantized,
+            &tokens,
+            &mut base,
+        )?);
     }
-    super::emit(global, &report, |report| {
-        render(report);
-        Ok(())
-    })
+    let report = setup.report(&args, head, levels);
+    setup.finish(global, &args, report, catalog_id)
+}
+
+/// One level: quantized from the source into a locked temporary directory (removed on the way
+/// out, whatever happens), scored against the base, timed.
+fn measure_level(
+    setup: &Setup,
+    args: &ValidateArgs,
+    path: &Path,
+    ft: FileType,
+    requantized: bool,
+    tokens: &[u32],
+    base: &mut BaseLogProbs,
+) -> Result<Level> {
+    let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
+    setup.bar.set_message(format!("{ft}: quantizing"));
+    let out = dir.path().join(format!("{ft}.gguf"));
+    let opts = QuantizeOptions {
+        threads: args.threads,
+        allow_requantize: requantized,
+    };
+    let t = Instant::now();
+    // SIGINT/SIGTERM/SIGHUP stop the quantization.
+    quantize_file(path, &out, ft, &opts, &|_, _| {
+        if setup.stopping() {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })?;
+    let quantize_s = t.elapsed().as_secs_f64();
+    setup.bar.set_message(format!("{ft}: quality"));
+    let f = GgufFile::open(&out).with_context(|| format!("open {}", out.display()))?;
+    let model = Model::load(&f)?;
+    let t = Instant::now();
+    let q = level_pass(&model, tokens, base, args.threads, &mut || setup.tick())
+        .map_err(measure_error)?;
+    let quality_s = t.elapsed().as_secs_f64();
+    setup.bar.set_message(format!("{ft}: speed"));
+    let m = measure_speed(&f, &model, &out, tokens, args)?;
+    Ok(setup.level(Some(ft), &m, Some(q), quantize_s, quality_s))
 }
 
 /// `--synthetic`: per level, a generated ~1B model of that type, timed; no quality.
@@ -389,78 +492,43 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
     let types = parse_types(&args.types)?;
     check_args(&args)?;
     let catalog = super::load_catalog(global)?;
-    let detected = vramplan::hw::detect(&catalog);
     // Per level: generate, prefill, decode.
-    let bar = progress_bar(global, 3 * types.len() as u64);
-    let bw = bandwidth(&args, &detected.cpu_brand, &bar);
-    let efficiency = Fit::embedded(&catalog)
-        .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
-        .decode;
+    let setup = Setup::new(global, &args, &catalog, 3 * types.len() as u64);
     let tokens = synthetic::tokens(PREFILL_TOKENS);
     let dir = vramplan::files::TempDir::new_in(&std::env::temp_dir(), "vramplan-validate-")?;
     let mut levels = Vec::new();
     for ft in types {
-        bar.set_message(format!("{ft}: generating a random 1B model"));
+        setup.check_stop()?;
+        setup
+            .bar
+            .set_message(format!("{ft}: generating a random 1B model"));
         let t = Instant::now();
         let path = synthetic::write_model(dir.path(), ft)?;
         let generate_s = t.elapsed().as_secs_f64();
-        bar.inc(1);
-        bar.set_message(format!("{ft}: timing"));
+        setup.bar.inc(1);
+        setup.bar.set_message(format!("{ft}: timing"));
         let f = GgufFile::open(&path).with_context(|| format!("open {}", path.display()))?;
         let model = Model::load(&f)?;
         let m = measure_speed(&f, &model, &path, &tokens, &args)?;
-        bar.inc(2);
-        let predicted = bw.as_ref().and_then(|b| {
-            (m.bytes_per_token > 0).then(|| efficiency.scale(b.0 * 1e9 / m.bytes_per_token as f64))
-        });
-        levels.push(Level {
-            file_type: Some(ft),
-            file_bytes: m.file_bytes,
-            bits_per_weight: m.bits_per_weight,
-            bytes_per_token: m.bytes_per_token,
-            quality: None,
-            published: published(ft),
-            prefill_tok_s: m.prefill_tok_s,
-            decode_tok_s: m.decode_tok_s,
-            predicted_decode_tok_s: predicted,
-            decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
-            quantize_s: generate_s,
-            quality_s: 0.0,
-        });
+        setup.bar.inc(2);
+        levels.push(setup.level(Some(ft), &m, None, generate_s, 0.0));
         drop(model);
         drop(f);
         std::fs::remove_file(&path)?;
     }
-    bar.finish_and_clear();
-    let report = ValidateReport {
+    let head = ReportHead {
         model: "synthetic-1b (random weights, llama-shaped: 2048 x 16 layers, GQA 32/8, FFN 8192, vocab 32000)".into(),
         source_file_type: None,
         requantized: false,
         base: "none (speed only)".into(),
         text: "none (fixed token ids)".into(),
         tokens: tokens.len(),
-        ctx: 0,
-        chunks: 0,
-        scored_tokens: 0,
-        threads: effective_threads(args.threads),
-        cpu: detected.cpu_brand.clone(),
-        memory_read_gb_s: bw.as_ref().map(|b| b.0),
-        memory_read_basis: bw.as_ref().map(|b| b.1.clone()),
-        decode_efficiency: efficiency,
-        published_source: PUBLISHED_SOURCE,
+        chunking: None,
         published_curve: Vec::new(),
-        synthetic: true,
-        levels,
-        total_s: started.elapsed().as_secs_f64(),
+        started,
     };
-    remember(&report, &detected.cpu_brand, None);
-    if let Some(dir) = &args.out {
-        write_reports(dir, &report)?;
-    }
-    super::emit(global, &report, |report| {
-        render(report);
-        Ok(())
-    })
+    let report = setup.report(&args, head, levels);
+    setup.finish(global, &args, report, None)
 }
 
 /// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
@@ -570,28 +638,30 @@ fn catalog_id(
     .find_map(|q| catalog.model(&q).ok().map(|m| m.id.clone()))
 }
 
-fn write_reports(dir: &Path, r: &ValidateReport) -> Result<()> {
+/// Every report staged beside its place first and renamed into place last, so --out holds all of
+/// them or none of this run's (a signal while staging leaves nothing).
+fn write_reports(dir: &Path, r: &ValidateReport, stopping: &dyn Fn() -> bool) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| bad_input(format!("--out `{}`: {e}", dir.display())))?;
-    let json = serde_json::to_string_pretty(r)?;
-    write_atomic(&dir.join("validate.json"), json.as_bytes())?;
-    write_atomic(&dir.join("validate.md"), render::markdown(r).as_bytes())?;
-    write_atomic(&dir.join("validate.csv"), render::csv(r).as_bytes())?;
-    write_atomic(&dir.join("kld.svg"), render::kld_plot(r).as_bytes())?;
-    write_atomic(&dir.join("decode.svg"), render::speed_plot(r).as_bytes())?;
-    write_atomic(&dir.join("validate.html"), render::html(r).as_bytes())?;
-    Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(parent)
-        .with_context(|| format!("write {}", path.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("write {}", path.display()))?;
+    let files = [
+        ("validate.json", serde_json::to_string_pretty(r)?),
+        ("validate.md", render::markdown(r)),
+        ("validate.csv", render::csv(r)),
+        ("kld.svg", render::kld_plot(r)),
+        ("decode.svg", render::speed_plot(r)),
+        ("validate.html", render::html(r)),
+    ];
+    let mut staged = Vec::new();
+    for (name, text) in &files {
+        let dest = dir.join(name);
+        staged.push((vramplan::files::stage(&dest, text.as_bytes())?, dest));
+    }
+    if stopping() {
+        return Err(MeasureError::Stopped.into());
+    }
+    for (tmp, dest) in staged {
+        vramplan::files::persist(tmp, &dest)?;
+    }
     Ok(())
 }
 

@@ -60,14 +60,29 @@ pub fn load(cpu: &str) -> Option<HostMeasurement> {
     (m.cpu == cpu && m.memory_read_gb_s.is_finite() && m.memory_read_gb_s > 0.0).then_some(m)
 }
 
-/// Writes `value` as JSON to `path` atomically (temporary file, then rename).
+/// Writes `value` as JSON to `path` atomically.
 fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer_pretty(&mut tmp, value).map_err(std::io::Error::other)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    std::fs::create_dir_all(crate::files::parent_dir(path))?;
+    let json = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    crate::files::write_atomic(path, &json).map_err(std::io::Error::other)
+}
+
+/// Measures this machine's memory read bandwidth now (`passes` reads on `threads` workers, 0:
+/// every core) and stores it, keeping the decode efficiency an earlier `validate` found for the
+/// same CPU. Returns the measurement and whether it was stored.
+pub fn measure_and_store(
+    cpu: &str,
+    threads: usize,
+    passes: usize,
+) -> (HostMeasurement, std::io::Result<PathBuf>) {
+    let gb_s = super::bandwidth::measure_read_gb_s(threads, passes);
+    let mut m = now_measurement(cpu, super::threads(threads), gb_s);
+    if let Some(old) = load(cpu) {
+        m.decode_efficiency = old.decode_efficiency;
+        m.decode_efficiency_model = old.decode_efficiency_model;
+    }
+    let stored = store(&m);
+    (m, stored)
 }
 
 /// Stores `m` (replacing any earlier record). Returns where.

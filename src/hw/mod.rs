@@ -128,6 +128,15 @@ pub fn match_gpu(catalog: &Catalog, name: &str, memory: u64) -> Option<String> {
     None
 }
 
+/// Worker threads for a `--threads` value: 0 means one per available core.
+pub fn threads(requested: usize) -> usize {
+    if requested == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        requested
+    }
+}
+
 /// Detects this machine's hardware.
 pub fn detect(catalog: &Catalog) -> Detected {
     let mut warnings = Vec::new();
@@ -190,7 +199,7 @@ pub fn detect(catalog: &Catalog) -> Detected {
         cpu_brand,
         cpu_arch: std::env::consts::ARCH.to_string(),
         physical_cores: sysinfo::System::physical_core_count(),
-        logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        logical_cores: threads(0),
         ram_bytes: sys.total_memory(),
         ram_available_bytes: sys.available_memory(),
         simd: simd_features(),

@@ -35,6 +35,6 @@ pub enum MeasureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("stopped")]
+    #[error("stopped by a signal before the run finished; nothing was written")]
     Stopped,
 }
