@@ -176,7 +176,12 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
             .map(|s| s.aggregate_decode_tok_s),
         speed_basis: speed
             .as_ref()
-            .map(|s| machine.say_assumed_host_bandwidth(s.basis.clone(), args.est.host_bandwidth))
+            .map(|s| {
+                machine.say_assumed_host_bandwidth(
+                    vramplan::report::words::speed_basis(&s.basis),
+                    args.est.host_bandwidth,
+                )
+            })
             .unwrap_or_default(),
         network: speed.as_ref().and_then(|s| s.network.clone()),
         local_host,

@@ -143,11 +143,59 @@ pub struct SpeedEstimate {
     /// Aggregate decode tokens per second over `parallel` sequences.
     pub aggregate_decode_tok_s: Range,
     pub parallel: u64,
-    /// How the estimate was formed, line by line (for `--explain`).
-    pub basis: Vec<String>,
+    /// How the estimate was formed, term by term (`report::words::speed_basis` words them).
+    pub basis: Vec<BasisTerm>,
     /// The network between nodes, when the plan crosses one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkUse>,
+}
+
+/// One term of how a speed estimate was formed: data, worded at the edge
+/// (`report::words::speed_basis`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "term", rename_all = "snake_case")]
+pub enum BasisTerm {
+    /// A device's decode read: bytes per token over its bandwidth, its fitted efficiency and
+    /// fixed costs.
+    DeviceRead {
+        device: String,
+        weight_bytes: f64,
+        kv_bytes: f64,
+        ctx: u64,
+        bandwidth_gb_s: f64,
+        efficiency: Range,
+        fixed_s: f64,
+        token_s: f64,
+        layers: f64,
+        layer_s: f64,
+    },
+    /// Network hops between nodes (pipeline stages when tensor parallel, else llama.cpp RPC).
+    Hops {
+        network: NetworkUse,
+        tensor_parallel: u32,
+        pipeline_parallel: u32,
+    },
+    /// Tensor-parallel all-reduce cost per token.
+    AllReduce {
+        tensor_parallel: u32,
+        seconds: f64,
+        n_layer: u32,
+        link_gb_s: f64,
+        latency_s: f64,
+    },
+    /// CPU-resident weights read from host RAM.
+    HostRam {
+        bytes: f64,
+        bandwidth_gb_s: f64,
+        efficiency: f64,
+    },
+    /// Decode at an empty context (llama-bench tg128).
+    EmptyContext { tokens: u64, decode_tok_s: f64 },
+    /// Prefill: FLOPs per token over FP16 tensor throughput.
+    Prefill {
+        flops_per_token: f64,
+        active_params: u64,
+    },
 }
 
 /// Bytes and compute placed on one device for the speed model.
@@ -230,10 +278,10 @@ pub fn estimate(
         network.as_ref(),
         false,
     );
-    basis.push(format!(
-        "at an empty context ({EMPTY_CONTEXT_TOKENS} tokens, the mean of llama-bench tg128): {:.1} tok/s expected",
-        decode_empty.expected
-    ));
+    basis.push(BasisTerm::EmptyContext {
+        tokens: EMPTY_CONTEXT_TOKENS,
+        decode_tok_s: decode_empty.expected,
+    });
     let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
 
     // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
@@ -274,11 +322,10 @@ pub fn estimate(
         expected: 1.0 / (pp * p_exp),
         high: 1.0 / (pp * p_low),
     };
-    basis.push(format!(
-        "prefill: {:.1} GFLOP per token (2 x {:.2}B active params + attention) over dense FP16 tensor throughput x fitted efficiency",
-        flops_per_token / 1e9,
-        inp.active_params as f64 / 1e9
-    ));
+    basis.push(BasisTerm::Prefill {
+        flops_per_token,
+        active_params: inp.active_params,
+    });
     let ttft = prefill.recip().scale(inp.prompt_tokens as f64);
     // Concurrency: weights are read once per step for all sequences, KV per sequence; capped by
     // compute (2 x active params FLOPs per token).
@@ -435,29 +482,12 @@ pub const GPUS_PER_NODE: usize = 8;
 /// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
 pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
 
-/// The basis line for a plan's network hops (pipeline stages or llama.cpp RPC hosts).
-fn hops_basis(n: &NetworkUse, inp: &SpeedInputs<'_>) -> String {
-    let net = format!(
-        "over {} ({}: {:.2} GB/s, {:.1} us)",
-        n.network.id, n.source, n.network.bandwidth_gb_s, n.network.latency_us
-    );
-    let t = n.hops as f64 * n.hop_s * 1e3;
-    if inp.tensor_parallel > 1 {
-        format!(
-            "pipeline parallel {}: stages in sequence, + {t:.2} ms per token for {} hops between nodes {net}; {:.0} us each with NCCL's {:.0} us",
-            inp.pipeline_parallel,
-            n.hops,
-            n.hop_s * 1e6,
-            NCCL_P2P_OVERHEAD_S * 1e6
-        )
-    } else {
-        format!(
-            "llama.cpp RPC over {} hosts: + {t:.2} ms per token for {} network hops {net}; {:.0} us each: a round trip + {:.0} us of RPC per remote graph, assumed",
-            n.hops + 1,
-            n.hops,
-            n.hop_s * 1e6,
-            RPC_OVERHEAD_S * 1e6
-        )
+/// The basis term for a plan's network hops (pipeline stages or llama.cpp RPC hosts).
+fn hops_basis(n: &NetworkUse, inp: &SpeedInputs<'_>) -> BasisTerm {
+    BasisTerm::Hops {
+        network: n.clone(),
+        tensor_parallel: inp.tensor_parallel,
+        pipeline_parallel: inp.pipeline_parallel,
     }
 }
 
@@ -469,16 +499,14 @@ fn decode_at(
     ctx: u64,
     network: Option<&NetworkUse>,
     explain: bool,
-) -> (Range, Vec<String>) {
+) -> (Range, Vec<BasisTerm>) {
     let mut basis = Vec::new();
-    // Basis lines are formed only when asked for (the empty-context pass repeats them).
-    macro_rules! note {
-        ($($t:tt)*) => {
-            if explain {
-                basis.push(format!($($t)*));
-            }
-        };
-    }
+    // Basis terms are formed only when asked for (the empty-context pass repeats them).
+    let mut note = |term: BasisTerm| {
+        if explain {
+            basis.push(term);
+        }
+    };
     let tp = inp.tensor_parallel.max(1) as f64;
     // Decode: seconds per token at efficiency 1, then scaled by each device's range.
     let mut t_low = 0.0; // the fastest (high efficiency)
@@ -502,22 +530,18 @@ fn decode_at(
         let bytes = l.weight_bytes as f64 + kv_read * l.layer_share;
         let t = bytes / bw;
         per_device.push((t, e, fixed));
-        note!(
-            "{}: {:.2} GB per token ({:.2} GB weights + {:.2} GB KV at {} tokens) / {} GB/s x efficiency {:.2} ({:.2}-{:.2}) + {:.3} ms fixed ({:.0} us per token + {:.1} layers x {:.1} us)",
-            l.device.id,
-            bytes / 1e9,
-            l.weight_bytes as f64 / 1e9,
-            kv_read * l.layer_share / 1e9,
+        note(BasisTerm::DeviceRead {
+            device: l.device.id.clone(),
+            weight_bytes: l.weight_bytes as f64,
+            kv_bytes: kv_read * l.layer_share,
             ctx,
-            l.device.entry.bandwidth_for(l.device.memory_bytes),
-            e.expected,
-            e.low,
-            e.high,
-            fixed * 1e3,
-            full.token_s * 1e6,
+            bandwidth_gb_s: l.device.entry.bandwidth_for(l.device.memory_bytes),
+            efficiency: e,
+            fixed_s: fixed,
+            token_s: full.token_s,
             layers,
-            full.layer_s * 1e6
-        );
+            layer_s: full.layer_s,
+        });
     }
     if inp.tensor_parallel > 1 {
         // Ranks read in parallel: the slowest rank sets the pace.
@@ -545,7 +569,7 @@ fn decode_at(
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            note!("{}", hops_basis(n, inp));
+            note(hops_basis(n, inp));
         }
         let devices: Vec<Device> = loads.iter().map(|l| l.device.clone()).collect();
         let (link_gb_s, latency) = link(&devices);
@@ -555,14 +579,13 @@ fn decode_at(
         t_low += t_ar;
         t_exp += t_ar;
         t_high += t_ar;
-        note!(
-            "tensor parallel {}: + {:.2} ms per token of all-reduce ({} layers x 2 over {:.0} GB/s, {:.0} us latency)",
-            inp.tensor_parallel,
-            t_ar * 1e3,
-            inp.shape.n_layer,
+        note(BasisTerm::AllReduce {
+            tensor_parallel: inp.tensor_parallel,
+            seconds: t_ar,
+            n_layer: inp.shape.n_layer,
             link_gb_s,
-            latency * 1e6
-        );
+            latency_s: latency,
+        });
     } else {
         // Layer split: devices work one after the other.
         for (t, e, f) in &per_device {
@@ -575,7 +598,7 @@ fn decode_at(
             t_low += t_hops;
             t_exp += t_hops;
             t_high += t_hops;
-            note!("{}", hops_basis(n, inp));
+            note(hops_basis(n, inp));
         }
     }
     if let Some((bytes, bw)) = inp.host {
@@ -585,11 +608,11 @@ fn decode_at(
             t_low += t / e.high;
             t_exp += t / e.expected;
             t_high += t / e.low;
-            note!(
-                "host RAM: {:.2} GB per token of CPU-resident weights / {bw} GB/s x efficiency {:.2}",
-                bytes as f64 / 1e9,
-                e.expected
-            );
+            note(BasisTerm::HostRam {
+                bytes: bytes as f64,
+                bandwidth_gb_s: bw,
+                efficiency: e.expected,
+            });
         }
     }
     let decode = Range {
