@@ -7,7 +7,7 @@ fn main() {
     let catalog = Catalog::embedded().unwrap();
     let ms = calibration::parse(calibration::EMBEDDED_MEASUREMENTS).unwrap();
     let rows = calibration::rows(&catalog, &ms);
-    let fit = calibration::fit(&rows);
+    let fit = calibration::calibrate(&rows);
     for r in rows.iter().filter(|r| r.m.is_decode()) {
         let Some(engine) = Engine::from_name(&r.m.engine) else {
             continue;

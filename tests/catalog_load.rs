@@ -8,7 +8,7 @@ use std::process::Command;
 use proptest::prelude::*;
 use vramplan::arch::{inventory, ModelShape};
 use vramplan::catalog::{Catalog, CatalogError};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
 use vramplan::ggml::FileType;
 
@@ -245,7 +245,7 @@ proptest! {
         let p = estimate::place(&view, &devices, &req).unwrap();
         prop_assert!(p.total_bytes > 0);
         let catalog = Catalog::embedded().unwrap();
-        let fit = Fit::embedded(&catalog);
+        let fit = Calibration::embedded(&catalog);
         if let Some(s) = estimate::perf::speed(&view, &p, &devices, &req, 512, &fit, 89.6) {
             for r in [s.decode_tok_s, s.prefill_tok_s, s.ttft_s] {
                 prop_assert!(r.low.is_finite() && r.expected.is_finite() && r.high.is_finite(), "{r:?}");

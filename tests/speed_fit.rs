@@ -3,7 +3,7 @@
 //! speed.
 
 use vramplan::catalog::Catalog;
-use vramplan::estimate::calibration::{self, Fit};
+use vramplan::estimate::calibration::{self, Calibration};
 
 fn rows() -> Vec<calibration::Row> {
     let catalog = Catalog::embedded().unwrap();
@@ -37,7 +37,7 @@ fn every_measurement_has_a_source_and_a_known_device() {
 #[test]
 fn held_out_decode_rows_meet_the_bars() {
     let rows = rows();
-    let fit = calibration::fit(&rows);
+    let fit = calibration::calibrate(&rows);
     let v = calibration::validate(&rows, &fit, true);
     for (class, e) in fit.by_class.iter().filter(|(_, e)| e.decode_rows > 0) {
         eprintln!(
@@ -65,8 +65,8 @@ fn held_out_decode_rows_meet_the_bars() {
 #[test]
 fn the_embedded_fit_is_the_refit() {
     let catalog = Catalog::embedded().unwrap();
-    let a = Fit::embedded(&catalog);
-    let b = calibration::fit(&rows());
+    let a = Calibration::embedded(&catalog);
+    let b = calibration::calibrate(&rows());
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()

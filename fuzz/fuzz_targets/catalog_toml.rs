@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use vramplan::arch::{self, Inventory, ModelShape};
 use vramplan::catalog::{Catalog, Device};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::{self, PlaceRequest, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
 
@@ -17,7 +17,7 @@ use vramplan::ggml::FileType;
 struct Env {
     inventory: Inventory,
     shape: ModelShape,
-    fit: Fit,
+    fit: Calibration,
 }
 
 fn env() -> &'static Env {
@@ -28,7 +28,7 @@ fn env() -> &'static Env {
         Env {
             inventory: arch::inventory(m, FileType::Q4_K_M),
             shape: ModelShape::from_entry(m),
-            fit: Fit::embedded(&c),
+            fit: Calibration::embedded(&c),
         }
     })
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use vramplan::catalog::{Catalog, Device};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::{self, PlaceRequest, ModelView, WeightFormat};
 use vramplan::ggml::FileType;
 use vramplan::gguf::{model_shape, ArrayRef, GgufFile, GgufWriter, Value, ValueType};
@@ -157,7 +157,7 @@ fn estimate(f: &GgufFile<&[u8]>) {
     };
     let req = PlaceRequest::new(WeightFormat::Gguf(file_type), 4096);
     let _ = estimate::place(&view, &[], &req);
-    let fit = Fit::embedded(&env.catalog);
+    let fit = Calibration::embedded(&env.catalog);
     for devices in &env.devices {
         if let Ok(p) = estimate::place(&view, devices, &req) {
             let _ = estimate::max_context(&view, devices, &req);

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde::Serialize;
 use vramplan::catalog::{ApiEntry, Device};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, ModelView, PlaceRequest};
 use vramplan::plan::cost::{self, CostOption, IDLE_SHARE_OF_TDP};
@@ -83,7 +83,7 @@ pub fn run(global: &Global, args: CostArgs) -> Result<()> {
             )));
         }
     }
-    let fit = Fit::embedded(&catalog);
+    let fit = Calibration::embedded(&catalog);
     let inv = model.inventory(&req);
     let view = ModelView {
         inventory: &inv,
@@ -175,7 +175,7 @@ fn devices(
     catalog: &vramplan::catalog::Catalog,
     view: &ModelView<'_>,
     req: &mut PlaceRequest,
-    fit: &Fit,
+    fit: &Calibration,
     gpu: Option<&str>,
     est: &EstimateArgs,
 ) -> Result<(Vec<Device>, Option<f64>)> {

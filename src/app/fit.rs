@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::speed::Range;
 use vramplan::estimate::{
     self, Engine, EngineConfig, KvType, LaunchModel, ModelView, Placement, WeightFormat,
@@ -122,7 +122,8 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         req.engine().launch_command(&launch, &req, &p)
     });
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
-    let (fit, local_host) = machine.local_fit(Fit::embedded(&catalog), args.est.host_bandwidth);
+    let (fit, local_host) =
+        machine.local_fit(Calibration::embedded(&catalog), args.est.host_bandwidth);
     let speed = estimate::perf::speed(
         &view,
         &p,

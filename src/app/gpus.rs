@@ -68,7 +68,9 @@ pub fn run(global: &Global, args: GpusArgs) -> Result<()> {
         have,
         cloud: args.cloud,
         limit: args.limit,
-        speed_fit: Some(vramplan::estimate::calibration::Fit::embedded(&catalog)),
+        speed_fit: Some(vramplan::estimate::calibration::Calibration::embedded(
+            &catalog,
+        )),
         min_tps: args.min_tps,
     };
     let inv = model.inventory(&req);

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use vramplan::arch::{inventory, ModelShape};
 use vramplan::catalog::{Device, DeviceKind, ModelEntry};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::quality;
 use vramplan::estimate::speed::Range;
 use vramplan::estimate::{self, ModelView, PlaceRequest, WeightFormat};
@@ -126,7 +126,7 @@ pub fn run(global: &Global, args: ModelsArgs) -> Result<()> {
             known.join(", ")
         )));
     }
-    let fit = Fit::embedded(&catalog);
+    let fit = Calibration::embedded(&catalog);
     let floors = Floors {
         ctx,
         min_tps: args.min_tps,
@@ -177,7 +177,12 @@ struct Floors {
 
 /// The first rung of the ladder (best quality first) that fits every layer and the output
 /// head on the devices, within the KLD ceiling and at or above the speed floor.
-fn best_quant(m: &ModelEntry, devices: &[Device], floors: &Floors, fit: &Fit) -> Option<Row> {
+fn best_quant(
+    m: &ModelEntry,
+    devices: &[Device],
+    floors: &Floors,
+    fit: &Calibration,
+) -> Option<Row> {
     let shape = ModelShape::from_entry(m);
     let usable: u64 = devices.iter().map(|d| d.usable_bytes).sum();
     let (params_total, params_active) = vramplan::arch::param_counts(m);
@@ -243,7 +248,7 @@ fn place_rung(
     ft: FileType,
     devices: &[Device],
     floors: &Floors,
-    fit: &Fit,
+    fit: &Calibration,
 ) -> Option<(u64, u64, Option<Range>)> {
     let mut req = PlaceRequest::new(WeightFormat::Gguf(ft), floors.ctx);
     req.all_layers_on_devices(view.shape.n_layer);
@@ -275,7 +280,11 @@ fn place_rung(
 
 /// The GGUF models of the local stores at their own file type: (name, row when it fits). Store
 /// problems are warnings on stderr.
-fn local_rows(devices: &[Device], floors: &Floors, fit: &Fit) -> Vec<(String, Option<Row>)> {
+fn local_rows(
+    devices: &[Device],
+    floors: &Floors,
+    fit: &Calibration,
+) -> Vec<(String, Option<Row>)> {
     let mut warnings = Vec::new();
     let found = vramplan::local::Stores::from_env().list(&mut warnings);
     let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use vramplan::catalog::{Catalog, Device, DeviceKind};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::host::{has_separate_host, split_host};
 use vramplan::estimate::{self, Engine, EngineOptions, KvType, PlaceRequest};
 use vramplan::plan::request;
@@ -126,9 +126,9 @@ impl Machine {
     /// measured one) in place of the fitted CPU class's, and which figures the plan used.
     pub fn local_fit(
         &self,
-        fit: Fit,
+        fit: Calibration,
         bandwidth_flag: Option<f64>,
-    ) -> (Fit, Option<estimate::host::LocalHostFigures>) {
+    ) -> (Calibration, Option<estimate::host::LocalHostFigures>) {
         if !self.local {
             return (fit, None);
         }

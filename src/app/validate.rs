@@ -14,7 +14,7 @@ use vramplan::report::escape_line;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vramplan::engine::{Model, Tokenizer};
-use vramplan::estimate::calibration::Fit;
+use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::quality::{published, SOURCE as PUBLISHED_SOURCE};
 use vramplan::estimate::speed::{active_weight_bytes, DeviceClass, Range};
 use vramplan::ggml::FileType;
@@ -202,7 +202,7 @@ impl Setup {
         let detected = vramplan::hw::detect(catalog);
         let bar = progress_bar(global, steps);
         let bw = bandwidth(args, &detected.cpu_brand, &bar);
-        let efficiency = Fit::embedded(catalog)
+        let efficiency = Calibration::embedded(catalog)
             .efficiency(vramplan::estimate::Engine::LlamaCpp, DeviceClass::Cpu)
             .decode;
         Setup {

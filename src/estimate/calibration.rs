@@ -298,7 +298,7 @@ pub fn prediction_band(values: &[f64]) -> Option<Range> {
 
 /// Fitted efficiencies per (engine, class); classes with too few rows borrow the engine-wide fit.
 #[derive(Debug, Clone, Serialize)]
-pub struct Fit {
+pub struct Calibration {
     pub by_class: BTreeMap<String, Efficiency>,
     pub fallback: Efficiency,
 }
@@ -404,7 +404,7 @@ fn key(engine: Engine, class: DeviceClass) -> String {
     format!("{}/{class:?}", engine.row().calibration_key)
 }
 
-pub fn fit(rows: &[Row]) -> Fit {
+pub fn calibrate(rows: &[Row]) -> Calibration {
     let train: Vec<&Row> = rows.iter().filter(|r| !r.held_out).collect();
     // `fixed`: fit per-token and per-layer costs on these rows (device classes), or none (the
     // engine-wide fallback, whose rows mix classes with different fixed costs).
@@ -475,10 +475,10 @@ pub fn fit(rows: &[Row]) -> Fit {
             by_class.insert(key(engine, class), e);
         }
     }
-    Fit { by_class, fallback }
+    Calibration { by_class, fallback }
 }
 
-impl Fit {
+impl Calibration {
     pub fn efficiency(&self, engine: Engine, class: DeviceClass) -> Efficiency {
         self.by_class
             .get(&key(engine, class))
@@ -490,7 +490,7 @@ impl Fit {
     /// median over its levels): `expected` is the measurement, `low`/`high` keep the fitted
     /// range's proportions around it (capped at 1), and no fixed cost is added (the measured
     /// efficiency already includes it). Figures outside (0, 1] are ignored.
-    pub fn with_measured_cpu_decode(mut self, efficiency: f64) -> Fit {
+    pub fn with_measured_cpu_decode(mut self, efficiency: f64) -> Calibration {
         if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 1.0) {
             return self;
         }
@@ -510,10 +510,10 @@ impl Fit {
     }
 
     /// The fit from the embedded data set.
-    pub fn embedded(catalog: &Catalog) -> Fit {
+    pub fn embedded(catalog: &Catalog) -> Calibration {
         let ms =
             parse(EMBEDDED_MEASUREMENTS).expect("the embedded measurements.csv parses (tested)");
-        fit(&rows(catalog, &ms))
+        calibrate(&rows(catalog, &ms))
     }
 }
 
@@ -529,7 +529,7 @@ pub struct Validation {
 
 /// Decode: predicted tok/s is `1 / (bytes_time / efficiency + fixed cost)` with the expected,
 /// low and high efficiencies; prefill: `measured x expected_eff / implied_eff`.
-pub fn validate(rows: &[Row], fit: &Fit, decode_only: bool) -> Validation {
+pub fn validate(rows: &[Row], fit: &Calibration, decode_only: bool) -> Validation {
     let held: Vec<&Row> = rows
         .iter()
         .filter(|r| r.held_out && (r.m.is_decode() || !decode_only))
@@ -590,7 +590,7 @@ mod tests {
     #[test]
     fn measured_cpu_efficiency_replaces_the_fitted_one() {
         let cat = Catalog::embedded().unwrap();
-        let fit = Fit::embedded(&cat);
+        let fit = Calibration::embedded(&cat);
         let before = fit.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode;
         let m = fit.clone().with_measured_cpu_decode(0.4);
         let after = m.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode;

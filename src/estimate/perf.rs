@@ -1,6 +1,6 @@
 //! From a placement to the speed model's inputs: which active bytes each device reads per token.
 
-use super::calibration::Fit;
+use super::calibration::Calibration;
 use super::kv;
 use super::place::{Layout, ModelView, PlaceRequest, Placement};
 use super::speed::{self, DeviceLoad, SpeedEstimate, SpeedInputs};
@@ -79,7 +79,7 @@ pub fn speed(
     devices: &[Device],
     req: &PlaceRequest,
     prompt_tokens: u64,
-    fit: &Fit,
+    fit: &Calibration,
     host_bandwidth_gb_s: f64,
 ) -> Option<SpeedEstimate> {
     let active = ActiveBytes::new(model, req.format);
@@ -104,7 +104,7 @@ pub fn speed_with(
     devices: &[Device],
     req: &PlaceRequest,
     prompt_tokens: u64,
-    fit: &Fit,
+    fit: &Calibration,
     host_bandwidth_gb_s: f64,
 ) -> Option<SpeedEstimate> {
     if devices.is_empty() {

@@ -8,7 +8,7 @@ pub mod request;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Device, DeviceEntry, DeviceKind};
-use crate::estimate::calibration::Fit;
+use crate::estimate::calibration::Calibration;
 use crate::estimate::speed::{Range, GPUS_PER_NODE};
 use crate::estimate::{self, ModelView, PlaceRequest};
 
@@ -24,7 +24,7 @@ pub struct SearchOptions {
     /// How many ranked candidates to return (each gets its max context computed).
     pub limit: usize,
     /// Efficiencies for speed estimates; with `min_tps`, a filter on expected decode speed.
-    pub speed_fit: Option<Fit>,
+    pub speed_fit: Option<Calibration>,
     pub min_tps: Option<f64>,
 }
 
