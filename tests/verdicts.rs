@@ -768,3 +768,40 @@ fn planning_for_this_machine_uses_its_measured_figures() {
         .get("local_host")
         .is_none());
 }
+
+/// Two Macs are two hosts: a layer split across them is llama.cpp RPC (rpc-server on the first,
+/// `--rpc` on the second) with a network hop in its speed, while two GPUs in one desktop stay
+/// one llama-server with no hop.
+#[test]
+fn two_macs_are_two_hosts_joined_by_rpc() {
+    let macs = json(&[
+        "fit",
+        "llama-3.1-70b",
+        "--quant",
+        "Q4_K_M",
+        "--gpu",
+        "m4-max-64gbx2",
+    ]);
+    let cmd = macs["launch_command"].as_str().expect("a launch command");
+    assert!(cmd.starts_with("on node1: rpc-server"), "{cmd}");
+    assert!(cmd.contains("--rpc node1:50052"), "{cmd}");
+    assert_eq!(macs["network"]["hops"], 1, "{}", macs["network"]);
+    let one_box = json(&[
+        "fit",
+        "llama-3.1-70b",
+        "--quant",
+        "Q4_K_M",
+        "--gpu",
+        "rtx-3090x2",
+        "--ram",
+        "64",
+    ]);
+    let cmd = one_box["launch_command"]
+        .as_str()
+        .expect("a launch command");
+    assert!(
+        cmd.starts_with("llama-server") && !cmd.contains("--rpc"),
+        "{cmd}"
+    );
+    assert!(one_box.get("network").is_none(), "{}", one_box["network"]);
+}

@@ -185,9 +185,7 @@ pub fn speed_with(
         pipeline_parallel: placement.pipeline_parallel().max(1),
         // A layer split spans hosts over RPC (llama.cpp; the reference engine has one device).
         rpc_hops: match placement.layout {
-            Layout::Layers { .. } => {
-                (placement.devices.len().div_ceil(speed::GPUS_PER_NODE) as u32).saturating_sub(1)
-            }
+            Layout::Layers { .. } => placement.hosts.saturating_sub(1),
             Layout::Sharded { .. } => 0,
         },
         host: (host_bytes > 0).then_some((host_bytes, host_bandwidth_gb_s)),

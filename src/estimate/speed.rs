@@ -479,6 +479,17 @@ pub const RPC_OVERHEAD_S: f64 = 140e-6;
 /// GPUs per node (vLLM tensor parallelism stays within one; llama.cpp uses one host per 8).
 pub const GPUS_PER_NODE: usize = 8;
 
+/// The hosts a set of devices needs: GPUs `GPUS_PER_NODE` to a server, and each Apple machine
+/// or CPU host its own (two Macs are two hosts, joined by llama.cpp RPC).
+pub fn host_count(devices: &[Device]) -> u32 {
+    let gpus = devices
+        .iter()
+        .filter(|d| d.entry.kind == DeviceKind::Gpu)
+        .count();
+    let others = devices.len() - gpus;
+    (gpus.div_ceil(GPUS_PER_NODE) + others).max(1) as u32
+}
+
 /// Mean context over llama-bench's tg128 run (tokens 0..128 in the cache).
 pub const EMPTY_CONTEXT_TOKENS: u64 = 64;
 

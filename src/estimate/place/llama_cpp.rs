@@ -644,12 +644,12 @@ pub(super) fn launch_command(
         .path
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-{}.gguf", model.id, req.format.name()));
-    // More GPUs than one host holds: the first hosts run `rpc-server` (which serves all of its
+    // More devices than one host holds (over GPUS_PER_NODE GPUs, or several Macs or CPU
+    // hosts): the first hosts run `rpc-server` (which serves all of its
     // GPUs) and llama-server, on the last host, puts RPC devices first in its device list
     // (llama.cpp src/llama.cpp: "add RPC servers at the front"), so the tensor split below
     // maps onto them in order.
-    let per_node = crate::estimate::speed::GPUS_PER_NODE;
-    let nodes = p.devices.len().div_ceil(per_node).max(1);
+    let nodes = p.hosts.max(1) as usize;
     let mut cmd = String::new();
     if nodes > 1 {
         cmd += &format!(

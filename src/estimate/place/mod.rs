@@ -434,6 +434,10 @@ pub struct Placement {
     /// Why a device of the set cannot run the weight format with this engine (then `fits` is
     /// false whatever the memory says).
     pub cannot_run: Option<String>,
+    /// Hosts the devices sit in: GPUs pack `GPUS_PER_NODE` to a server, each Apple machine or
+    /// CPU host is its own. A layer split over several is llama.cpp RPC between them.
+    #[serde(skip)]
+    pub hosts: u32,
 }
 
 impl Placement {
@@ -455,6 +459,7 @@ impl Placement {
             host: HostUse::NONE,
             layout,
             cannot_run: None,
+            hosts: 1,
         }
     }
 
@@ -571,6 +576,7 @@ pub fn place(
 /// run the format at all.
 fn finish(p: Placement, devices: &[Device], req: &PlaceRequest) -> Placement {
     let mut p = super::host::account(p, devices, req);
+    p.hosts = super::speed::host_count(devices);
     if let Some(why) = super::capability::first_refusal(req.engine(), req.format, devices) {
         p.fits = false;
         p.notes = vec![PlaceNote::CannotRun(why.clone())];
