@@ -248,3 +248,32 @@ fn from_path_names_the_file() {
         .to_string()
         .contains("limit"));
 }
+
+/// Llama 4's config (text_config of Scout, abridged): its chunked attention window is
+/// `attention_chunk_size`, which the entry carries with the table's pattern (3 of 4 layers
+/// chunked); Maverick's MoE on every other layer is refused, not miscounted.
+#[test]
+fn llama4_chunked_attention_and_interleaved_moe() {
+    const SCOUT: &str = r#"{"architectures":["Llama4ForConditionalGeneration"],"model_type":"llama4",
+      "text_config":{"model_type":"llama4_text","hidden_size":5120,"intermediate_size":8192,
+        "intermediate_size_mlp":16384,"num_attention_heads":40,"num_key_value_heads":8,
+        "head_dim":128,"num_hidden_layers":48,"vocab_size":202048,"num_local_experts":16,
+        "num_experts_per_tok":1,"attention_chunk_size":8192,"interleave_moe_layer_step":1,
+        "max_position_embeddings":10485760}}"#;
+    let c = parse(SCOUT);
+    assert_eq!(c.sliding_window, Some(8192));
+    let entry = c.to_model_entry("scout", "test").expect("an entry");
+    let sw = entry.sliding_window.expect("chunked layers");
+    assert_eq!((sw.window, sw.pattern), (8192, 4));
+    let maverick = SCOUT
+        .replace(
+            "\"interleave_moe_layer_step\":1",
+            "\"interleave_moe_layer_step\":2",
+        )
+        .replace("\"num_local_experts\":16", "\"num_local_experts\":128");
+    let msg = err(&maverick);
+    assert!(
+        msg.contains("interleave_moe_layer_step") && msg.contains("not modelled"),
+        "{msg}"
+    );
+}

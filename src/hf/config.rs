@@ -114,6 +114,12 @@ struct Raw {
     max_position_embeddings: Option<u64>,
     sliding_window: Option<u64>,
     use_sliding_window: Option<bool>,
+    /// Llama 4's chunked attention: its chunked layers keep this many tokens (llama.cpp's
+    /// `n_swa` for llama4; the table's pattern says which layers).
+    attention_chunk_size: Option<u64>,
+    /// Llama 4 Maverick: every n-th layer is MoE, the others dense. Only 1 (every layer) is
+    /// modelled; other values are refused rather than miscounted.
+    interleave_moe_layer_step: Option<u64>,
     num_local_experts: Option<u64>,
     n_routed_experts: Option<u64>,
     num_experts: Option<u64>,
@@ -249,8 +255,18 @@ impl HfConfig {
         }
         let sliding_window = match raw.use_sliding_window {
             Some(false) => None,
-            _ => positive("sliding_window", raw.sliding_window)?,
+            _ => positive("sliding_window", raw.sliding_window)?
+                .or(positive("attention_chunk_size", raw.attention_chunk_size)?),
         };
+        match positive("interleave_moe_layer_step", raw.interleave_moe_layer_step)? {
+            None | Some(1) => {}
+            Some(step) => {
+                return Err(bad(
+                    "interleave_moe_layer_step",
+                    format!("{step}: MoE on every {step}th layer only (Llama 4 Maverick) is not modelled yet; vramplan would miscount its weights"),
+                ))
+            }
+        }
         Ok(HfConfig {
             model_type,
             architecture: raw
