@@ -65,7 +65,14 @@ fn gpt_oss_kv_cache_by_hand() {
 }
 
 /// A tiny model of `id`'s architecture as a GGUF by gguf-py, read back.
-fn round_trip(mut m: ModelEntry) {
+fn round_trip(m: ModelEntry) {
+    round_trip_with_mtp(m, &[]);
+}
+
+/// As [`round_trip`], with `mtp` tensors of one NextN block appended after the trunk as
+/// llama.cpp's converter writes it (`block_count` one more, `nextn_predict_layers` 1): the shape
+/// reader must leave that block out (llama.cpp neither loads nor caches it by default).
+fn round_trip_with_mtp(mut m: ModelEntry, mtp: &[(&str, Vec<u64>)]) {
     m.layers = 2;
     m.hidden_size = 64;
     m.ffn_size = 32;
@@ -77,6 +84,8 @@ fn round_trip(mut m: ModelEntry) {
         moe.experts = 4;
         moe.experts_per_token = 2;
         moe.expert_ffn_size = 32;
+        // One dense layer at most, so that one of the two layers is MoE.
+        moe.dense_layers = moe.dense_layers.min(1);
     }
     if let Some(sw) = m.sliding_window.as_mut() {
         sw.window = 8;
@@ -100,12 +109,26 @@ fn round_trip(mut m: ModelEntry) {
         hparams["expert_count"] = moe.experts.into();
         hparams["expert_used_count"] = moe.experts_per_token.into();
         hparams["expert_feed_forward_length"] = moe.expert_ffn_size.into();
+        if moe.shared_experts > 0 {
+            hparams["expert_shared_count"] = moe.shared_experts.into();
+        }
+        if moe.dense_layers > 0 {
+            hparams["leading_dense_block_count"] = moe.dense_layers.into();
+        }
     }
-    let tensors: Vec<_> = inv
+    let mut tensors: Vec<_> = inv
         .tensors
         .iter()
         .map(|t| serde_json::json!({"name": t.name, "shape": t.shape}))
         .collect();
+    if !mtp.is_empty() {
+        hparams["block_count"] = (m.layers + 1).into();
+        hparams["nextn_predict_layers"] = 1.into();
+        let b = m.layers;
+        for (name, shape) in mtp {
+            tensors.push(serde_json::json!({"name": format!("blk.{b}.{name}"), "shape": shape}));
+        }
+    }
     let spec = serde_json::json!({"arch": m.gguf_arch, "hparams": hparams, "tensors": tensors});
     let dir = tempfile::tempdir().unwrap();
     let spec_path = dir.path().join("spec.json");
@@ -113,7 +136,16 @@ fn round_trip(mut m: ModelEntry) {
     let out = gguf_common::run_script("write_arch.py", &spec_path);
     let f = GgufFile::open(out["path"].as_str().unwrap()).unwrap();
     assert_eq!(model_shape(&f).unwrap(), want, "{}", m.id);
-    let read = f.inventory();
+    // The NextN block's tensors are in the file (and in its size) but not in the trunk.
+    let mut read = f.inventory();
+    let mtp_prefix = format!("blk.{}.", m.layers);
+    read.tensors.retain(|t| !t.name.starts_with(&mtp_prefix));
+    assert_eq!(
+        f.inventory().tensors.len() - read.tensors.len(),
+        mtp.len(),
+        "{}",
+        m.id
+    );
     let names = |i: &arch::Inventory| {
         let mut v: Vec<_> = i
             .tensors
@@ -189,4 +221,143 @@ fn llama4_chunk_defaults_without_the_key() {
     w.write(&path).unwrap();
     let f = GgufFile::open(&path).unwrap();
     assert_eq!(model_shape(&f).unwrap().sliding_window, Some((8192, 4)));
+}
+
+/// GLM-4.5 by hand from config.json: per layer Q/K/V/O with Q/K/V biases (96 x 128 queries,
+/// 8 x 128 keys and values), qk-norm where stated, two norms; `dense` leading layers with the
+/// dense FFN, the rest with the router and its bias, `experts` routed experts and one shared
+/// expert of the expert width; two 151552-row tables. Active: 8 experts per token, without
+/// both tables (as Zhipu counts). Returns (total, active).
+fn glm_by_hand(
+    h: u64,
+    layers: u64,
+    dense: u64,
+    ff: u64,
+    experts: u64,
+    ef: u64,
+    qk_norm: bool,
+) -> (u64, u64) {
+    let (q, kv, vocab) = (96 * 128u64, 8 * 128u64, 151552u64);
+    let attn = h * q + 2 * h * kv + q * h + q + 2 * kv + if qk_norm { 2 * 128 } else { 0 };
+    let common = attn + 2 * h;
+    let dense_layer = common + 3 * h * ff;
+    let moe_layer = |used: u64| common + h * experts + experts + used * 3 * h * ef + 3 * h * ef;
+    let tables = 2 * vocab * h;
+    let total = tables + h + dense * dense_layer + (layers - dense) * moe_layer(experts);
+    let active = h + dense * dense_layer + (layers - dense) * moe_layer(8);
+    (total, active)
+}
+
+#[test]
+fn glm45_parameter_counts() {
+    // Air: 106.85B total (Zhipu: 106B; the MTP block, not loaded by llama.cpp by default, is
+    // left out as Zhipu does), 12.18B active (12B). GLM-4.5: 352.80B (355B), 32.08B (32B).
+    for (id, by_hand, total_b, active_b) in [
+        (
+            "glm-4.5-air",
+            glm_by_hand(4096, 46, 1, 10944, 128, 1408, false),
+            106.85,
+            12.18,
+        ),
+        (
+            "glm-4.5",
+            glm_by_hand(5120, 92, 3, 12288, 160, 1536, true),
+            352.80,
+            32.08,
+        ),
+    ] {
+        let (total, active) = arch::param_counts(&entry(id));
+        assert_eq!((total, active), by_hand, "{id}");
+        assert!(
+            (total as f64 / 1e9 - total_b).abs() < 0.005,
+            "{id}: {total}"
+        );
+        assert!(
+            (active as f64 / 1e9 - active_b).abs() < 0.005,
+            "{id}: {active}"
+        );
+    }
+    assert_eq!(
+        glm_by_hand(4096, 46, 1, 10944, 128, 1408, false).0,
+        106_852_251_264
+    );
+}
+
+#[test]
+fn glm45_air_kv_cache_by_hand() {
+    let shape = ModelShape::from_entry(&entry("glm-4.5-air"));
+    // llama.cpp: a unified cache over the 46 trunk layers (the NextN block is filtered out),
+    // no sliding window, pad(8192, 256) cells of 8 KV heads x 128 in f16, K and V.
+    let row = 2 * 8 * 128 * 2;
+    let want = 46 * 8192 * row;
+    let layers = kv::llama_cpp_layers(&shape, KvType::F16, 8192, 1, 512, false, false).unwrap();
+    assert_eq!(layers.len(), 46);
+    assert_eq!(layers.iter().map(|l| l.bytes).sum::<u64>(), want);
+    assert_eq!(want, 1_543_503_872);
+}
+
+/// The NextN block as llama.cpp's converter writes it for a tiny GLM (hidden 64, vocab 128):
+/// a full MoE layer plus `nextn.{eh_proj,enorm,hnorm,shared_head_norm}`.
+fn glm_mtp_block(m: &ModelEntry) -> Vec<(&'static str, Vec<u64>)> {
+    let (h, hd) = (64u64, 16u64);
+    let moe = m.moe.unwrap();
+    let (n, ef) = (4u64, 32u64);
+    let mut v = vec![
+        ("attn_norm.weight", vec![h]),
+        ("attn_q.weight", vec![h, 4 * hd]),
+        ("attn_k.weight", vec![h, 2 * hd]),
+        ("attn_v.weight", vec![h, 2 * hd]),
+        ("attn_q.bias", vec![4 * hd]),
+        ("attn_k.bias", vec![2 * hd]),
+        ("attn_v.bias", vec![2 * hd]),
+        ("attn_output.weight", vec![4 * hd, h]),
+        ("post_attention_norm.weight", vec![h]),
+        ("ffn_gate_inp.weight", vec![h, n]),
+        ("exp_probs_b.bias", vec![n]),
+        ("ffn_gate_exps.weight", vec![h, ef, n]),
+        ("ffn_up_exps.weight", vec![h, ef, n]),
+        ("ffn_down_exps.weight", vec![ef, h, n]),
+        ("nextn.eh_proj.weight", vec![2 * h, h]),
+        ("nextn.enorm.weight", vec![h]),
+        ("nextn.hnorm.weight", vec![h]),
+        ("nextn.shared_head_norm.weight", vec![h]),
+    ];
+    if moe.shared_experts > 0 {
+        v.push(("ffn_gate_shexp.weight", vec![h, ef]));
+        v.push(("ffn_up_shexp.weight", vec![h, ef]));
+        v.push(("ffn_down_shexp.weight", vec![ef, h]));
+    }
+    v
+}
+
+#[test]
+fn glm45_gguf_round_trip_drops_the_nextn_block() {
+    for id in ["glm-4.5-air", "glm-4.5"] {
+        let m = entry(id);
+        let mtp = glm_mtp_block(&m);
+        round_trip_with_mtp(m, &mtp);
+    }
+}
+
+/// The Hugging Face importer reads GLM-4.5's config.json keys as the catalogue states them.
+#[test]
+fn glm45_air_from_config_json() {
+    let json = r#"{"architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe",
+        "attention_bias": true, "first_k_dense_replace": 1, "head_dim": 128,
+        "hidden_size": 4096, "intermediate_size": 10944, "max_position_embeddings": 131072,
+        "moe_intermediate_size": 1408, "n_routed_experts": 128, "n_shared_experts": 1,
+        "num_attention_heads": 96, "num_experts_per_tok": 8, "num_hidden_layers": 46,
+        "num_key_value_heads": 8, "num_nextn_predict_layers": 1, "partial_rotary_factor": 0.5,
+        "tie_word_embeddings": false, "use_qk_norm": false, "vocab_size": 151552}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, json).unwrap();
+    let cfg = vramplan::hf::HfConfig::from_path(&path).unwrap();
+    let got = cfg.to_model_entry("glm-air-hf", "test").unwrap();
+    let want = entry("glm-4.5-air");
+    assert_eq!(got.gguf_arch, "glm4moe");
+    assert_eq!(got.moe, want.moe);
+    assert_eq!((got.qkv_bias, got.qk_norm), (true, false));
+    // Same inventory, so the same total as the catalogue entry.
+    assert_eq!(arch::param_counts(&got).0, arch::param_counts(&want).0);
 }

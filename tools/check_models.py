@@ -40,6 +40,7 @@ MODEL_REQUIRED = {
 MODEL_OPTIONAL = {
     "aliases": list, "head_dim": int, "qkv_bias": bool, "qk_norm": bool,
     "params_active_official": float, "params_active_excludes_input_embedding": bool,
+    "params_active_excludes_embeddings": bool,
     "sliding_window": dict, "mla": dict,
     "moe": dict,
 }
@@ -154,7 +155,9 @@ def estimate_params(m: dict) -> tuple[float, float]:
     base = embed + L * (attn + norms) + nd * dense_ffn + h
     total = base + nm * (moe["experts"] * expert + shared + router)
     active = base + nm * (moe["experts_per_token"] * expert + shared + router)
-    if m.get("params_active_excludes_input_embedding") and not m["tied_embeddings"]:
+    if m.get("params_active_excludes_embeddings"):
+        active -= embed
+    elif m.get("params_active_excludes_input_embedding") and not m["tied_embeddings"]:
         active -= V * h
     return total, active
 

@@ -150,7 +150,9 @@ fn show_model(global: &Global, catalog: &Catalog, m: &ModelEntry) -> Result<()> 
                     "{} total, {} active{} ({params_total} / {params_active})",
                     format_params(params_total),
                     format_params(params_active),
-                    if m.params_active_excludes_input_embedding {
+                    if m.params_active_excludes_embeddings {
+                        " without the vocabulary tables, as the author counts"
+                    } else if m.params_active_excludes_input_embedding {
                         " without the input embedding table, as the author counts"
                     } else {
                         ""

@@ -81,7 +81,7 @@ pub fn source_inventory(model: &ModelEntry, weight_type: GgmlType) -> Inventory 
                 let n_exp = moe.experts as u64;
                 let ef = moe.expert_ffn_size;
                 b.f32(&p("ffn_gate_inp.weight"), &[h, n_exp]);
-                if moe.router_bias {
+                if moe.router_bias || arch.moe_router_bias {
                     b.norm(&p("exp_probs_b.bias"), n_exp);
                 }
                 b.weight(&p("ffn_gate_exps.weight"), &[h, ef, n_exp]);
@@ -174,7 +174,8 @@ pub fn inventory_with_imatrix(model: &ModelEntry, ftype: FileType, has_imatrix: 
 /// routed experts in use per token (`experts_per_token` of `experts`), shared experts and all
 /// dense tensors including the embeddings, the convention of Mistral (Mixtral 12.9B) and Qwen
 /// (Qwen3-30B-A3B 3.3B); without the input embedding table where the entry says its author
-/// counts that way (DeepSeek: V2-Lite "2.4B" is 2.45B so, 2.66B with the table).
+/// counts that way (DeepSeek: V2-Lite "2.4B" is 2.45B so, 2.66B with the table), or without
+/// both vocabulary tables where it says so (GLM-4.5).
 pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
     let inv = source_inventory(model, GgmlType::F16);
     let total = inv.total_elements();
@@ -190,7 +191,13 @@ pub fn param_counts(model: &ModelEntry) -> (u64, u64) {
         _ => 0,
     };
     // A tied table is also the output head, read in full for every token.
-    let embedding_lookup: u64 = if model.params_active_excludes_input_embedding {
+    let embedding_lookup: u64 = if model.params_active_excludes_embeddings {
+        inv.tensors
+            .iter()
+            .filter(|t| matches!(t.role(), TensorRole::TokenEmbedding | TensorRole::Output))
+            .map(|t| t.n_elements())
+            .sum()
+    } else if model.params_active_excludes_input_embedding {
         inv.tensors
             .iter()
             .filter(|t| t.role() == TensorRole::TokenEmbedding && !model.tied_embeddings)

@@ -18,6 +18,7 @@ pub enum Arch {
     Phi3,
     GptOss,
     Llama4,
+    Glm4Moe,
     Cohere2,
     Gemma3n,
     Falcon,
@@ -84,6 +85,9 @@ pub struct ArchInfo {
     /// Every MoE layer has one shared expert as wide as a routed one, which GGUF files do not
     /// state (llama.cpp `llama4.cpp`: `n_ff_shexp = n_ff_exp`).
     pub implicit_shared_expert: bool,
+    /// Every MoE layer has a router score-correction bias (`exp_probs_b`) whatever config.json
+    /// says (GLM-4.5: llama.cpp `glm4-moe.cpp` loads it as required).
+    pub moe_router_bias: bool,
     /// The routed experts' weights are renormalised after top-k (`build_moe_ffn`'s `norm_w`).
     pub moe_norm_weights: bool,
     pub type_70b: Type70b,
@@ -108,6 +112,7 @@ const BASE: ArchInfo = ArchInfo {
     moe_biases: false,
     ffn_norm: "ffn_norm",
     implicit_shared_expert: false,
+    moe_router_bias: false,
     moe_norm_weights: true,
     type_70b: Type70b::Never,
 };
@@ -203,6 +208,22 @@ pub const ARCHS: &[ArchInfo] = &[
         swa_pattern: Some(4),
         default_window: Some(8192),
         implicit_shared_expert: true,
+        ..BASE
+    },
+    // llama.cpp src/models/glm4-moe.cpp (`llama_model_glm4_moe::load_arch_tensors`): Q/K/V
+    // biases, the pre-FFN norm stored as `post_attention_norm` (`attn_post_norm`), leading dense
+    // layers, a shared expert and the router's `exp_probs_b`; qk-norm only where config.json says
+    // `use_qk_norm` (GLM-4.5, not Air). Partial RoPE changes no size. The NextN/MTP block the
+    // converter appends (`block_count` = layers + `nextn_predict_layers`) is neither loaded
+    // (`TENSOR_SKIP` unless `load_mtp`) nor cached (`create_memory` filters `il < n_layer()`) by
+    // default, so entries hold the trunk only and the shape reader drops it.
+    ArchInfo {
+        arch: Arch::Glm4Moe,
+        gguf: "glm4moe",
+        hf_model_types: &["glm4_moe"],
+        qkv_bias: true,
+        ffn_norm: "post_attention_norm",
+        moe_router_bias: true,
         ..BASE
     },
     // Known to the GGUF shape reader and the recipe only: no catalogue entries yet.

@@ -41,6 +41,10 @@ pub struct ModelEntry {
     /// one row of it), as DeepSeek does; the default counts every matrix a token uses in full.
     #[serde(default)]
     pub params_active_excludes_input_embedding: bool,
+    /// The author counts active parameters without either vocabulary table (input embedding
+    /// and output head), as Zhipu's GLM-4.5 "32B active" is 32.08B so (33.63B with both).
+    #[serde(default)]
+    pub params_active_excludes_embeddings: bool,
     #[serde(default)]
     pub params_source: Option<String>,
     #[serde(default)]

@@ -146,7 +146,16 @@ pub fn model_shape<D: AsRef<[u8]>>(f: &GgufFile<D>) -> Result<ModelShape, GgufEr
             .transpose()
     };
     let need = |s: &str, max: u64| opt(s, max)?.ok_or_else(|| GgufError::MissingKey { key: k(s) });
-    let n_layer = need("block_count", MAX_LAYERS)?;
+    let n_layer_all = need("block_count", MAX_LAYERS)?;
+    // NextN/MTP blocks the converter appends (GLM-4.5) get no KV cache in a plain context:
+    // llama.cpp `llama_model::create_memory` filters `il < n_layer()` (= block_count -
+    // nextn_predict_layers) unless the model is nothing but such blocks.
+    let nextn = opt("nextn_predict_layers", n_layer_all)?.unwrap_or(0);
+    let n_layer = if nextn < n_layer_all {
+        n_layer_all - nextn
+    } else {
+        n_layer_all
+    };
     let n_embd = need("embedding_length", MAX_HIDDEN)?;
     let n_head = need("attention.head_count", MAX_HEADS)?;
     let n_head_kv = opt("attention.head_count_kv", MAX_HEADS)?.unwrap_or(n_head);

@@ -97,6 +97,8 @@ pub struct HfConfig {
     /// `torch_dtype`, or the newer `dtype`.
     pub torch_dtype: Option<String>,
     pub attention_bias: Option<bool>,
+    /// Per-head Q/K norms where the config says (GLM-4.5 `use_qk_norm`).
+    pub use_qk_norm: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +137,7 @@ struct Raw {
     torch_dtype: Option<String>,
     dtype: Option<String>,
     attention_bias: Option<bool>,
+    use_qk_norm: Option<bool>,
 }
 
 /// Largest config.json read from disk; real ones are a few KB.
@@ -302,6 +305,7 @@ impl HfConfig {
                 .or(outer.torch_dtype)
                 .or(outer.dtype),
             attention_bias: raw.attention_bias,
+            use_qk_norm: raw.use_qk_norm,
         })
     }
 

@@ -67,7 +67,7 @@ impl HfConfig {
                 ),
                 shared_expert_ffn_size: None,
                 dense_layers: to_u32(self.first_k_dense_replace.unwrap_or(0)),
-                router_bias: self.model_type == "deepseek_v3",
+                router_bias: self.model_type == "deepseek_v3" || arch.moe_router_bias,
             }),
             _ => None,
         };
@@ -94,11 +94,12 @@ impl HfConfig {
             tied_embeddings: tied,
             max_context: self.max_position_embeddings.unwrap_or(4096),
             qkv_bias: self.attention_bias.unwrap_or(arch.qkv_bias),
-            qk_norm: arch.qk_norm,
+            qk_norm: self.use_qk_norm.unwrap_or(arch.qk_norm),
             // Placeholders until the counts below; they satisfy `problems`.
             params_total_official: 1.0,
             params_active_official: moe.map(|_| 1.0),
             params_active_excludes_input_embedding: false,
+            params_active_excludes_embeddings: false,
             params_source: None,
             sliding_window,
             mla,

@@ -42,6 +42,11 @@ def main() -> int:
         w.add_uint32(K.LLM.EXPERT_USED_COUNT.format(arch=arch_name), hp["expert_used_count"])
         w.add_uint32(K.LLM.EXPERT_FEED_FORWARD_LENGTH.format(arch=arch_name),
                      hp["expert_feed_forward_length"])
+    for key, name in [("expert_shared_count", K.LLM.EXPERT_SHARED_COUNT),
+                      ("leading_dense_block_count", K.LLM.LEADING_DENSE_BLOCK_COUNT),
+                      ("nextn_predict_layers", K.LLM.NEXTN_PREDICT_LAYERS)]:
+        if key in hp:
+            w.add_uint32(name.format(arch=arch_name), hp[key])
     for t in spec["tensors"]:
         base = t["name"].rsplit(".", 1)[0]
         if base not in allowed:
