@@ -317,6 +317,13 @@ fn from_gguf(paths: &[&Path], stem: String) -> Result<ModelInput, InputError> {
             .tensors
             .extend(GgufFile::open(p)?.inventory().tensors);
     }
+    // Blocks past the trunk (GLM-4.5's NextN/MTP block, `nextn_predict_layers`) are in the file
+    // but llama.cpp neither loads nor caches them by default (src/models/glm4-moe.cpp
+    // load_arch_tensors skips them unless MTP is asked for): plan the trunk.
+    let n_layer = shape.n_layer as usize;
+    inventory
+        .tensors
+        .retain(|t| t.layer().is_none_or(|l| l < n_layer));
     Ok(ModelInput {
         name,
         id: stem,

@@ -156,6 +156,13 @@ fn round_trip_with_mtp(mut m: ModelEntry, mtp: &[(&str, Vec<u64>)]) {
         v
     };
     assert_eq!(names(&read), names(&inv), "{}", m.id);
+    // `fit FILE.gguf` plans what llama.cpp loads: the trunk, without the NextN block.
+    let input =
+        vramplan::input::from_file(std::path::Path::new(out["path"].as_str().unwrap())).unwrap();
+    let vramplan::input::Source::Gguf { inventory, .. } = &input.source else {
+        panic!("{}: a GGUF input", m.id)
+    };
+    assert_eq!(names(inventory), names(&inv), "{}", m.id);
 }
 
 #[test]
