@@ -127,7 +127,9 @@ def rust_files(root):
 
 FN_RE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?"
                    r"(?:extern\s+\"[^\"]*\"\s+)?fn\s+([A-Za-z_]\w*)")
-PORT_RE = re.compile(r"[Pp]ort of `?([A-Za-z_][\w:]*)")
+# "a port of llama.cpp's `llama_tensor_get_type_impl`": the upstream function, in backticks,
+# at most one word ("llama.cpp's") after "port of".
+PORT_RE = re.compile(r"[Pp]ort of (?:[\w.']+ )?`([A-Za-z_][\w:]*)`")
 
 
 def long_functions(path, max_lines):
