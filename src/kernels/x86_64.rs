@@ -8,9 +8,10 @@
 //! upstream's sign trick, and exact for any activation byte).
 //!
 //! `vpdpbusd` is emitted with inline assembly (`{evex}` form on ymm registers, i.e. AVX512VNNI +
-//! AVX512VL) so that the crate keeps its minimum Rust version: the AVX-512 intrinsics and target
-//! features were stabilised in Rust 1.89. The VNNI kernels are the AVX2 kernels with that one
-//! instruction swapped in, selected by the `VNNI` const parameter.
+//! AVX512VL), written before the crate's minimum Rust version reached 1.89 (which stabilised the
+//! AVX-512 intrinsics and target features); newer kernels use the intrinsics. The VNNI kernels
+//! are the AVX2 kernels with that one instruction swapped in, selected by the `VNNI` const
+//! parameter.
 //!
 //! Safety contract of every `unsafe fn` kernel here: the CPU has AVX2, FMA and F16C (plus
 //! AVX512F/VL/VNNI for `VNNI = true`), and `x`/`y` hold at least `n` elements of whole blocks of
