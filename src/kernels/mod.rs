@@ -50,8 +50,9 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 + FMA + F16C (Haswell, Zen 1 and later).
     Avx2,
-    /// The AVX2 kernels with AVX512-VNNI's `vpdpbusd` on 256-bit registers (AVX512VL), as
-    /// llama.cpp builds them with `__AVX512VNNI__ && __AVX512VL__` (Ice Lake, Zen 4 and later).
+    /// AVX-512 (F, BW, VL, VNNI: Ice Lake, Zen 4 and later): the AVX2 kernels with
+    /// AVX512-VNNI's `vpdpbusd` on 256-bit registers, as llama.cpp builds them with
+    /// `__AVX512VNNI__ && __AVX512VL__`, and 512-bit kernels where they were written.
     Avx512Vnni,
     /// AArch64 Advanced SIMD (always present on AArch64).
     Neon,
@@ -86,6 +87,7 @@ impl Isa {
             Isa::Avx512Vnni => {
                 Isa::Avx2.is_available()
                     && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vl")
                     && is_x86_feature_detected!("avx512vnni")
             }
