@@ -21,3 +21,31 @@ for m, th, test in keys:
     fmt = lambda c: f"{c[0]:.1f} ({c[1]:.1f}-{c[2]:.1f}, n={c[3]})" if c else "-"
     ratio = f"{cell['vramplan'][0] / cell['llama.cpp'][0]:.2f}x" if cell["vramplan"] and cell["llama.cpp"] else "-"
     print(f"| {os.path.basename(m)} | {th} | {test} | {fmt(cell['llama.cpp'])} | {fmt(cell['vramplan'])} | {ratio} |")
+
+# Decode against the bandwidth roofline: a decode step reads every weight tensor once except the token
+# embedding, of which it reads one row (unless the output head is tied to it, then it is read whole).
+bw = float(os.environ.get("BW_GBS", "0") or 0)
+if bw > 0:
+    from gguf import GGUFReader
+
+    def bytes_per_token(path):
+        t = {x.name: int(x.n_bytes) for x in GGUFReader(path).tensors}
+        tied = "output.weight" not in t
+        return sum(n for name, n in t.items() if tied or name != "token_embd.weight")
+
+    print()
+    print(f"Decode (tg128) against the read-bandwidth roofline, {bw:.1f} GB/s measured by "
+          "`cargo bench --bench kernels` (rayon's threads summing 1 GiB):")
+    print()
+    print("| model | threads | weight bytes per token | roofline tok/s | llama.cpp % of roofline | vramplan % of roofline |")
+    print("|---|---|---|---|---|---|")
+    for m, th, test in keys:
+        if test != "tg128":
+            continue
+        b = bytes_per_token(m)
+        roof = bw * 1e9 / b
+        pct = {}
+        for eng in ("llama.cpp", "vramplan"):
+            v = [r["tok_s"] for r in rows if (r["engine"], r["model"], r["threads"], r["test"]) == (eng, m, th, test)]
+            pct[eng] = f"{100 * statistics.median(v) / roof:.0f}%" if v else "-"
+        print(f"| {os.path.basename(m)} | {th} | {b / 1e6:.1f} MB | {roof:.1f} | {pct['llama.cpp']} | {pct['vramplan']} |")
