@@ -5,13 +5,12 @@
 //! residual; RMSNorm, SwiGLU FFN or routed experts and residual; final RMSNorm and the output
 //! head. Prompts run in micro-batches of up to `n_ubatch` tokens; decoding is one token at a time.
 
-use rayon::prelude::*;
-
 use super::attention::{attend, Path};
 use super::kv::{KvCache, KvCacheType};
 use super::matmul::{matmul, QuantActs};
 use super::model::{Ffn, Mat, Model};
 use super::ops::{rms_norm, route_top_k, swiglu};
+use super::pool::{for_chunks_mut, Pool};
 use super::EngineError;
 
 /// Settings of a [`Session`].
@@ -109,7 +108,7 @@ pub struct Session<'m, 'a> {
     cfg: SessionConfig,
     kv: KvCache,
     n_past: usize,
-    pool: rayon::ThreadPool,
+    pool: Pool,
     bufs: Buffers,
     buffer_peak: u64,
 }
@@ -138,13 +137,10 @@ impl<'m, 'a> Session<'m, 'a> {
         } else {
             cfg.threads
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| EngineError::Threads {
-                threads,
-                reason: e.to_string(),
-            })?;
+        let pool = Pool::new(threads).map_err(|e| EngineError::Threads {
+            threads,
+            reason: e.to_string(),
+        })?;
         Ok(Session {
             model,
             cfg: SessionConfig { threads, ..cfg },
@@ -404,7 +400,7 @@ fn attend_heads(
     // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
     let path = if n >= 2 { Path::Batch } else { Path::Single };
     resize(out, n * q_dim);
-    out.par_chunks_mut(hd).enumerate().for_each(|(i, out)| {
+    for_chunks_mut(out, hd, |i, out| {
         let (t, h) = (i / hp.n_head, i % hp.n_head);
         let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
         let off = (h / gqa) * hd;
