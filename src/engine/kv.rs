@@ -120,6 +120,34 @@ impl KvCache {
         self.decode(&self.v[il], n, out);
     }
 
+    /// Elements `off..off + out.len() / n` (one head) of the K rows (`values` false) or V rows
+    /// of cells `0..n` of layer `il`, decoded to f32 into `out` (`n × len`, cell-major): what
+    /// one-token attention reads, without widening the rest of the cache.
+    pub(crate) fn head(&self, il: usize, values: bool, n: usize, off: usize, out: &mut [f32]) {
+        let b = if values { &self.v[il] } else { &self.k[il] };
+        let len = out.len() / n.max(1);
+        debug_assert!(off + len <= self.row_elems);
+        match self.ty {
+            KvCacheType::F16 => {
+                let lut = f16_table();
+                for (j, o) in out.chunks_exact_mut(len).enumerate() {
+                    let r = &b[j * self.row_bytes + 2 * off..j * self.row_bytes + 2 * (off + len)];
+                    for (o, h) in o.iter_mut().zip(r.chunks_exact(2)) {
+                        *o = lut[usize::from(u16::from_le_bytes([h[0], h[1]]))];
+                    }
+                }
+            }
+            KvCacheType::Q8_0 => {
+                let mut row = vec![0.0f32; self.row_elems];
+                for (j, o) in out.chunks_exact_mut(len).enumerate() {
+                    let r = &b[j * self.row_bytes..(j + 1) * self.row_bytes];
+                    quant::dequantize_row_q8_0(r, &mut row);
+                    o.copy_from_slice(&row[off..off + len]);
+                }
+            }
+        }
+    }
+
     fn decode(&self, b: &[u8], n: usize, out: &mut Vec<f32>) {
         out.clear();
         out.resize(n * self.row_elems, 0.0);

@@ -117,7 +117,7 @@ impl QuantActs {
             other => unreachable!("{other} is not a partner type of any kernel"),
         };
         if n >= 4 {
-            pool::for_chunks_mut(&mut self.data, rb, |t, d| {
+            pool::for_chunks_mut(&mut self.data, rb, |_, t, d| {
                 quantize_row(&x[t * cols..(t + 1) * cols], d);
             });
         } else {
@@ -162,11 +162,14 @@ pub(crate) fn matmul(
         pool::with_current(|p| match p {
             Some(p) if p.threads() > 1 => {
                 let y = SharedMut::new(out);
+                let nc = p.threads() * pool::decode_chunks();
                 p.run(&|tid| {
-                    let r = p.range(tid, rows, ROW_ALIGN);
-                    // SAFETY: the threads' ranges are disjoint.
-                    let y = unsafe { y.slice(r.clone()) };
-                    matvec_rows(w, k, x, acts, r, y);
+                    p.chunks(tid, nc, |i| {
+                        let r = pool::split(i, nc, rows, ROW_ALIGN);
+                        // SAFETY: each chunk is handed out once; the ranges are disjoint.
+                        let y = unsafe { y.slice(r.clone()) };
+                        matvec_rows(w, k, x, acts, r, y);
+                    });
                 });
             }
             _ => matvec_rows(w, k, x, acts, 0..rows, out),
@@ -204,6 +207,47 @@ pub(crate) fn matmul(
             out[t * rows + r] = scratch[r * n + t];
         }
     }
+}
+
+/// One of the one-token products of [`matvecs`].
+pub(crate) struct MatvecJob<'a, 'w> {
+    pub w: &'a Weight<'w>,
+    pub k: &'a MatKernel,
+    /// The activation row quantized to `k`'s partner type (unused by [`MatKernel::Dequant`]).
+    pub acts: &'a QuantActs,
+    /// `w.rows` floats.
+    pub out: &'a mut [f32],
+}
+
+/// Several one-token products of the same activation row `x` in one parallel region (Q, K and V;
+/// gate and up), saving a fork and join per product. The rows of every product are cut into the
+/// same number of parts, [`ROW_ALIGN`]-aligned; whoever computes part `i` computes it for every
+/// product and then calls `after` on the parts' outputs (SwiGLU over gate and up). Each output
+/// row is the same kernel call as in [`matmul`], so the results are identical.
+pub(crate) fn matvecs<const N: usize>(
+    jobs: [MatvecJob<'_, '_>; N],
+    x: &[f32],
+    after: impl Fn([&mut [f32]; N]) + Sync,
+) {
+    let outs: [SharedMut<f32>; N] = std::array::from_fn(|j| SharedMut::new(&mut *jobs[j].out));
+    let part = |i: usize, nc: usize| {
+        let ys: [&mut [f32]; N] = std::array::from_fn(|j| {
+            let job = &jobs[j];
+            let r = pool::split(i, nc, job.w.rows, ROW_ALIGN);
+            // SAFETY: each part index is handed out once; the parts of a product are disjoint.
+            let y = unsafe { outs[j].slice(r.clone()) };
+            matvec_rows(job.w, job.k, x, job.acts, r, y);
+            y
+        });
+        after(ys);
+    };
+    pool::with_current(|p| match p {
+        Some(p) if p.threads() > 1 => {
+            let nc = p.threads() * pool::decode_chunks();
+            p.run(&|tid| p.chunks(tid, nc, |i| part(i, nc)));
+        }
+        _ => part(0, 1),
+    });
 }
 
 /// Rows `r` of `w` times the one activation row of `x`/`acts`, into `y` (`r.len()` floats).

@@ -16,10 +16,61 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long an idle worker spins before it parks: long enough to bridge the serial pieces
-/// between regions and the gap between two decoded tokens, short enough not to burn a shared
-/// core when nothing follows (ggml's default `--poll 50` spins for a comparable time).
-const SPIN: Duration = Duration::from_micros(2000);
+/// How long a waiting thread spins before it parks: long enough to bridge the serial pieces
+/// between regions (a few µs) and most of a region's tail, short enough that a thread waiting
+/// on a descheduled partner soon gives its core away (a busy machine runs other processes on
+/// the same cores; spinning there for milliseconds made decoding 5x slower).
+fn spin_limit() -> Duration {
+    static US: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    Duration::from_micros(*US.get_or_init(|| {
+        std::env::var("VRAMPLAN_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100)
+    }))
+}
+
+/// Equal chunks per thread of a one-token product (1: one even range per thread; more let a
+/// thread that finished early take over work of one the OS descheduled).
+pub(crate) fn decode_chunks() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("VRAMPLAN_DECODE_CHUNKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1)
+    })
+}
+
+/// Spins until `ready()`, then parks on `cv` (counted in `parked`) once [`spin_limit`] has
+/// passed. Whoever makes `ready()` true must check `parked` afterwards (both `SeqCst`) and
+/// notify `cv` under `lock` when it is non-zero, so no wake-up is lost.
+fn wait(ready: impl Fn() -> bool, lock: &Mutex<()>, cv: &Condvar, parked: &AtomicUsize) {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while !ready() {
+        spins = spins.wrapping_add(1);
+        if spins % 64 == 0 && start.elapsed() > spin_limit() {
+            let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+            parked.fetch_add(1, Ordering::SeqCst);
+            while !ready() {
+                g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            parked.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// Wakes the threads parked in [`wait`] on `cv`, if any.
+fn notify(lock: &Mutex<()>, cv: &Condvar, parked: &AtomicUsize) {
+    if parked.load(Ordering::SeqCst) > 0 {
+        let _g = lock.lock().unwrap_or_else(|e| e.into_inner());
+        cv.notify_all();
+    }
+}
 
 /// A value alone on its cache line (the workers poll the epoch while the caller writes `pending`).
 #[repr(align(128))]
@@ -36,9 +87,14 @@ struct Shared {
     next: Padded<AtomicUsize>,
     /// Points at the [`Job`] of the current region (on the stack of [`Pool::run`]).
     job: AtomicPtr<()>,
+    /// Workers parked waiting for a region, and their wake-up.
     sleepers: AtomicUsize,
     wake: Condvar,
     lock: Mutex<()>,
+    /// The caller parked waiting for the workers to finish, and its wake-up.
+    caller_parked: AtomicUsize,
+    done: Condvar,
+    done_lock: Mutex<()>,
     quit: AtomicBool,
     panicked: AtomicBool,
 }
@@ -75,6 +131,9 @@ impl Pool {
             sleepers: AtomicUsize::new(0),
             wake: Condvar::new(),
             lock: Mutex::new(()),
+            caller_parked: AtomicUsize::new(0),
+            done: Condvar::new(),
+            done_lock: Mutex::new(()),
             quit: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
         });
@@ -138,21 +197,14 @@ impl Pool {
         s.next.0.store(self.threads, Ordering::Relaxed);
         s.pending.0.store(self.threads - 1, Ordering::Relaxed);
         s.epoch.0.fetch_add(1, Ordering::SeqCst);
-        if s.sleepers.load(Ordering::SeqCst) > 0 {
-            let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            s.wake.notify_all();
-        }
+        notify(&s.lock, &s.wake, &s.sleepers);
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
-        let mut spins = 0u32;
-        while s.pending.0.load(Ordering::Acquire) != 0 {
-            spins = spins.wrapping_add(1);
-            if spins % 1024 == 0 {
-                // Another process may hold the worker's core: give it the chance to finish.
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
+        wait(
+            || s.pending.0.load(Ordering::SeqCst) == 0,
+            &s.done_lock,
+            &s.done,
+            &s.caller_parked,
+        );
         s.job.store(std::ptr::null_mut(), Ordering::Relaxed);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
@@ -160,12 +212,6 @@ impl Pool {
         if s.panicked.swap(false, Ordering::AcqRel) {
             panic!("a worker thread of the engine's pool panicked");
         }
-    }
-
-    /// Rows `0..n` split into `threads` contiguous ranges whose bounds are multiples of `align`
-    /// (but the last): thread `tid`'s share.
-    pub(crate) fn range(&self, tid: usize, n: usize, align: usize) -> std::ops::Range<usize> {
-        split(tid, self.threads, n, align)
     }
 
     /// Calls `f(i)` for every chunk `i` in `0..n_chunks`, the chunks handed out on demand
@@ -222,12 +268,13 @@ pub(crate) fn split(tid: usize, nth: usize, n: usize, align: usize) -> std::ops:
     lo..hi
 }
 
-/// `f(i, chunk)` for every `size`-element chunk of `out` (the last may be shorter), on the
-/// current pool with the chunks handed out on demand, or serially without one.
+/// `f(tid, i, chunk)` for every `size`-element chunk `i` of `out` (the last may be shorter) on
+/// thread `tid` of the current pool, the chunks handed out on demand, or serially (thread 0)
+/// without one.
 pub(crate) fn for_chunks_mut<T: Send>(
     out: &mut [T],
     size: usize,
-    f: impl Fn(usize, &mut [T]) + Sync,
+    f: impl Fn(usize, usize, &mut [T]) + Sync,
 ) {
     let size = size.max(1);
     let n_chunks = out.len().div_ceil(size);
@@ -238,13 +285,15 @@ pub(crate) fn for_chunks_mut<T: Send>(
             p.run(&|tid| {
                 p.chunks(tid, n_chunks, |i| {
                     // SAFETY: each chunk index is handed out once; chunks are disjoint.
-                    f(i, unsafe { y.slice(i * size..((i + 1) * size).min(len)) });
+                    f(tid, i, unsafe {
+                        y.slice(i * size..((i + 1) * size).min(len))
+                    });
                 });
             });
         }
         _ => {
             for (i, c) in out.chunks_mut(size).enumerate() {
-                f(i, c);
+                f(0, i, c);
             }
         }
     });
@@ -261,28 +310,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Pool>) -> R) -> R {
 fn worker(s: &Shared, tid: usize) {
     let mut seen = 0usize;
     loop {
-        // Spin, then park, until a new region is published.
-        let start = Instant::now();
-        let mut spins = 0u32;
-        loop {
-            if s.quit.load(Ordering::Acquire) {
-                return;
-            }
-            if s.epoch.0.load(Ordering::Acquire) != seen {
-                break;
-            }
-            spins = spins.wrapping_add(1);
-            if spins % 256 == 0 && start.elapsed() > SPIN {
-                let mut g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                s.sleepers.fetch_add(1, Ordering::SeqCst);
-                while s.epoch.0.load(Ordering::SeqCst) == seen && !s.quit.load(Ordering::SeqCst) {
-                    g = s.wake.wait(g).unwrap_or_else(|e| e.into_inner());
-                }
-                s.sleepers.fetch_sub(1, Ordering::SeqCst);
-                break;
-            }
-            std::hint::spin_loop();
-        }
+        wait(
+            || s.quit.load(Ordering::SeqCst) || s.epoch.0.load(Ordering::SeqCst) != seen,
+            &s.lock,
+            &s.wake,
+            &s.sleepers,
+        );
         if s.quit.load(Ordering::Acquire) {
             return;
         }
@@ -297,7 +330,9 @@ fn worker(s: &Shared, tid: usize) {
                 s.panicked.store(true, Ordering::Release);
             }
         }
-        s.pending.0.fetch_sub(1, Ordering::AcqRel);
+        if s.pending.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            notify(&s.done_lock, &s.done, &s.caller_parked);
+        }
     }
 }
 
@@ -353,7 +388,7 @@ mod tests {
             assert!(chunks.iter().all(|c| c.load(Ordering::Relaxed) == 1));
             if round == 100 {
                 // Long enough for the workers to park: they must wake for the next region.
-                std::thread::sleep(SPIN * 3);
+                std::thread::sleep(spin_limit() * 3);
             }
         }
     }
