@@ -11,23 +11,53 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a waiting thread spins before it parks: long enough to bridge the serial pieces
-/// between regions (a few µs) and most of a region's tail, short enough that a thread waiting
-/// on a descheduled partner soon gives its core away (a busy machine runs other processes on
-/// the same cores; spinning there for milliseconds made decoding 5x slower).
-fn spin_limit() -> Duration {
+/// How long a waiting thread spins before it parks while the machine is quiet: long enough to
+/// bridge the serial pieces between regions (a few µs), a region's tail and the gap between two
+/// decoded tokens.
+fn spin_max() -> Duration {
     static US: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     Duration::from_micros(*US.get_or_init(|| {
         std::env::var("VRAMPLAN_SPIN_US")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(100)
+            .unwrap_or(200)
     }))
+}
+
+/// The spin of a thread whose recent waits were often long.
+const SPIN_MIN: Duration = Duration::from_micros(5);
+
+/// The spin budget of one waiting thread, from how its recent waits went. On a busy machine
+/// (other processes on the same cores) a thread that spins while its partner is descheduled
+/// burns the time slice the partner needs: decoding ran 5x slower with a 1 ms spin there, and
+/// llama.cpp's always-spinning pool 10x slower. So a thread whose waits are often long (an
+/// exponential average over about 16 waits above 1/8) only spins briefly, and parks; it spins
+/// fully again once most waits are short.
+#[derive(Debug, Default, Clone, Copy)]
+struct Backoff {
+    /// Fraction of recent waits longer than [`spin_max`] (spinning would not have bridged
+    /// them), in 1/65536.
+    long: u32,
+}
+
+impl Backoff {
+    fn limit(self) -> Duration {
+        if self.long > 65536 / 8 {
+            SPIN_MIN
+        } else {
+            spin_max()
+        }
+    }
+
+    fn record(&mut self, waited: Duration) {
+        let x = if waited > spin_max() { 65536 } else { 0 };
+        self.long = self.long - self.long / 16 + x / 16;
+    }
 }
 
 /// Equal chunks per thread of a one-token product (1: one even range per thread; more let a
@@ -43,25 +73,37 @@ pub(crate) fn decode_chunks() -> usize {
     })
 }
 
-/// Spins until `ready()`, then parks on `cv` (counted in `parked`) once [`spin_limit`] has
+/// Spins until `ready()`, then parks on `cv` (counted in `parked`) once `backoff`'s limit has
 /// passed. Whoever makes `ready()` true must check `parked` afterwards (both `SeqCst`) and
 /// notify `cv` under `lock` when it is non-zero, so no wake-up is lost.
-fn wait(ready: impl Fn() -> bool, lock: &Mutex<()>, cv: &Condvar, parked: &AtomicUsize) {
+fn wait(
+    ready: impl Fn() -> bool,
+    lock: &Mutex<()>,
+    cv: &Condvar,
+    parked: &AtomicUsize,
+    backoff: &mut Backoff,
+) {
+    if ready() {
+        backoff.record(Duration::ZERO);
+        return;
+    }
     let start = Instant::now();
+    let limit = backoff.limit();
     let mut spins = 0u32;
     while !ready() {
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && start.elapsed() > spin_limit() {
+        if spins % 64 == 0 && start.elapsed() > limit {
             let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
             parked.fetch_add(1, Ordering::SeqCst);
             while !ready() {
                 g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
             }
             parked.fetch_sub(1, Ordering::SeqCst);
-            return;
+            break;
         }
         std::hint::spin_loop();
     }
+    backoff.record(start.elapsed());
 }
 
 /// Wakes the threads parked in [`wait`] on `cv`, if any.
@@ -93,6 +135,8 @@ struct Shared {
     lock: Mutex<()>,
     /// The caller parked waiting for the workers to finish, and its wake-up.
     caller_parked: AtomicUsize,
+    /// The caller's [`Backoff`] (only the thread inside [`Pool::run`] touches it).
+    caller_backoff: AtomicU32,
     done: Condvar,
     done_lock: Mutex<()>,
     quit: AtomicBool,
@@ -132,6 +176,7 @@ impl Pool {
             wake: Condvar::new(),
             lock: Mutex::new(()),
             caller_parked: AtomicUsize::new(0),
+            caller_backoff: AtomicU32::new(0),
             done: Condvar::new(),
             done_lock: Mutex::new(()),
             quit: AtomicBool::new(false),
@@ -199,12 +244,17 @@ impl Pool {
         s.epoch.0.fetch_add(1, Ordering::SeqCst);
         notify(&s.lock, &s.wake, &s.sleepers);
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+        let mut backoff = Backoff {
+            long: s.caller_backoff.load(Ordering::Relaxed),
+        };
         wait(
             || s.pending.0.load(Ordering::SeqCst) == 0,
             &s.done_lock,
             &s.done,
             &s.caller_parked,
+            &mut backoff,
         );
+        s.caller_backoff.store(backoff.long, Ordering::Relaxed);
         s.job.store(std::ptr::null_mut(), Ordering::Relaxed);
         if let Err(p) = mine {
             std::panic::resume_unwind(p);
@@ -309,12 +359,14 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Pool>) -> R) -> R {
 
 fn worker(s: &Shared, tid: usize) {
     let mut seen = 0usize;
+    let mut backoff = Backoff::default();
     loop {
         wait(
             || s.quit.load(Ordering::SeqCst) || s.epoch.0.load(Ordering::SeqCst) != seen,
             &s.lock,
             &s.wake,
             &s.sleepers,
+            &mut backoff,
         );
         if s.quit.load(Ordering::Acquire) {
             return;
@@ -354,6 +406,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backoff_stops_spinning_when_waits_are_often_long_and_recovers() {
+        let mut b = Backoff::default();
+        assert_eq!(b.limit(), spin_max());
+        for _ in 0..4 {
+            b.record(spin_max() * 2);
+        }
+        assert_eq!(b.limit(), SPIN_MIN);
+        for _ in 0..64 {
+            b.record(Duration::from_micros(3));
+        }
+        assert_eq!(b.limit(), spin_max());
+    }
+
+    #[test]
     fn split_covers_every_row_once_on_aligned_bounds() {
         for n in [0, 1, 15, 16, 17, 100, 2048, 8195] {
             for nth in 1..=5 {
@@ -388,7 +454,7 @@ mod tests {
             assert!(chunks.iter().all(|c| c.load(Ordering::Relaxed) == 1));
             if round == 100 {
                 // Long enough for the workers to park: they must wake for the next region.
-                std::thread::sleep(spin_limit() * 3);
+                std::thread::sleep(spin_max() * 3);
             }
         }
     }
