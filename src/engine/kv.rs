@@ -61,7 +61,7 @@ impl KvCache {
         row_elems: usize,
     ) -> Result<KvCache, EngineError> {
         let g = ty.ggml();
-        if row_elems % g.block_size() != 0 {
+        if !row_elems.is_multiple_of(g.block_size()) {
             return Err(EngineError::Metadata(format!(
                 "a {g} KV cache needs rows of whole blocks; {row_elems} elements per row"
             )));

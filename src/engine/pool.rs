@@ -92,7 +92,7 @@ fn wait(
     let mut spins = 0u32;
     while !ready() {
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && start.elapsed() > limit {
+        if spins.is_multiple_of(64) && start.elapsed() > limit {
             let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
             parked.fetch_add(1, Ordering::SeqCst);
             while !ready() {
@@ -427,7 +427,7 @@ mod tests {
                 for tid in 0..nth {
                     let r = split(tid, nth, n, 16);
                     assert_eq!(r.start, next, "n {n} nth {nth}");
-                    assert!(r.start % 16 == 0 || r.start == n);
+                    assert!(r.start.is_multiple_of(16) || r.start == n);
                     next = r.end;
                 }
                 assert_eq!(next, n);
