@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use vramplan::engine::testgen::{bit_exact, build, test_specs, write};
-use vramplan::engine::{argmax, logits_for, Model, Session, SessionConfig};
+use vramplan::engine::{argmax, logits_for, KvCacheType, Model, Session, SessionConfig};
 use vramplan::gguf::GgufFile;
 
 fn smollm2() -> GgufFile {
@@ -115,6 +115,46 @@ fn testgen_models_match_llama_cpp() {
                 spec.name
             );
             assert!(same >= 8, "{}: greedy {got:?} vs {want:?}", spec.name);
+        }
+    }
+}
+
+/// Decoding splits every product, SwiGLU and the attention between the threads; the logits must
+/// not depend on how many there are (the same kernel call per output row, the same SwiGLU lanes,
+/// the same attention arithmetic per head), on either cache type.
+#[test]
+fn decode_logits_do_not_depend_on_the_thread_count() {
+    let tok = smollm2();
+    for spec in test_specs() {
+        let bytes = build(&spec, &tok).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load(&f).unwrap();
+        for kv_type in [KvCacheType::F16, KvCacheType::Q8_0] {
+            let run = |threads: usize| -> Vec<u32> {
+                let cfg = SessionConfig {
+                    n_ctx: 64,
+                    threads,
+                    kv_type,
+                    ..SessionConfig::default()
+                };
+                let mut s = Session::new(&model, cfg).unwrap();
+                let mut bits = Vec::new();
+                let mut logits = s.eval(&[1, 300, 2000, 45], false).unwrap();
+                for _ in 0..12 {
+                    let next = argmax(&logits);
+                    logits = s.eval(&[next], false).unwrap();
+                    bits.extend(logits.iter().map(|v| v.to_bits()));
+                }
+                bits
+            };
+            let one = run(1);
+            for threads in [2, 3] {
+                assert!(
+                    run(threads) == one,
+                    "{} {kv_type:?}: {threads} threads",
+                    spec.name
+                );
+            }
         }
     }
 }

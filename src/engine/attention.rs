@@ -100,8 +100,8 @@ pub(crate) fn attend(
         q.to_vec()
     };
     // tinyBLAS needs whole 8-element steps and rows in fours; ggml falls back to vec_dot.
-    let kq_tiny = path == Path::Batch && hd % 8 == 0;
-    let kqv_tiny = path == Path::Batch && hd % 4 == 0;
+    let kq_tiny = path == Path::Batch && hd.is_multiple_of(8);
+    let kqv_tiny = path == Path::Batch && hd.is_multiple_of(4);
     // Scores padded with masked lanes to whole blocks of eight, as llama.cpp's padded KV.
     let padded = visible.div_ceil(8) * 8;
     let mut s = vec![f32::NEG_INFINITY; padded];

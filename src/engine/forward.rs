@@ -5,13 +5,12 @@
 //! residual; RMSNorm, SwiGLU FFN or routed experts and residual; final RMSNorm and the output
 //! head. Prompts run in micro-batches of up to `n_ubatch` tokens; decoding is one token at a time.
 
-use rayon::prelude::*;
-
 use super::attention::{attend, Path};
 use super::kv::{KvCache, KvCacheType};
-use super::matmul::{matmul, QuantActs};
+use super::matmul::{matmul, matvecs, MatvecJob, QuantActs};
 use super::model::{Ffn, Mat, Model};
 use super::ops::{rms_norm, route_top_k, swiglu};
+use super::pool::{for_chunks_mut, with_current, Pool, SharedMut};
 use super::EngineError;
 
 /// Settings of a [`Session`].
@@ -70,6 +69,10 @@ struct Buffers {
     values: Vec<f32>,
     logits: Vec<f32>,
     acts: [QuantActs; 2],
+    /// One-token activations for the fused products, one per product (see [`quantize_for`]).
+    dacts: [QuantActs; 3],
+    /// Per thread: one KV head's keys and values for one-token attention.
+    heads: Vec<Vec<f32>>,
     mm: Vec<f32>,
 }
 
@@ -94,12 +97,15 @@ impl Buffers {
         .iter()
         .map(|v| v.capacity() * 4)
         .sum::<usize>();
-        (f + self.acts.iter().map(|a| a.data.capacity()).sum::<usize>()) as u64
+        let acts = self.acts.iter().chain(&self.dacts);
+        let heads = self.heads.iter().map(|h| h.capacity() * 4).sum::<usize>();
+        (f + heads + acts.map(|a| a.data.capacity()).sum::<usize>()) as u64
     }
 }
 
+/// Sizes a buffer that is about to be overwritten in full (no clearing: a 128k-entry logits
+/// row zeroed per token showed in profiles).
 fn resize(v: &mut Vec<f32>, n: usize) {
-    v.clear();
     v.resize(n, 0.0);
 }
 
@@ -109,7 +115,7 @@ pub struct Session<'m, 'a> {
     cfg: SessionConfig,
     kv: KvCache,
     n_past: usize,
-    pool: rayon::ThreadPool,
+    pool: Pool,
     bufs: Buffers,
     buffer_peak: u64,
 }
@@ -138,13 +144,10 @@ impl<'m, 'a> Session<'m, 'a> {
         } else {
             cfg.threads
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| EngineError::Threads {
-                threads,
-                reason: e.to_string(),
-            })?;
+        let pool = Pool::new(threads).map_err(|e| EngineError::Threads {
+            threads,
+            reason: e.to_string(),
+        })?;
         Ok(Session {
             model,
             cfg: SessionConfig { threads, ..cfg },
@@ -289,10 +292,14 @@ fn forward(
     for (il, layer) in model.layers.iter().enumerate() {
         // Attention block.
         rms_norm_rows(&b.x, &layer.attn_norm, hp.rms_eps, &mut b.xn);
-        let [a0, _] = &mut b.acts;
-        mm(&layer.wq, &b.xn, a0, true, &mut b.q, &mut b.mm);
-        mm(&layer.wk, &b.xn, a0, false, &mut b.k, &mut b.mm);
-        mm(&layer.wv, &b.xn, a0, false, &mut b.v, &mut b.mm);
+        if n == 1 {
+            qkv_one(layer, b);
+        } else {
+            let [a0, _] = &mut b.acts;
+            mm(&layer.wq, &b.xn, a0, true, &mut b.q, &mut b.mm);
+            mm(&layer.wk, &b.xn, a0, false, &mut b.k, &mut b.mm);
+            mm(&layer.wv, &b.xn, a0, false, &mut b.v, &mut b.mm);
+        }
         add_bias(&mut b.q, &layer.bq);
         add_bias(&mut b.k, &layer.bk);
         add_bias(&mut b.v, &layer.bv);
@@ -310,11 +317,15 @@ fn forward(
                 &b.v[t * kv_dim..(t + 1) * kv_dim],
             );
         }
-        let n_kv = pos0 + n;
-        kv.keys(il, n_kv, &mut b.keys);
-        kv.values(il, n_kv, &mut b.values);
-        let f16 = kv.ty() == KvCacheType::F16;
-        attend_heads(hp, &b.q, &b.keys, &b.values, pos0, f16, &mut b.attn);
+        if n == 1 {
+            attend_one(hp, kv, il, &b.q, pos0, &mut b.attn, &mut b.heads);
+        } else {
+            let n_kv = pos0 + n;
+            kv.keys(il, n_kv, &mut b.keys);
+            kv.values(il, n_kv, &mut b.values);
+            let f16 = kv.ty() == KvCacheType::F16;
+            attend_heads(hp, &b.q, &b.keys, &b.values, pos0, f16, &mut b.attn);
+        }
         let [a0, _] = &mut b.acts;
         mm(&layer.wo, &b.attn, a0, true, &mut b.o, &mut b.mm);
         add_bias(&mut b.o, &layer.bo);
@@ -348,10 +359,15 @@ fn forward(
         rms_norm_rows(&b.x, &layer.ffn_norm, hp.rms_eps, &mut b.xn);
         match &layer.ffn {
             Ffn::Dense { gate, up, down } => {
-                let [a0, a1] = &mut b.acts;
-                mm(gate, &b.xn, a0, true, &mut b.gate, &mut b.mm);
-                mm(up, &b.xn, a0, false, &mut b.up, &mut b.mm);
-                swiglu(&mut b.gate, &b.up);
+                if n == 1 {
+                    gate_up_one(gate, up, b);
+                } else {
+                    let [a0, _] = &mut b.acts;
+                    mm(gate, &b.xn, a0, true, &mut b.gate, &mut b.mm);
+                    mm(up, &b.xn, a0, false, &mut b.up, &mut b.mm);
+                    swiglu(&mut b.gate, &b.up);
+                }
+                let [_, a1] = &mut b.acts;
                 mm(down, &b.gate, a1, true, &mut b.down, &mut b.mm);
             }
             Ffn::Moe {
@@ -375,6 +391,65 @@ fn forward(
     mm(&model.output, &b.xn, a0, true, &mut logits, &mut b.mm);
     b.logits = logits;
     Ok(())
+}
+
+/// Quantizes the one activation row `x` for each of `mats` into `acts` and returns the slot
+/// each product reads (a product whose partner type an earlier one shares reuses its slot).
+fn quantize_for<const N: usize>(
+    mats: [&Mat<'_>; N],
+    x: &[f32],
+    acts: &mut [QuantActs],
+) -> [usize; N] {
+    let mut slot = [0; N];
+    for j in 0..N {
+        let t = mats[j].k.act_type();
+        slot[j] = (0..j).find(|&i| mats[i].k.act_type() == t).unwrap_or(j);
+        if let (Some(t), true) = (t, slot[j] == j) {
+            acts[j].quantize(t, x, mats[j].w.cols);
+        }
+    }
+    slot
+}
+
+/// Q, K and V of one token in one parallel region.
+fn qkv_one(layer: &super::model::Layer<'_>, b: &mut Buffers) {
+    let mats = [&layer.wq, &layer.wk, &layer.wv];
+    let slot = quantize_for(mats, &b.xn, &mut b.dacts);
+    resize(&mut b.q, layer.wq.w.rows);
+    resize(&mut b.k, layer.wk.w.rows);
+    resize(&mut b.v, layer.wv.w.rows);
+    let job = |j: usize, out| MatvecJob {
+        w: &mats[j].w,
+        k: &mats[j].k,
+        acts: &b.dacts[slot[j]],
+        out,
+    };
+    let jobs = [job(0, &mut b.q), job(1, &mut b.k), job(2, &mut b.v)];
+    matvecs(jobs, &b.xn, |_| {});
+}
+
+/// Gate and up of one token and SwiGLU over them (into `b.gate`) in one parallel region.
+fn gate_up_one(gate: &Mat<'_>, up: &Mat<'_>, b: &mut Buffers) {
+    let slot = quantize_for([gate, up], &b.xn, &mut b.dacts);
+    resize(&mut b.gate, gate.w.rows);
+    resize(&mut b.up, up.w.rows);
+    let jobs = [
+        MatvecJob {
+            w: &gate.w,
+            k: &gate.k,
+            acts: &b.dacts[slot[0]],
+            out: &mut b.gate,
+        },
+        MatvecJob {
+            w: &up.w,
+            k: &up.k,
+            acts: &b.dacts[slot[1]],
+            out: &mut b.up,
+        },
+    ];
+    // SwiGLU per part: parts start on multiples of 16, so its 8-lane blocks and tail fall on the
+    // same elements as over the whole row.
+    matvecs(jobs, &b.xn, |[g, u]| swiglu(g, u));
 }
 
 /// `out` (`x.len()` floats) = each row of `x` (`w.len()` floats) RMS-normalized and scaled by `w`.
@@ -404,7 +479,7 @@ fn attend_heads(
     // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
     let path = if n >= 2 { Path::Batch } else { Path::Single };
     resize(out, n * q_dim);
-    out.par_chunks_mut(hd).enumerate().for_each(|(i, out)| {
+    for_chunks_mut(out, hd, |_, i, out| {
         let (t, h) = (i / hp.n_head, i % hp.n_head);
         let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
         let off = (h / gqa) * hd;
@@ -420,6 +495,54 @@ fn attend_heads(
             f16,
             out,
         );
+    });
+}
+
+/// One-token attention over the cache's first `pos0 + 1` cells, one task per KV head: the task
+/// widens that head's keys and values once (into its thread's buffer in `heads`) and attends
+/// each query head of the group over them. Same arithmetic as [`attend_heads`] for one token.
+fn attend_one(
+    hp: &super::model::HParams,
+    kv: &KvCache,
+    il: usize,
+    q: &[f32],
+    pos0: usize,
+    out: &mut Vec<f32>,
+    heads: &mut Vec<Vec<f32>>,
+) {
+    let hd = hp.head_dim;
+    let gqa = hp.n_head / hp.n_head_kv;
+    let n_kv = pos0 + 1;
+    let f16 = kv.ty() == KvCacheType::F16;
+    resize(out, hp.n_head * hd);
+    let threads = with_current(|p| p.map_or(1, Pool::threads));
+    heads.resize_with(threads, Vec::new);
+    for h in heads.iter_mut() {
+        resize(h, 2 * n_kv * hd);
+    }
+    let bufs = SharedMut::new(&mut heads[..]);
+    for_chunks_mut(out, gqa * hd, |tid, g, out| {
+        // SAFETY: a thread's tasks run one after another, and each thread uses only its buffer.
+        let buf = unsafe { &mut bufs.slice(tid..tid + 1)[0] };
+        let (keys, values) = buf.split_at_mut(n_kv * hd);
+        kv.head(il, false, n_kv, g * hd, keys);
+        kv.head(il, true, n_kv, g * hd, values);
+        for (i, o) in out.chunks_mut(hd).enumerate() {
+            let h = g * gqa + i;
+            let qh = &q[h * hd..(h + 1) * hd];
+            attend(
+                qh,
+                keys,
+                values,
+                hd,
+                0,
+                n_kv,
+                hp.kq_scale,
+                Path::Single,
+                f16,
+                o,
+            );
+        }
     });
 }
 
@@ -477,7 +600,8 @@ fn moe(
             }
         }
     }
-    resize(&mut b.down, n * e);
+    b.down.clear();
+    b.down.resize(n * e, 0.0);
     for t in 0..n {
         let out = &mut b.down[t * e..(t + 1) * e];
         for slot in 0..k {

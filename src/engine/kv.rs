@@ -15,6 +15,24 @@ fn f16_table() -> &'static [f32] {
     TABLE.get_or_init(|| (0..=u16::MAX).map(quant::fp16_to_fp32).collect())
 }
 
+/// Little-endian f16 values widened to f32: `half`'s slice conversion (F16C eight at a time
+/// where the CPU has it) when the bytes are 2-aligned, else the table. Both are exact.
+fn widen_f16(b: &[u8], out: &mut [f32]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    // SAFETY: every bit pattern is a valid u16; `align_to` only reinterprets the aligned middle.
+    let (pre, words, _) = unsafe { b.align_to::<u16>() };
+    if pre.is_empty() && cfg!(target_endian = "little") && words.len() == out.len() {
+        words
+            .reinterpret_cast::<half::f16>()
+            .convert_to_f32_slice(out);
+        return;
+    }
+    let lut = f16_table();
+    for (o, h) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = lut[usize::from(u16::from_le_bytes([h[0], h[1]]))];
+    }
+}
+
 /// Element type of the engine's cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KvCacheType {
@@ -61,7 +79,7 @@ impl KvCache {
         row_elems: usize,
     ) -> Result<KvCache, EngineError> {
         let g = ty.ggml();
-        if row_elems % g.block_size() != 0 {
+        if !row_elems.is_multiple_of(g.block_size()) {
             return Err(EngineError::Metadata(format!(
                 "a {g} KV cache needs rows of whole blocks; {row_elems} elements per row"
             )));
@@ -120,6 +138,31 @@ impl KvCache {
         self.decode(&self.v[il], n, out);
     }
 
+    /// Elements `off..off + out.len() / n` (one head) of the K rows (`values` false) or V rows
+    /// of cells `0..n` of layer `il`, decoded to f32 into `out` (`n × len`, cell-major): what
+    /// one-token attention reads, without widening the rest of the cache.
+    pub(crate) fn head(&self, il: usize, values: bool, n: usize, off: usize, out: &mut [f32]) {
+        let b = if values { &self.v[il] } else { &self.k[il] };
+        let len = out.len() / n.max(1);
+        debug_assert!(off + len <= self.row_elems);
+        match self.ty {
+            KvCacheType::F16 => {
+                for (j, o) in out.chunks_exact_mut(len).enumerate() {
+                    let r = &b[j * self.row_bytes + 2 * off..j * self.row_bytes + 2 * (off + len)];
+                    widen_f16(r, o);
+                }
+            }
+            KvCacheType::Q8_0 => {
+                let mut row = vec![0.0f32; self.row_elems];
+                for (j, o) in out.chunks_exact_mut(len).enumerate() {
+                    let r = &b[j * self.row_bytes..(j + 1) * self.row_bytes];
+                    quant::dequantize_row_q8_0(r, &mut row);
+                    o.copy_from_slice(&row[off..off + len]);
+                }
+            }
+        }
+    }
+
     fn decode(&self, b: &[u8], n: usize, out: &mut Vec<f32>) {
         out.clear();
         out.resize(n * self.row_elems, 0.0);
@@ -131,6 +174,42 @@ impl KvCache {
                 }
             }
             KvCacheType::Q8_0 => quant::dequantize_row_q8_0(&b[..n * self.row_bytes], out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_reads_the_same_values_as_the_decoded_rows() {
+        let (hd, heads, n) = (64, 4, 7);
+        let row = hd * heads;
+        for ty in [KvCacheType::F16, KvCacheType::Q8_0] {
+            let mut kv = KvCache::new(ty, 2, 16, row).unwrap();
+            for pos in 0..n {
+                let k: Vec<f32> = (0..row).map(|i| ((i * 7 + pos * 13) as f32).sin()).collect();
+                let v: Vec<f32> = (0..row).map(|i| ((i * 3 + pos) as f32).cos()).collect();
+                kv.store(1, pos, &k, &v);
+            }
+            let (mut keys, mut values) = (Vec::new(), Vec::new());
+            kv.keys(1, n, &mut keys);
+            kv.values(1, n, &mut values);
+            for h in 0..heads {
+                let mut got = vec![0.0f32; n * hd];
+                for (is_v, all) in [(false, &keys), (true, &values)] {
+                    kv.head(1, is_v, n, h * hd, &mut got);
+                    for j in 0..n {
+                        let want = &all[j * row + h * hd..j * row + (h + 1) * hd];
+                        let got = &got[j * hd..(j + 1) * hd];
+                        assert!(
+                            want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{ty:?} head {h} cell {j}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -10,8 +10,9 @@
 //! (`ggml/src/ggml-cpu/arch/x86/quants.c`: `id = 127/amax`, round half to even), which differ from
 //! the reference quantizers in `crate::quant` in the last bit of rare elements.
 
-use rayon::prelude::*;
+use std::ops::Range;
 
+use super::pool::{self, SharedMut};
 use super::EngineError;
 use crate::ggml::GgmlType;
 use crate::kernels::{self, DotKernel};
@@ -116,10 +117,9 @@ impl QuantActs {
             other => unreachable!("{other} is not a partner type of any kernel"),
         };
         if n >= 4 {
-            self.data
-                .par_chunks_mut(rb)
-                .zip(x.par_chunks(cols))
-                .for_each(|(d, s)| quantize_row(s, d));
+            pool::for_chunks_mut(&mut self.data, rb, |_, t, d| {
+                quantize_row(&x[t * cols..(t + 1) * cols], d);
+            });
         } else {
             for (d, s) in self.data.chunks_mut(rb).zip(x.chunks(cols)) {
                 quantize_row(s, d);
@@ -138,9 +138,15 @@ fn chunk_rows(w: &Weight<'_>) -> usize {
     (32 * 1024 / rb).clamp(4, 256)
 }
 
+/// Output rows per thread in a decode product are a multiple of this: 64 bytes of f32 outputs
+/// (no cache line written by two threads when the buffer is aligned) and whole 8-row groups.
+pub(crate) const ROW_ALIGN: usize = 16;
+
 /// `out[t][r] = w[r] · x[t]` for the `n` tokens of `x` (`n × w.cols` floats, token-major) into
 /// `out` (`n × w.rows`, token-major). `acts` must hold `x` quantized to the kernel's partner type
-/// (see [`QuantActs::quantize`]); `scratch` is reused between calls.
+/// (see [`QuantActs::quantize`]); `scratch` is reused between calls. Runs on the pool that
+/// [`Pool::install`] made current (serially without one): one token splits the rows evenly
+/// between the threads, a batch hands out chunks of [`chunk_rows`] rows on demand.
 pub(crate) fn matmul(
     w: &Weight<'_>,
     k: &MatKernel,
@@ -152,55 +158,155 @@ pub(crate) fn matmul(
     let n = x.len() / w.cols;
     debug_assert_eq!(out.len(), n * w.rows);
     let rows = w.rows;
-    let cols = w.cols;
-    let rb = w.row_bytes();
-    let cr = chunk_rows(w);
+    if n == 1 {
+        pool::with_current(|p| match p {
+            Some(p) if p.threads() > 1 => {
+                let y = SharedMut::new(out);
+                let nc = p.threads() * pool::decode_chunks();
+                p.run(&|tid| {
+                    p.chunks(tid, nc, |i| {
+                        let r = pool::split(i, nc, rows, ROW_ALIGN);
+                        // SAFETY: each chunk is handed out once; the ranges are disjoint.
+                        let y = unsafe { y.slice(r.clone()) };
+                        matvec_rows(w, k, x, acts, r, y);
+                    });
+                });
+            }
+            _ => matvec_rows(w, k, x, acts, 0..rows, out),
+        });
+        return;
+    }
     // Row-major by weight row: each task owns `cr` rows for all tokens.
-    let ybuf: &mut [f32] = if n == 1 {
-        &mut *out
-    } else {
-        scratch.clear();
-        scratch.resize(rows * n, 0.0);
-        &mut scratch[..]
+    scratch.clear();
+    scratch.resize(rows * n, 0.0);
+    let cr = chunk_rows(w);
+    let n_chunks = rows.div_ceil(cr);
+    let chunk = |i: usize, y: &mut [f32]| {
+        let r = i * cr..((i + 1) * cr).min(rows);
+        matmul_rows(w, k, x, acts, r, y);
     };
+    pool::with_current(|p| match p {
+        Some(p) if p.threads() > 1 => {
+            let y = SharedMut::new(&mut scratch[..]);
+            p.run(&|tid| {
+                p.chunks(tid, n_chunks, |i| {
+                    let r = i * cr * n..((i + 1) * cr).min(rows) * n;
+                    // SAFETY: each chunk is handed out once; chunks own disjoint rows.
+                    chunk(i, unsafe { y.slice(r) });
+                });
+            });
+        }
+        _ => {
+            for (i, y) in scratch.chunks_mut(cr * n).enumerate() {
+                chunk(i, y);
+            }
+        }
+    });
+    for r in 0..rows {
+        for t in 0..n {
+            out[t * rows + r] = scratch[r * n + t];
+        }
+    }
+}
+
+/// One of the one-token products of [`matvecs`].
+pub(crate) struct MatvecJob<'a, 'w> {
+    pub w: &'a Weight<'w>,
+    pub k: &'a MatKernel,
+    /// The activation row quantized to `k`'s partner type (unused by [`MatKernel::Dequant`]).
+    pub acts: &'a QuantActs,
+    /// `w.rows` floats.
+    pub out: &'a mut [f32],
+}
+
+/// Several one-token products of the same activation row `x` in one parallel region (Q, K and V;
+/// gate and up), saving a fork and join per product. The rows of every product are cut into the
+/// same number of parts, [`ROW_ALIGN`]-aligned; whoever computes part `i` computes it for every
+/// product and then calls `after` on the parts' outputs (SwiGLU over gate and up). Each output
+/// row is the same kernel call as in [`matmul`], so the results are identical.
+pub(crate) fn matvecs<const N: usize>(
+    jobs: [MatvecJob<'_, '_>; N],
+    x: &[f32],
+    after: impl Fn([&mut [f32]; N]) + Sync,
+) {
+    let outs: [SharedMut<f32>; N] = std::array::from_fn(|j| SharedMut::new(&mut *jobs[j].out));
+    let part = |i: usize, nc: usize| {
+        let ys: [&mut [f32]; N] = std::array::from_fn(|j| {
+            let job = &jobs[j];
+            let r = pool::split(i, nc, job.w.rows, ROW_ALIGN);
+            // SAFETY: each part index is handed out once; the parts of a product are disjoint.
+            let y = unsafe { outs[j].slice(r.clone()) };
+            matvec_rows(job.w, job.k, x, job.acts, r, y);
+            y
+        });
+        after(ys);
+    };
+    pool::with_current(|p| match p {
+        Some(p) if p.threads() > 1 => {
+            let nc = p.threads() * pool::decode_chunks();
+            p.run(&|tid| p.chunks(tid, nc, |i| part(i, nc)));
+        }
+        _ => part(0, 1),
+    });
+}
+
+/// Rows `r` of `w` times the one activation row of `x`/`acts`, into `y` (`r.len()` floats).
+pub(crate) fn matvec_rows(
+    w: &Weight<'_>,
+    k: &MatKernel,
+    x: &[f32],
+    acts: &QuantActs,
+    r: Range<usize>,
+    y: &mut [f32],
+) {
+    let rb = w.row_bytes();
+    let wc = &w.data[r.start * rb..r.end * rb];
+    match k {
+        MatKernel::Dot { kernel, act } => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            debug_assert_eq!(acts.n, 1);
+            kernels::matvec_with(kernel, wc, w.cols, acts.row(0), y)
+                .expect("operands sized by the model loader");
+        }
+        MatKernel::Dequant => dequant_rows(w, wc, x, 1, y),
+    }
+}
+
+/// Rows `r` of `w` times the `n` activation rows of `x`/`acts`, into `y` (`r.len() × n`,
+/// row-major by weight row).
+fn matmul_rows(
+    w: &Weight<'_>,
+    k: &MatKernel,
+    x: &[f32],
+    acts: &QuantActs,
+    r: Range<usize>,
+    y: &mut [f32],
+) {
+    let n = x.len() / w.cols;
+    let rb = w.row_bytes();
+    let wc = &w.data[r.start * rb..r.end * rb];
     match k {
         MatKernel::Dot { kernel, act } => {
             debug_assert_eq!(acts.ty, Some(*act));
             debug_assert_eq!(acts.n, n);
-            ybuf.par_chunks_mut(cr * n)
-                .zip(w.data.par_chunks(cr * rb))
-                .for_each(|(y, wc)| {
-                    let nr = wc.len() / rb;
-                    if n == 1 {
-                        kernels::matvec_with(kernel, wc, cols, acts.row(0), y)
-                            .expect("operands sized by the model loader");
-                        return;
-                    }
-                    debug_assert_eq!(y.len(), nr * n);
-                    kernels::matmul_with(kernel, wc, cols, &acts.data, n, y)
-                        .expect("operands sized by the model loader");
-                });
+            debug_assert_eq!(y.len(), r.len() * n);
+            kernels::matmul_with(kernel, wc, w.cols, &acts.data, n, y)
+                .expect("operands sized by the model loader");
         }
-        MatKernel::Dequant => {
-            let f = quant::dequantize_fn(w.ty).expect("checked by MatKernel::for_weight");
-            ybuf.par_chunks_mut(cr * n)
-                .zip(w.data.par_chunks(cr * rb))
-                .for_each(|(y, wc)| {
-                    let mut row = vec![0.0f32; cols];
-                    for (r, wr) in wc.chunks_exact(rb).enumerate() {
-                        f(wr, &mut row);
-                        for t in 0..n {
-                            y[r * n + t] = dot_f32(&row, &x[t * cols..(t + 1) * cols]);
-                        }
-                    }
-                });
-        }
+        MatKernel::Dequant => dequant_rows(w, wc, x, n, y),
     }
-    if n > 1 {
-        for r in 0..rows {
-            for t in 0..n {
-                out[t * rows + r] = scratch[r * n + t];
-            }
+}
+
+/// The slow twin for types without a kernel: each weight row of `wc` dequantized and dotted in
+/// f32 with the `n` rows of `x`.
+fn dequant_rows(w: &Weight<'_>, wc: &[u8], x: &[f32], n: usize, y: &mut [f32]) {
+    let (cols, rb) = (w.cols, w.row_bytes());
+    let f = quant::dequantize_fn(w.ty).expect("checked by MatKernel::for_weight");
+    let mut row = vec![0.0f32; cols];
+    for (r, wr) in wc.chunks_exact(rb).enumerate() {
+        f(wr, &mut row);
+        for t in 0..n {
+            y[r * n + t] = dot_f32(&row, &x[t * cols..(t + 1) * cols]);
         }
     }
 }

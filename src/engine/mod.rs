@@ -23,6 +23,7 @@ mod kv;
 mod matmul;
 mod model;
 mod ops;
+mod pool;
 pub mod testgen;
 mod tokenizer;
 mod unicode;
