@@ -17,6 +17,7 @@ mod grids;
 mod iq4;
 mod iquants;
 mod kquants;
+mod lanes;
 mod legacy;
 mod small;
 mod util;
@@ -35,7 +36,8 @@ pub use iquants::{
 pub use kquants::{
     dequantize_row_q2_k, dequantize_row_q3_k, dequantize_row_q4_k, dequantize_row_q5_k,
     dequantize_row_q6_k, dequantize_row_q8_k, quantize_row_q2_k, quantize_row_q3_k,
-    quantize_row_q4_k, quantize_row_q5_k, quantize_row_q6_k, quantize_row_q8_k,
+    quantize_row_q4_k, quantize_row_q4_k_scalar, quantize_row_q5_k, quantize_row_q5_k_scalar,
+    quantize_row_q6_k, quantize_row_q6_k_scalar, quantize_row_q8_k,
 };
 pub use legacy::{
     dequantize_row_q4_0, dequantize_row_q4_1, dequantize_row_q5_0, dequantize_row_q5_1,

@@ -1,0 +1,544 @@
+//! The K-quant sub-block searches eight sub-blocks at a time, for speed, with the same bytes.
+//!
+//! `make_qkx2_quants` (Q4_K, Q5_K) and `make_qx_quants` (Q6_K) spend nearly all of
+//! `vramplan quantize`'s time. Each sums over a sub-block in element order, so the sums of one
+//! sub-block cannot be split across SIMD lanes without changing the f32 results; the sub-blocks
+//! of a super-block, though, are independent. Here lane `k` of every `[f32; 8]` runs sub-block
+//! `k`'s search with exactly the scalar code's operations, in its order: the compiler turns the
+//! per-lane loops into vector instructions, and the scalar code's branches become per-lane
+//! selects (a sub-block that the scalar code leaves early is computed along and its results
+//! discarded). Nothing is fused (Rust never contracts `a * b + c`), so every lane is
+//! bit-identical to the scalar twin in [`super::kquants`], which the tests below hold it to on
+//! every instruction set the CPU has.
+//!
+//! The bodies are compiled twice: for the baseline target and, on x86-64 with AVX2 (chosen at
+//! run time), with 256-bit vectors.
+
+use super::kquants::{
+    get_scale_min_k4, pack_k4_scales, write_q4_k_quants, write_q5_k_quants, write_q6_k_block, Qkx2,
+    BLOCK_Q4_K, BLOCK_Q5_K, BLOCK_Q6_K, GROUP_MAX_EPS, Q4_K_PARAMS, Q5_K_PARAMS,
+};
+use super::util::{check_row, nearest_int, read_f16, write_f16};
+use crate::ggml::QK_K;
+
+/// Sub-blocks searched at once.
+const W: usize = 8;
+/// One f32 per lane.
+type V = [f32; W];
+
+/// Whether the AVX2 compilation of the bodies may run (always false off x86-64).
+#[inline]
+fn use_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Declares `$name(src, dst)`, which runs `$body` compiled for AVX2 where the CPU has it and
+/// for the baseline target otherwise, and `$name_baseline`, the latter alone (for the tests).
+macro_rules! dispatch {
+    ($name:ident, $baseline:ident, $avx2:ident, $body:ident) => {
+        pub(super) fn $name(src: &[f32], dst: &mut [u8]) {
+            #[cfg(target_arch = "x86_64")]
+            if use_avx2() {
+                // SAFETY: the CPU has AVX2 (checked just above), the only feature enabled.
+                unsafe { $avx2(src, dst) };
+                return;
+            }
+            $body(src, dst)
+        }
+
+        #[cfg(test)]
+        pub(super) fn $baseline(src: &[f32], dst: &mut [u8]) {
+            $body(src, dst)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn $avx2(src: &[f32], dst: &mut [u8]) {
+            $body(src, dst)
+        }
+    };
+}
+
+dispatch!(
+    quantize_row_q4_k,
+    quantize_row_q4_k_baseline,
+    quantize_row_q4_k_avx2,
+    q4_k_body
+);
+dispatch!(
+    quantize_row_q5_k,
+    quantize_row_q5_k_baseline,
+    quantize_row_q5_k_avx2,
+    q5_k_body
+);
+dispatch!(
+    quantize_row_q6_k,
+    quantize_row_q6_k_baseline,
+    quantize_row_q6_k_avx2,
+    q6_k_body
+);
+
+#[inline(always)]
+fn q4_k_body(src: &[f32], dst: &mut [u8]) {
+    check_row("quantize_row_q4_k", src.len(), dst.len(), QK_K, BLOCK_Q4_K);
+    let mut l_all = [0u8; QK_K];
+    for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q4_K)) {
+        k4_block(x, y, &Q4_K_PARAMS, &mut l_all);
+        write_q4_k_quants(&l_all, y);
+    }
+}
+
+#[inline(always)]
+fn q5_k_body(src: &[f32], dst: &mut [u8]) {
+    check_row("quantize_row_q5_k", src.len(), dst.len(), QK_K, BLOCK_Q5_K);
+    let mut l_all = [0u8; QK_K];
+    for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q5_K)) {
+        k4_block(x, y, &Q5_K_PARAMS, &mut l_all);
+        write_q5_k_quants(&l_all, y);
+    }
+}
+
+/// `quantize_k4_block` of [`super::kquants`]: the eight 32-element sub-blocks in eight lanes.
+#[inline(always)]
+fn k4_block(x: &[f32], y: &mut [u8], params: &Qkx2, l_all: &mut [u8; QK_K]) {
+    // xt[i][k] = element i of sub-block k.
+    let mut xt = [[0f32; W]; 32];
+    for k in 0..W {
+        for i in 0..32 {
+            xt[i][k] = x[32 * k + i];
+        }
+    }
+    // The weights `sqrt(mean x²) + |x|`, summed in element order per lane.
+    let mut sum_x2 = [0f32; W];
+    for row in &xt {
+        for k in 0..W {
+            sum_x2[k] += row[k] * row[k];
+        }
+    }
+    let mut av_x = [0f32; W];
+    for k in 0..W {
+        av_x[k] = (sum_x2[k] / 32.0).sqrt();
+    }
+    let mut wt = [[0f32; W]; 32];
+    for i in 0..32 {
+        for k in 0..W {
+            wt[i][k] = av_x[k] + xt[i][k].abs();
+        }
+    }
+    let mut l_out = [[0f32; W]; 32];
+    let (scales, mins) = make_qkx2_quants_x8(&xt, &wt, &mut l_out, params);
+    for i in 0..32 {
+        for k in 0..W {
+            l_all[32 * k + i] = l_out[i][k] as u8;
+        }
+    }
+    let (d, dmin) = pack_k4_scales(&scales, &mins, &mut y[4..16]);
+    write_f16(y, 0, d);
+    write_f16(y, 2, dmin);
+    let dd = read_f16(y, 0);
+    let ddmin = read_f16(y, 2);
+    for j in 0..QK_K / 32 {
+        let (sc, m) = get_scale_min_k4(j, &y[4..16]);
+        let d = dd * sc as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let dm = ddmin * m as f32;
+        for ii in 0..32 {
+            let l = nearest_int((x[32 * j + ii] + dm) / d);
+            l_all[32 * j + ii] = l.clamp(0, params.nmax) as u8;
+        }
+    }
+}
+
+/// `make_qkx2_quants` on eight `N`-element sub-blocks, `x[i][k]` being element `i` of
+/// sub-block `k`. Writes the quants (as exact small floats) to `l_out`; returns per lane
+/// `(scale, -min)`.
+#[inline(always)]
+fn make_qkx2_quants_x8<const N: usize>(
+    x: &[V; N],
+    weights: &[V; N],
+    l_out: &mut [V; N],
+    p: &Qkx2,
+) -> (V, V) {
+    let nmaxf = p.nmax as f32;
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights[0];
+    let mut sum_x = [0f32; W];
+    for k in 0..W {
+        sum_x[k] = sum_w[k] * x[0][k];
+    }
+    for i in 1..N {
+        for k in 0..W {
+            let v = x[i][k];
+            min[k] = if v < min[k] { v } else { min[k] };
+            max[k] = if v > max[k] { v } else { max[k] };
+            let w = weights[i][k];
+            sum_w[k] += w;
+            sum_x[k] += w * v;
+        }
+    }
+    // Lanes whose sub-block is flat return (0, -min) right here in the scalar code.
+    let mut flat = [false; W];
+    let mut flat_min = [0f32; W];
+    let mut iscale = [0f32; W];
+    let mut scale = [0f32; W];
+    for k in 0..W {
+        if min[k] > 0.0 {
+            min[k] = 0.0;
+        }
+        flat[k] = max[k] == min[k];
+        flat_min[k] = min[k];
+        iscale[k] = nmaxf / (max[k] - min[k]);
+        scale[k] = 1.0 / iscale[k];
+    }
+    let mut best_error = [0f32; W];
+    for i in 0..N {
+        for k in 0..W {
+            let l = nearest_int(iscale[k] * (x[i][k] - min[k])).clamp(0, p.nmax) as f32;
+            l_out[i][k] = l;
+            let diff = scale[k] * l + min[k] - x[i][k];
+            let diff = if p.use_mad { diff.abs() } else { diff * diff };
+            best_error[k] += weights[i][k] * diff;
+        }
+    }
+    if p.nstep >= 1 {
+        let mut laux = [[0f32; W]; N];
+        for is in 0..=p.nstep {
+            let num = p.rmin + p.rdelta * is as f32 + nmaxf;
+            let mut sum_l = [0f32; W];
+            let mut sum_l2 = [0f32; W];
+            let mut sum_xl = [0f32; W];
+            for k in 0..W {
+                iscale[k] = num / (max[k] - min[k]);
+            }
+            for i in 0..N {
+                for k in 0..W {
+                    let l = nearest_int(iscale[k] * (x[i][k] - min[k])).clamp(0, p.nmax) as f32;
+                    laux[i][k] = l;
+                    let wl = weights[i][k] * l;
+                    sum_l[k] += wl;
+                    sum_l2[k] += wl * l;
+                    sum_xl[k] += wl * x[i][k];
+                }
+            }
+            let mut this_scale = [0f32; W];
+            let mut this_min = [0f32; W];
+            let mut positive = [false; W];
+            for k in 0..W {
+                let d = sum_w[k] * sum_l2[k] - sum_l[k] * sum_l[k];
+                positive[k] = d > 0.0;
+                let s = (sum_w[k] * sum_xl[k] - sum_x[k] * sum_l[k]) / d;
+                let m = (sum_l2[k] * sum_x[k] - sum_l[k] * sum_xl[k]) / d;
+                let clamp = m > 0.0;
+                this_min[k] = if clamp { 0.0 } else { m };
+                this_scale[k] = if clamp { sum_xl[k] / sum_l2[k] } else { s };
+            }
+            let mut cur_error = [0f32; W];
+            for i in 0..N {
+                for k in 0..W {
+                    let diff = this_scale[k] * laux[i][k] + this_min[k] - x[i][k];
+                    let diff = if p.use_mad { diff.abs() } else { diff * diff };
+                    cur_error[k] += weights[i][k] * diff;
+                }
+            }
+            let mut take = [false; W];
+            for k in 0..W {
+                take[k] = positive[k] && cur_error[k] < best_error[k];
+                if take[k] {
+                    best_error[k] = cur_error[k];
+                    scale[k] = this_scale[k];
+                    min[k] = this_min[k];
+                }
+            }
+            for i in 0..N {
+                for k in 0..W {
+                    l_out[i][k] = if take[k] { laux[i][k] } else { l_out[i][k] };
+                }
+            }
+        }
+    }
+    let mut neg_min = [0f32; W];
+    for k in 0..W {
+        if flat[k] {
+            scale[k] = 0.0;
+            min[k] = flat_min[k];
+            for row in l_out.iter_mut() {
+                row[k] = 0.0;
+            }
+        }
+        neg_min[k] = -min[k];
+    }
+    (scale, neg_min)
+}
+
+#[inline(always)]
+fn q6_k_body(src: &[f32], dst: &mut [u8]) {
+    check_row("quantize_row_q6_k", src.len(), dst.len(), QK_K, BLOCK_Q6_K);
+    let mut l_all = [0i8; QK_K];
+    let mut scales = [0f32; QK_K / 16];
+    for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q6_K)) {
+        // Sixteen 16-element sub-blocks: two groups of eight lanes.
+        for g in 0..2 {
+            let mut xt = [[0f32; W]; 16];
+            for k in 0..W {
+                for i in 0..16 {
+                    xt[i][k] = x[128 * g + 16 * k + i];
+                }
+            }
+            let mut l_out = [[0f32; W]; 16];
+            let s = make_qx_quants_x8(&xt, &mut l_out, 32);
+            scales[8 * g..8 * g + 8].copy_from_slice(&s);
+            for k in 0..W {
+                for i in 0..16 {
+                    l_all[128 * g + 16 * k + i] = l_out[i][k] as i8;
+                }
+            }
+        }
+        write_q6_k_block(x, y, &scales, &mut l_all);
+    }
+}
+
+/// `make_qx_quants(n, nmax, x, L, rmse_type = 1, NULL)` on eight `N`-element sub-blocks in
+/// lanes; quants to `l_out` (as exact small floats), scales returned.
+#[inline(always)]
+fn make_qx_quants_x8<const N: usize>(x: &[V; N], l_out: &mut [V; N], nmax: i32) -> V {
+    let mut max = [0f32; W];
+    let mut amax = [0f32; W];
+    for i in 0..N {
+        for k in 0..W {
+            let v = x[i][k];
+            let ax = v.abs();
+            let bigger = ax > amax[k];
+            amax[k] = if bigger { ax } else { amax[k] };
+            max[k] = if bigger { v } else { max[k] };
+        }
+    }
+    let nmaxf = nmax as f32;
+    let mut iscale = [0f32; W];
+    for k in 0..W {
+        iscale[k] = -nmaxf / max[k];
+    }
+    let mut laux = [[0f32; W]; N];
+    let (mut sumlx, mut suml2) = qx_sums(x, &iscale, &mut laux, nmax);
+    *l_out = laux;
+    let mut scale = [0f32; W];
+    let mut best = [0f32; W];
+    for k in 0..W {
+        scale[k] = if suml2[k] != 0.0 {
+            sumlx[k] / suml2[k]
+        } else {
+            0.0
+        };
+        best[k] = scale[k] * sumlx[k];
+    }
+    for is in -9..=9 {
+        if is == 0 {
+            continue;
+        }
+        let num = nmaxf + 0.1 * is as f32;
+        for k in 0..W {
+            iscale[k] = -num / max[k];
+        }
+        (sumlx, suml2) = qx_sums(x, &iscale, &mut laux, nmax);
+        let mut take = [false; W];
+        for k in 0..W {
+            take[k] = suml2[k] > 0.0 && sumlx[k] * sumlx[k] > best[k] * suml2[k];
+            if take[k] {
+                scale[k] = sumlx[k] / suml2[k];
+                best[k] = scale[k] * sumlx[k];
+            }
+        }
+        for i in 0..N {
+            for k in 0..W {
+                l_out[i][k] = if take[k] { laux[i][k] } else { l_out[i][k] };
+            }
+        }
+    }
+    for k in 0..W {
+        let zero = amax[k] < GROUP_MAX_EPS;
+        if zero {
+            scale[k] = 0.0;
+        }
+        for row in l_out.iter_mut() {
+            // The scalar code stores L + nmax, or 0 for a sub-block it treats as all zero.
+            row[k] = if zero { 0.0 } else { row[k] + nmaxf };
+        }
+    }
+    scale
+}
+
+/// One candidate of `make_qx_quants`: the quants `L` (unshifted, in `[-nmax, nmax)`) for
+/// `iscale`, and `(Σ x²·x·L, Σ x²·L²)` in element order.
+#[inline(always)]
+fn qx_sums<const N: usize>(x: &[V; N], iscale: &V, laux: &mut [V; N], nmax: i32) -> (V, V) {
+    let mut sumlx = [0f32; W];
+    let mut suml2 = [0f32; W];
+    for i in 0..N {
+        for k in 0..W {
+            let v = x[i][k];
+            let l = nearest_int(iscale[k] * v).clamp(-nmax, nmax - 1) as f32;
+            laux[i][k] = l;
+            let w = v * v;
+            sumlx[k] += w * v * l;
+            suml2[k] += w * l * l;
+        }
+    }
+    (sumlx, suml2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kquants;
+    use super::*;
+
+    type Row = fn(&[f32], &mut [u8]);
+
+    /// Deterministic rows that reach every branch: ordinary data at several scales, all-zero,
+    /// constant (positive and negative) and single-spike sub-blocks, tiny and huge values,
+    /// all-positive and all-negative sub-blocks, and non-finite values.
+    fn rows() -> Vec<Vec<f32>> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut out = Vec::new();
+        for &amp in &[1.0f32, 0.02, 3e-3, 1e4, 1e-16, 1e-30, 6e4] {
+            out.push((0..QK_K * 8).map(|_| amp * next()).collect::<Vec<_>>());
+            // Heavy tails: products of two uniforms, cubed.
+            out.push(
+                (0..QK_K * 8)
+                    .map(|_| amp * (next() * next() * 8.0).powi(3))
+                    .collect(),
+            );
+        }
+        let mut special = vec![0f32; QK_K * 4];
+        for (i, v) in special.iter_mut().enumerate() {
+            let sub = i / 16;
+            *v = match sub % 12 {
+                0 => 0.0,
+                1 => 0.75,
+                2 => -0.75,
+                3 if i % 16 == 5 => 2.0,
+                3 => 0.0,
+                4 => next().abs() + 0.1,
+                5 => -next().abs() - 0.1,
+                6 => next() * 1e-15,
+                7 if i % 16 == 3 => f32::INFINITY,
+                8 if i % 16 == 9 => f32::NAN,
+                9 if i % 16 == 0 => f32::NEG_INFINITY,
+                10 => (i % 3) as f32 - 1.0,
+                _ => next(),
+            };
+        }
+        out.push(special);
+        // The same patterns per 32-element sub-block (Q4_K, Q5_K).
+        let mut special32 = vec![0f32; QK_K * 4];
+        for (i, v) in special32.iter_mut().enumerate() {
+            let sub = i / 32;
+            *v = match sub % 9 {
+                0 => 0.0,
+                1 => 0.5,
+                2 => -0.5,
+                3 if i % 32 == 7 => -3.0,
+                3 => 0.0,
+                4 => next().abs() + 1.0,
+                5 => -next().abs() - 1.0,
+                6 if i % 32 == 1 => f32::NAN,
+                7 if i % 32 == 30 => f32::INFINITY,
+                _ => next(),
+            };
+        }
+        out.push(special32);
+        out
+    }
+
+    fn check(name: &str, block: usize, scalar: Row, fast: &[(&str, Row)]) {
+        for (r, x) in rows().iter().enumerate() {
+            let mut want = vec![0u8; x.len() / QK_K * block];
+            scalar(x, &mut want);
+            for (isa, f) in fast {
+                let mut got = vec![0xa5u8; want.len()];
+                f(x, &mut got);
+                assert!(
+                    got == want,
+                    "{name} {isa}: row {r} differs from the scalar code"
+                );
+            }
+        }
+    }
+
+    fn fast_paths(baseline: Row, avx2: Option<Row>, dispatched: Row) -> Vec<(&'static str, Row)> {
+        let mut v: Vec<(&'static str, Row)> =
+            vec![("baseline", baseline), ("dispatch", dispatched)];
+        match avx2 {
+            Some(f) if use_avx2() => v.push(("avx2", f)),
+            _ => eprintln!(
+                "lanes: no AVX2 on this CPU or target; only the baseline compilation is tested"
+            ),
+        }
+        v
+    }
+
+    /// The AVX2 compilations as plain function pointers; only used after `use_avx2()`.
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        pub fn q4(x: &[f32], y: &mut [u8]) {
+            // SAFETY: fast_paths hands this out only when AVX2 was detected.
+            unsafe { super::super::quantize_row_q4_k_avx2(x, y) }
+        }
+        pub fn q5(x: &[f32], y: &mut [u8]) {
+            // SAFETY: as above.
+            unsafe { super::super::quantize_row_q5_k_avx2(x, y) }
+        }
+        pub fn q6(x: &[f32], y: &mut [u8]) {
+            // SAFETY: as above.
+            unsafe { super::super::quantize_row_q6_k_avx2(x, y) }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    const AVX2: [Option<Row>; 3] = [Some(avx2::q4), Some(avx2::q5), Some(avx2::q6)];
+    #[cfg(not(target_arch = "x86_64"))]
+    const AVX2: [Option<Row>; 3] = [None, None, None];
+
+    #[test]
+    fn q4_k_lanes_match_the_scalar_code() {
+        check(
+            "Q4_K",
+            BLOCK_Q4_K,
+            kquants::quantize_row_q4_k_scalar,
+            &fast_paths(quantize_row_q4_k_baseline, AVX2[0], quantize_row_q4_k),
+        );
+    }
+
+    #[test]
+    fn q5_k_lanes_match_the_scalar_code() {
+        check(
+            "Q5_K",
+            BLOCK_Q5_K,
+            kquants::quantize_row_q5_k_scalar,
+            &fast_paths(quantize_row_q5_k_baseline, AVX2[1], quantize_row_q5_k),
+        );
+    }
+
+    #[test]
+    fn q6_k_lanes_match_the_scalar_code() {
+        check(
+            "Q6_K",
+            BLOCK_Q6_K,
+            kquants::quantize_row_q6_k_scalar,
+            &fast_paths(quantize_row_q6_k_baseline, AVX2[2], quantize_row_q6_k),
+        );
+    }
+}
