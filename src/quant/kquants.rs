@@ -31,7 +31,7 @@ pub(super) const GROUP_MAX_EPS: f32 = 1e-15;
 /// the reference quantizers use (Q6_K). Symmetric: `x ≈ scale * (L - nmax)`, `L` in
 /// `[0, 2*nmax)`. Tries 19 candidate inverse scales and keeps the one that maximises
 /// `(Σwxl)² / Σwl²`, the weighted least-squares fit.
-fn make_qx_quants(n: usize, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+pub(super) fn make_qx_quants(n: usize, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
     for &v in &x[..n] {
@@ -178,7 +178,7 @@ pub(super) const Q5_K_PARAMS: Qkx2 = Qkx2 {
 /// `make_qkx2_quants`: asymmetric ("type-1") fit `x ≈ scale * L + min` with `L` in `[0, nmax]`
 /// and `min <= 0`, searching `nstep + 1` inverse scales and solving weighted least squares for
 /// each. Returns `(scale, -min)`.
-fn make_qkx2_quants(
+pub(super) fn make_qkx2_quants(
     x: &[f32],
     weights: &[f32],
     l_out: &mut [u8],

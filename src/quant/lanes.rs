@@ -14,6 +14,8 @@
 //! The bodies are compiled twice: for the baseline target and, on x86-64 with AVX2 (chosen at
 //! run time), with 256-bit vectors.
 
+use super::grids::KVALUES_IQ4NL;
+use super::iq4::{write_iq4_xs_block, BLOCK_IQ4_XS, NTRY};
 use super::kquants::{
     get_scale_min_k4, pack_k4_scales, write_q4_k_quants, write_q5_k_quants, write_q6_k_block, Qkx2,
     BLOCK_Q4_K, BLOCK_Q5_K, BLOCK_Q6_K, GROUP_MAX_EPS, Q4_K_PARAMS, Q5_K_PARAMS,
@@ -83,6 +85,12 @@ dispatch!(
     quantize_row_q6_k_baseline,
     quantize_row_q6_k_avx2,
     q6_k_body
+);
+dispatch!(
+    quantize_row_iq4_xs,
+    quantize_row_iq4_xs_baseline,
+    quantize_row_iq4_xs_avx2,
+    iq4_xs_body
 );
 
 #[inline(always)]
@@ -395,6 +403,125 @@ fn qx_sums<const N: usize>(x: &[V; N], iscale: &V, laux: &mut [V; N], nmax: i32)
     (sumlx, suml2)
 }
 
+#[inline(always)]
+fn iq4_xs_body(src: &[f32], dst: &mut [u8]) {
+    check_row(
+        "quantize_row_iq4_xs",
+        src.len(),
+        dst.len(),
+        QK_K,
+        BLOCK_IQ4_XS,
+    );
+    for (x, y) in src
+        .chunks_exact(QK_K)
+        .zip(dst.chunks_exact_mut(BLOCK_IQ4_XS))
+    {
+        let mut xt = [[0f32; W]; 32];
+        for k in 0..W {
+            for i in 0..32 {
+                xt[i][k] = x[32 * k + i];
+            }
+        }
+        let scales = iq4_scales_x8(&xt);
+        write_iq4_xs_block(x, y, &scales);
+    }
+}
+
+/// `iq4_subblock_scale` of [`super::iq4`] (the scale search of `quantize_row_iq4_nl_impl`,
+/// weights `x²`) on eight 32-element sub-blocks in lanes. Only the scales are returned: the
+/// callers compute the final quants from them.
+#[inline(always)]
+fn iq4_scales_x8(x: &[V; 32]) -> V {
+    let v0 = KVALUES_IQ4NL[0];
+    let mut max = [0f32; W];
+    let mut amax = [0f32; W];
+    for row in x {
+        for k in 0..W {
+            let ax = row[k].abs();
+            let bigger = ax > amax[k];
+            amax[k] = if bigger { ax } else { amax[k] };
+            max[k] = if bigger { row[k] } else { max[k] };
+        }
+    }
+    let mut id = [0f32; W];
+    for k in 0..W {
+        let d = -max[k] / v0 as f32;
+        id[k] = 1.0 / d;
+    }
+    let (sumqx, sumq2) = iq4_sums(x, &id);
+    let mut d = [0f32; W];
+    let mut best = [0f32; W];
+    for k in 0..W {
+        d[k] = if sumq2[k] > 0.0 {
+            sumqx[k] / sumq2[k]
+        } else {
+            0.0
+        };
+        best[k] = d[k] * sumqx[k];
+    }
+    for itry in -NTRY..=NTRY {
+        let num = (itry + v0 as i32) as f32;
+        for k in 0..W {
+            id[k] = num / max[k];
+        }
+        let (sumqx, sumq2) = iq4_sums(x, &id);
+        for k in 0..W {
+            if sumq2[k] > 0.0 && sumqx[k] * sumqx[k] > best[k] * sumq2[k] {
+                d[k] = sumqx[k] / sumq2[k];
+                best[k] = d[k] * sumqx[k];
+            }
+        }
+    }
+    for k in 0..W {
+        if amax[k] < GROUP_MAX_EPS {
+            d[k] = 0.0;
+        }
+    }
+    d
+}
+
+/// One candidate of the IQ4 scale search: `(Σ x²·q·x, Σ x²·q²)` in element order, `q` being
+/// the table value `best_index_int8` picks for `id * x`.
+#[inline(always)]
+fn iq4_sums(x: &[V; 32], id: &V) -> (V, V) {
+    let mut sumqx = [0f32; W];
+    let mut sumq2 = [0f32; W];
+    for row in x {
+        for k in 0..W {
+            let v = row[k];
+            let q = iq4_nearest_value(id[k] * v);
+            let w = v * v;
+            sumqx[k] += w * q * v;
+            sumq2[k] += w * q * q;
+        }
+    }
+    (sumqx, sumq2)
+}
+
+/// The table value at `best_index_int8(KVALUES_IQ4NL, x)`, without branches. The binary search
+/// there ends with `val[mu - 1] <= x < val[mu]` and picks `val[mu - 1]` when
+/// `x - val[mu - 1] < val[mu] - x`: `lower` and `upper` below are those two values (both the
+/// end value when `x` is outside the table, where the comparison then picks it, and both the
+/// last value for NaN, which upstream maps to index 15).
+#[inline(always)]
+fn iq4_nearest_value(x: f32) -> f32 {
+    let mut lower = KVALUES_IQ4NL[0] as f32;
+    let mut upper = KVALUES_IQ4NL[15] as f32;
+    for &t in &KVALUES_IQ4NL {
+        let t = t as f32;
+        lower = if x < t { lower } else { t };
+    }
+    for &t in KVALUES_IQ4NL.iter().rev() {
+        let t = t as f32;
+        upper = if x < t { t } else { upper };
+    }
+    if x - lower < upper - x {
+        lower
+    } else {
+        upper
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::kquants;
@@ -506,11 +633,30 @@ mod tests {
             // SAFETY: as above.
             unsafe { super::super::quantize_row_q6_k_avx2(x, y) }
         }
+        pub fn iq4_xs(x: &[f32], y: &mut [u8]) {
+            // SAFETY: as above.
+            unsafe { super::super::quantize_row_iq4_xs_avx2(x, y) }
+        }
     }
     #[cfg(target_arch = "x86_64")]
-    const AVX2: [Option<Row>; 3] = [Some(avx2::q4), Some(avx2::q5), Some(avx2::q6)];
+    const AVX2: [Option<Row>; 4] = [
+        Some(avx2::q4),
+        Some(avx2::q5),
+        Some(avx2::q6),
+        Some(avx2::iq4_xs),
+    ];
     #[cfg(not(target_arch = "x86_64"))]
-    const AVX2: [Option<Row>; 3] = [None, None, None];
+    const AVX2: [Option<Row>; 4] = [None, None, None, None];
+
+    #[test]
+    fn iq4_xs_lanes_match_the_scalar_code() {
+        check(
+            "IQ4_XS",
+            BLOCK_IQ4_XS,
+            super::super::iq4::quantize_row_iq4_xs_scalar,
+            &fast_paths(quantize_row_iq4_xs_baseline, AVX2[3], quantize_row_iq4_xs),
+        );
+    }
 
     #[test]
     fn q4_k_lanes_match_the_scalar_code() {
@@ -540,5 +686,165 @@ mod tests {
             kquants::quantize_row_q6_k_scalar,
             &fast_paths(quantize_row_q6_k_baseline, AVX2[2], quantize_row_q6_k),
         );
+    }
+
+    /// A generator of sub-blocks of every kind the searches branch on: ordinary data over 40
+    /// orders of magnitude, heavy tails, values on a coarse grid (exact rounding ties), flat,
+    /// all-zero, single-spike, one-signed and (rarely) non-finite sub-blocks.
+    struct SubBlocks(u64);
+
+    impl SubBlocks {
+        fn unit(&mut self) -> f32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 40) as f32 / (1u64 << 24) as f32
+        }
+
+        fn fill(&mut self, out: &mut [f32]) {
+            let kind = (self.unit() * 14.0) as u32;
+            let amp = 10f32.powf(self.unit() * 40.0 - 30.0);
+            let spike = (self.unit() * out.len() as f32) as usize;
+            let c = self.unit() - 0.5;
+            for (i, v) in out.iter_mut().enumerate() {
+                let u = self.unit() - 0.5;
+                *v = match kind {
+                    0..=3 => amp * u,
+                    4 => amp * (u * (self.unit() - 0.5) * 8.0).powi(3),
+                    5 => (u * 16.0).round() * 0.5,
+                    6 => ((u * 64.0).round() - 0.5) * amp,
+                    7 => c,
+                    8 => 0.0,
+                    9 if i == spike => c,
+                    9 => 0.0,
+                    10 => amp * u.abs(),
+                    11 => -amp * u.abs(),
+                    12 if i == spike && self.unit() < 0.3 => {
+                        [f32::NAN, f32::INFINITY, -f32::INFINITY][i % 3]
+                    }
+                    _ => amp * 1e-12 * u,
+                };
+            }
+        }
+
+        /// Eight sub-blocks, as rows (`flat[k]`) and in lanes (`[i][k]`).
+        fn group<const N: usize>(&mut self) -> ([[f32; N]; W], [V; N]) {
+            let mut rows = [[0f32; N]; W];
+            let mut lanes = [[0f32; W]; N];
+            for k in 0..W {
+                self.fill(&mut rows[k]);
+                for i in 0..N {
+                    lanes[i][k] = rows[k][i];
+                }
+            }
+            (rows, lanes)
+        }
+    }
+
+    const GROUPS: usize = 20_000;
+
+    /// Bit-exact comparison (NaN payloads included) of two f32s.
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits()
+    }
+
+    #[test]
+    fn make_qkx2_quants_lanes_are_bit_identical() {
+        let mut gen = SubBlocks(0x2545_f491_4f6c_dd1d);
+        for params in [&Q4_K_PARAMS, &Q5_K_PARAMS] {
+            for g in 0..GROUPS {
+                let (rows, xt) = gen.group::<32>();
+                let mut wt = [[0f32; W]; 32];
+                let mut weights = [[0f32; 32]; W];
+                for k in 0..W {
+                    let sum_x2: f32 = rows[k].iter().fold(0.0, |s, v| s + v * v);
+                    let av_x = (sum_x2 / 32.0).sqrt();
+                    for i in 0..32 {
+                        weights[k][i] = av_x + rows[k][i].abs();
+                        wt[i][k] = weights[k][i];
+                    }
+                }
+                let mut l_lanes = [[0f32; W]; 32];
+                let (scale, neg_min) = make_qkx2_quants_x8(&xt, &wt, &mut l_lanes, params);
+                for k in 0..W {
+                    let mut l = [0u8; 32];
+                    let mut laux = [0u8; 32];
+                    let (s, m) =
+                        kquants::make_qkx2_quants(&rows[k], &weights[k], &mut l, &mut laux, params);
+                    assert!(
+                        same(s, scale[k]) && same(m, neg_min[k]),
+                        "group {g} lane {k}: ({s}, {m}) != ({}, {})",
+                        scale[k],
+                        neg_min[k]
+                    );
+                    for i in 0..32 {
+                        assert_eq!(l[i], l_lanes[i][k] as u8, "group {g} lane {k} element {i}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn make_qx_quants_lanes_are_bit_identical() {
+        let mut gen = SubBlocks(0x5851_f42d_4c95_7f2d);
+        for g in 0..GROUPS {
+            let (rows, xt) = gen.group::<16>();
+            let mut l_lanes = [[0f32; W]; 16];
+            let scale = make_qx_quants_x8(&xt, &mut l_lanes, 32);
+            for k in 0..W {
+                let mut l = [0i8; 16];
+                let s = kquants::make_qx_quants(16, 32, &rows[k], &mut l);
+                assert!(same(s, scale[k]), "group {g} lane {k}: {s} != {}", scale[k]);
+                for i in 0..16 {
+                    assert_eq!(l[i], l_lanes[i][k] as i8, "group {g} lane {k} element {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn iq4_scale_search_lanes_are_bit_identical() {
+        let mut gen = SubBlocks(0x1405_7b7e_f767_814f);
+        for g in 0..GROUPS {
+            let (rows, xt) = gen.group::<32>();
+            let d = iq4_scales_x8(&xt);
+            for k in 0..W {
+                let mut l = [0u8; 32];
+                let s = super::super::iq4::iq4_subblock_scale(&rows[k], &mut l);
+                assert!(same(s, d[k]), "group {g} lane {k}: {s} != {}", d[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn iq4_nearest_value_is_best_index_int8() {
+        let table = KVALUES_IQ4NL;
+        let mut xs = vec![
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+            0.0,
+            -0.0,
+            1e30,
+            -1e30,
+        ];
+        for w in table.windows(2) {
+            let (a, b) = (w[0] as f32, w[1] as f32);
+            for v in [a, b, (a + b) / 2.0] {
+                xs.extend([
+                    v,
+                    f32::from_bits(v.to_bits() + 1),
+                    f32::from_bits(v.to_bits() - 1),
+                ]);
+                xs.extend([-v, v + 0.25, v - 0.25]);
+            }
+        }
+        let mut gen = SubBlocks(7);
+        xs.extend((0..100_000).map(|_| (gen.unit() - 0.5) * 300.0));
+        for x in xs {
+            let want = table[super::super::iq4::best_index_int8(&table, x) as usize] as f32;
+            assert!(same(iq4_nearest_value(x), want), "x = {x}");
+        }
     }
 }
