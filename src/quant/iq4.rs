@@ -113,7 +113,13 @@ fn pack_nibbles(l: &[u8], q4: &mut [u8]) {
 }
 
 /// `quantize_iq4_nl` (no imatrix) = `quantize_row_iq4_nl_impl(32, 32, ..., ntry = 7)` per block.
+/// Searches eight blocks' scales at once; same bytes as [`quantize_row_iq4_nl_scalar`].
 pub fn quantize_row_iq4_nl(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_iq4_nl(src, dst)
+}
+
+/// `quantize_iq4_nl`, one block at a time: the scalar twin of [`quantize_row_iq4_nl`].
+pub fn quantize_row_iq4_nl_scalar(src: &[f32], dst: &mut [u8]) {
     check_row(
         "quantize_row_iq4_nl",
         src.len(),
@@ -121,22 +127,27 @@ pub fn quantize_row_iq4_nl(src: &[f32], dst: &mut [u8]) {
         QK4_NL,
         BLOCK_IQ4_NL,
     );
-    let values = &KVALUES_IQ4NL;
     // Upstream reuses one stack array for L across blocks; an all-zero block overwrites it
-    // below in any case, so its starting contents never reach the output.
+    // in write_iq4_nl_block in any case, so its starting contents never reach the output.
     let mut l = [0u8; QK4_NL];
     for (x, y) in src
         .chunks_exact(QK4_NL)
         .zip(dst.chunks_exact_mut(BLOCK_IQ4_NL))
     {
         let scale = iq4_subblock_scale(x, &mut l);
-        write_f16(y, 0, scale);
-        let id = if scale != 0.0 { 1.0 / scale } else { 0.0 };
-        for j in 0..QK4_NL {
-            l[j] = best_index_int8(values, id * x[j]);
-        }
-        pack_nibbles(&l, &mut y[2..18]);
+        write_iq4_nl_block(x, y, scale);
     }
+}
+
+/// The rest of `quantize_iq4_nl` for one block once its scale is known.
+pub(super) fn write_iq4_nl_block(x: &[f32], y: &mut [u8], scale: f32) {
+    let mut l = [0u8; QK4_NL];
+    write_f16(y, 0, scale);
+    let id = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    for j in 0..QK4_NL {
+        l[j] = best_index_int8(&KVALUES_IQ4NL, id * x[j]);
+    }
+    pack_nibbles(&l, &mut y[2..18]);
 }
 
 /// `dequantize_row_iq4_nl`.

@@ -15,7 +15,10 @@
 //! run time), with 256-bit vectors.
 
 use super::grids::KVALUES_IQ4NL;
-use super::iq4::{write_iq4_xs_block, BLOCK_IQ4_XS, NTRY};
+use super::iq4::{
+    iq4_subblock_scale, write_iq4_nl_block, write_iq4_xs_block, BLOCK_IQ4_NL, BLOCK_IQ4_XS, NTRY,
+    QK4_NL,
+};
 use super::kquants::{
     get_scale_min_k4, pack_k4_scales, write_q4_k_quants, write_q5_k_quants, write_q6_k_block, Qkx2,
     BLOCK_Q4_K, BLOCK_Q5_K, BLOCK_Q6_K, GROUP_MAX_EPS, Q4_K_PARAMS, Q5_K_PARAMS,
@@ -85,6 +88,12 @@ dispatch!(
     quantize_row_q6_k_baseline,
     quantize_row_q6_k_avx2,
     q6_k_body
+);
+dispatch!(
+    quantize_row_iq4_nl,
+    quantize_row_iq4_nl_baseline,
+    quantize_row_iq4_nl_avx2,
+    iq4_nl_body
 );
 dispatch!(
     quantize_row_iq4_xs,
@@ -427,6 +436,46 @@ fn iq4_xs_body(src: &[f32], dst: &mut [u8]) {
     }
 }
 
+#[inline(always)]
+fn iq4_nl_body(src: &[f32], dst: &mut [u8]) {
+    check_row(
+        "quantize_row_iq4_nl",
+        src.len(),
+        dst.len(),
+        QK4_NL,
+        BLOCK_IQ4_NL,
+    );
+    let mut groups = src
+        .chunks_exact(QK4_NL * W)
+        .zip(dst.chunks_exact_mut(BLOCK_IQ4_NL * W));
+    for (x, y) in &mut groups {
+        let mut xt = [[0f32; W]; 32];
+        for k in 0..W {
+            for i in 0..32 {
+                xt[i][k] = x[32 * k + i];
+            }
+        }
+        let scales = iq4_scales_x8(&xt);
+        for k in 0..W {
+            write_iq4_nl_block(
+                &x[QK4_NL * k..QK4_NL * (k + 1)],
+                &mut y[BLOCK_IQ4_NL * k..BLOCK_IQ4_NL * (k + 1)],
+                scales[k],
+            );
+        }
+    }
+    // Fewer than eight blocks left: one at a time.
+    let done = src.len() / (QK4_NL * W) * W;
+    let mut l = [0u8; QK4_NL];
+    for (x, y) in src[done * QK4_NL..]
+        .chunks_exact(QK4_NL)
+        .zip(dst[done * BLOCK_IQ4_NL..].chunks_exact_mut(BLOCK_IQ4_NL))
+    {
+        let scale = iq4_subblock_scale(x, &mut l);
+        write_iq4_nl_block(x, y, scale);
+    }
+}
+
 /// `iq4_subblock_scale` of [`super::iq4`] (the scale search of `quantize_row_iq4_nl_impl`,
 /// weights `x²`) on eight 32-element sub-blocks in lanes. Only the scales are returned: the
 /// callers compute the final quants from them.
@@ -633,20 +682,49 @@ mod tests {
             // SAFETY: as above.
             unsafe { super::super::quantize_row_q6_k_avx2(x, y) }
         }
+        pub fn iq4_nl(x: &[f32], y: &mut [u8]) {
+            // SAFETY: as above.
+            unsafe { super::super::quantize_row_iq4_nl_avx2(x, y) }
+        }
         pub fn iq4_xs(x: &[f32], y: &mut [u8]) {
             // SAFETY: as above.
             unsafe { super::super::quantize_row_iq4_xs_avx2(x, y) }
         }
     }
     #[cfg(target_arch = "x86_64")]
-    const AVX2: [Option<Row>; 4] = [
+    const AVX2: [Option<Row>; 5] = [
         Some(avx2::q4),
         Some(avx2::q5),
         Some(avx2::q6),
         Some(avx2::iq4_xs),
+        Some(avx2::iq4_nl),
     ];
     #[cfg(not(target_arch = "x86_64"))]
-    const AVX2: [Option<Row>; 4] = [None, None, None, None];
+    const AVX2: [Option<Row>; 5] = [None; 5];
+
+    #[test]
+    fn iq4_nl_lanes_match_the_scalar_code() {
+        // Rows of 8 (the rows() above), 9 and 3 blocks: whole groups and the one-by-one tail.
+        let mut gen = SubBlocks(0x9e37_79b9);
+        let mut tail_rows: Vec<Vec<f32>> = Vec::new();
+        for blocks in [9usize, 3, 15, 1] {
+            let mut x = vec![0f32; blocks * QK4_NL];
+            for b in x.chunks_exact_mut(QK4_NL) {
+                gen.fill(b);
+            }
+            tail_rows.push(x);
+        }
+        let fast = fast_paths(quantize_row_iq4_nl_baseline, AVX2[4], quantize_row_iq4_nl);
+        for x in rows().iter().chain(&tail_rows) {
+            let mut want = vec![0u8; x.len() / QK4_NL * BLOCK_IQ4_NL];
+            super::super::iq4::quantize_row_iq4_nl_scalar(x, &mut want);
+            for (isa, f) in &fast {
+                let mut got = vec![0xa5u8; want.len()];
+                f(x, &mut got);
+                assert!(got == want, "IQ4_NL {isa}: a row of {} differs", x.len());
+            }
+        }
+    }
 
     #[test]
     fn iq4_xs_lanes_match_the_scalar_code() {

@@ -27,8 +27,8 @@ pub use float::{
     quantize_row_f16, quantize_row_f32,
 };
 pub use iq4::{
-    dequantize_row_iq4_nl, dequantize_row_iq4_xs, quantize_row_iq4_nl, quantize_row_iq4_xs,
-    quantize_row_iq4_xs_scalar,
+    dequantize_row_iq4_nl, dequantize_row_iq4_xs, quantize_row_iq4_nl, quantize_row_iq4_nl_scalar,
+    quantize_row_iq4_xs, quantize_row_iq4_xs_scalar,
 };
 pub use iquants::{
     dequantize_row_iq1_m, dequantize_row_iq1_s, dequantize_row_iq2_s, dequantize_row_iq2_xs,
