@@ -23,7 +23,8 @@ use super::kquants::{
     get_scale_min_k4, pack_k4_scales, write_q4_k_quants, write_q5_k_quants, write_q6_k_block, Qkx2,
     BLOCK_Q4_K, BLOCK_Q5_K, BLOCK_Q6_K, GROUP_MAX_EPS, Q4_K_PARAMS, Q5_K_PARAMS,
 };
-use super::util::{check_row, nearest_int, read_f16, write_f16};
+use super::legacy::{c_max_abs, BLOCK_Q8_0, QK8_0};
+use super::util::{c_f32_to_i32, check_row, nearest_int, read_f16, write_f16};
 use crate::ggml::QK_K;
 
 /// Sub-blocks searched at once.
@@ -88,6 +89,12 @@ dispatch!(
     quantize_row_q6_k_baseline,
     quantize_row_q6_k_avx2,
     q6_k_body
+);
+dispatch!(
+    quantize_row_q8_0,
+    quantize_row_q8_0_baseline,
+    quantize_row_q8_0_avx2,
+    q8_0_body
 );
 dispatch!(
     quantize_row_iq4_nl,
@@ -571,6 +578,83 @@ fn iq4_nearest_value(x: f32) -> f32 {
     }
 }
 
+/// `quantize_row_q8_0_ref`. The block maximum `MAX(amax, fabsf(v))` in element order equals
+/// eight running maxima combined in any order unless a NaN is present (C's `MAX` lets a NaN
+/// through, then forgets it at the next larger value): those blocks take the sequential loop.
+/// `round` compiles to an inline exact sequence where SSE4.1 is on (the AVX2 compilation).
+#[inline(always)]
+fn q8_0_body(src: &[f32], dst: &mut [u8]) {
+    check_row("quantize_row_q8_0", src.len(), dst.len(), QK8_0, BLOCK_Q8_0);
+    for (x, y) in src
+        .chunks_exact(QK8_0)
+        .zip(dst.chunks_exact_mut(BLOCK_Q8_0))
+    {
+        let mut m = [0f32; W];
+        let mut nan = false;
+        for c in 0..QK8_0 / W {
+            for k in 0..W {
+                let a = x[W * c + k].abs();
+                nan |= a.is_nan();
+                m[k] = if m[k] > a { m[k] } else { a };
+            }
+        }
+        let amax = if nan {
+            c_max_abs(x)
+        } else {
+            let m4 = [
+                m[0].max(m[4]),
+                m[1].max(m[5]),
+                m[2].max(m[6]),
+                m[3].max(m[7]),
+            ];
+            m4[0].max(m4[2]).max(m4[1].max(m4[3]))
+        };
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        write_f16(y, 0, d);
+        for j in 0..QK8_0 {
+            // roundf = half away from zero, which is what f32::round does.
+            y[2 + j] = c_f32_to_i32((x[j] * id).round()) as i8 as u8;
+        }
+    }
+}
+
+/// F16 bytes to f32: `vcvtph2ps` eight at a time where the CPU has F16C (exact, NaNs made
+/// quiet with their payload kept, as the scalar conversion does), else the scalar loop.
+pub(super) fn dequantize_row_f16(src: &[u8], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if use_f16c() {
+        check_row("dequantize_row_f16", dst.len(), src.len(), 1, 2);
+        // SAFETY: F16C and AVX were detected; the lengths match (checked above).
+        unsafe { f16_to_f32_f16c(src, dst) };
+        return;
+    }
+    super::float::dequantize_row_f16_scalar(src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn use_f16c() -> bool {
+    std::arch::is_x86_feature_detected!("f16c") && std::arch::is_x86_feature_detected!("avx")
+}
+
+/// # Safety
+/// The CPU must have F16C and AVX; `src.len() == 2 * dst.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn f16_to_f32_f16c(src: &[u8], dst: &mut [f32]) {
+    use std::arch::x86_64::{__m128i, _mm256_cvtph_ps, _mm256_storeu_ps, _mm_loadu_si128};
+    let n = dst.len() / 8 * 8;
+    for i in (0..n).step_by(8) {
+        // SAFETY: 16 bytes at src[2i..] and 8 floats at dst[i..] are in bounds (i + 8 <= n
+        // <= dst.len() and src.len() == 2 * dst.len()); unaligned loads and stores.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(2 * i) as *const __m128i);
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+    }
+    super::float::dequantize_row_f16_scalar(&src[2 * n..], &mut dst[n..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::kquants;
@@ -682,6 +766,10 @@ mod tests {
             // SAFETY: as above.
             unsafe { super::super::quantize_row_q6_k_avx2(x, y) }
         }
+        pub fn q8_0(x: &[f32], y: &mut [u8]) {
+            // SAFETY: as above.
+            unsafe { super::super::quantize_row_q8_0_avx2(x, y) }
+        }
         pub fn iq4_nl(x: &[f32], y: &mut [u8]) {
             // SAFETY: as above.
             unsafe { super::super::quantize_row_iq4_nl_avx2(x, y) }
@@ -692,15 +780,66 @@ mod tests {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    const AVX2: [Option<Row>; 5] = [
+    const AVX2: [Option<Row>; 6] = [
         Some(avx2::q4),
         Some(avx2::q5),
         Some(avx2::q6),
         Some(avx2::iq4_xs),
         Some(avx2::iq4_nl),
+        Some(avx2::q8_0),
     ];
     #[cfg(not(target_arch = "x86_64"))]
-    const AVX2: [Option<Row>; 5] = [None; 5];
+    const AVX2: [Option<Row>; 6] = [None; 6];
+
+    #[test]
+    fn q8_0_matches_the_scalar_code() {
+        // Exact rounding ties (amax 127 makes id 1), signed zeros, NaN in several positions.
+        let mut ties: Vec<f32> = (0..QK8_0 * 4)
+            .map(|i| match i % 32 {
+                0 => 127.0,
+                1 => -0.0,
+                j => (j as f32 - 16.5) * if i / 32 % 2 == 0 { 1.0 } else { 3.0 },
+            })
+            .collect();
+        ties[32 * 2 + 5] = f32::NAN;
+        ties[32 * 3 + 31] = f32::NAN;
+        ties[32 * 3 + 30] = f32::INFINITY;
+        let mut gen = SubBlocks(0xdead_beef);
+        let mut mixed = vec![0f32; 32 * 512];
+        for b in mixed.chunks_exact_mut(32) {
+            gen.fill(b);
+        }
+        let fast = fast_paths(quantize_row_q8_0_baseline, AVX2[5], quantize_row_q8_0);
+        for x in rows().iter().chain([&ties, &mixed]) {
+            let mut want = vec![0u8; x.len() / QK8_0 * BLOCK_Q8_0];
+            super::super::legacy::quantize_row_q8_0_scalar(x, &mut want);
+            for (isa, f) in &fast {
+                let mut got = vec![0xa5u8; want.len()];
+                f(x, &mut got);
+                assert!(got == want, "Q8_0 {isa}: a row of {} differs", x.len());
+            }
+        }
+    }
+
+    #[test]
+    fn f16_conversion_matches_the_scalar_code_on_every_value() {
+        // All 65536 halves, plus a tail that is not a multiple of eight.
+        let src: Vec<u8> = (0..=u16::MAX)
+            .chain(0..5)
+            .flat_map(|h| h.to_le_bytes())
+            .collect();
+        let mut want = vec![0f32; src.len() / 2];
+        super::super::float::dequantize_row_f16_scalar(&src, &mut want);
+        let mut got = vec![1f32; want.len()];
+        dequantize_row_f16(&src, &mut got);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "half {i:#06x}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if !use_f16c() {
+            eprintln!("lanes: this CPU lacks F16C; only the scalar conversion was run");
+        }
+    }
 
     #[test]
     fn iq4_nl_lanes_match_the_scalar_code() {

@@ -23,8 +23,8 @@ mod small;
 mod util;
 
 pub use float::{
-    dequantize_row_bf16, dequantize_row_f16, dequantize_row_f32, quantize_row_bf16,
-    quantize_row_f16, quantize_row_f32,
+    dequantize_row_bf16, dequantize_row_f16, dequantize_row_f16_scalar, dequantize_row_f32,
+    quantize_row_bf16, quantize_row_f16, quantize_row_f32,
 };
 pub use iq4::{
     dequantize_row_iq4_nl, dequantize_row_iq4_xs, quantize_row_iq4_nl, quantize_row_iq4_nl_scalar,
@@ -43,7 +43,8 @@ pub use kquants::{
 pub use legacy::{
     dequantize_row_q4_0, dequantize_row_q4_1, dequantize_row_q5_0, dequantize_row_q5_1,
     dequantize_row_q8_0, dequantize_row_q8_1, quantize_row_q4_0, quantize_row_q4_1,
-    quantize_row_q5_0, quantize_row_q5_1, quantize_row_q8_0, quantize_row_q8_1,
+    quantize_row_q5_0, quantize_row_q5_1, quantize_row_q8_0, quantize_row_q8_0_scalar,
+    quantize_row_q8_1,
 };
 pub use small::{dequantize_row_mxfp4, dequantize_row_tq1_0, dequantize_row_tq2_0};
 pub use util::{bf16_to_fp32, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16};
