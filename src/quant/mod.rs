@@ -169,7 +169,7 @@ pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantEr
         op: Op::Quantize,
     })?;
     let info = ty.info();
-    if src.len() % info.block_size != 0 {
+    if !src.len().is_multiple_of(info.block_size) {
         return Err(QuantError::PartialBlock {
             ty,
             len: src.len(),
@@ -198,7 +198,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Quant
         op: Op::Dequantize,
     })?;
     let info = ty.info();
-    if src.len() % info.type_size != 0 {
+    if !src.len().is_multiple_of(info.type_size) {
         return Err(QuantError::PartialBlock {
             ty,
             len: src.len(),

@@ -367,14 +367,8 @@ impl Slabs {
         let ne0 = t.row_len();
         let n_rows = t.n_elements().checked_div(ne0).unwrap_or(0);
         // Sizes were validated by the reader (source) and the plan (target).
-        let (src_row, dst_row) = if n_rows == 0 {
-            (0, 0)
-        } else {
-            (
-                (t.in_bytes / n_rows) as usize,
-                (t.out_bytes / n_rows) as usize,
-            )
-        };
+        let src_row = t.in_bytes.checked_div(n_rows).unwrap_or(0) as usize;
+        let dst_row = t.out_bytes.checked_div(n_rows).unwrap_or(0) as usize;
         let chunk_rows = MIN_CHUNK_ELEMENTS.div_ceil(ne0.max(1)).max(1) as usize;
         let slab_rows = ((SLAB_BYTES / dst_row.max(1) as u64) as usize)
             .max(chunk_rows)
