@@ -27,7 +27,14 @@ pub fn quantize_row_f16(src: &[f32], dst: &mut [u8]) {
     }
 }
 
+/// F16 to f32 (eight at a time with F16C where the CPU has it; same bits as
+/// [`dequantize_row_f16_scalar`]).
 pub fn dequantize_row_f16(src: &[u8], dst: &mut [f32]) {
+    super::lanes::dequantize_row_f16(src, dst)
+}
+
+/// F16 to f32 one value at a time: the scalar twin of [`dequantize_row_f16`].
+pub fn dequantize_row_f16_scalar(src: &[u8], dst: &mut [f32]) {
     check_row("dequantize_row_f16", dst.len(), src.len(), 1, 2);
     for (b, y) in src.chunks_exact(2).zip(dst.iter_mut()) {
         *y = fp16_to_fp32(u16::from_le_bytes([b[0], b[1]]));

@@ -19,11 +19,11 @@ pub const BLOCK_IQ4_XS: usize = 136;
 
 const GROUP_MAX_EPS: f32 = 1e-15;
 /// Scale candidates tried on each side of the initial guess (`ntry` upstream).
-const NTRY: i32 = 7;
+pub(super) const NTRY: i32 = 7;
 
 /// `best_index_int8`: index of the table value nearest to `x` (ties go up); NaN maps to 15.
 #[inline]
-fn best_index_int8(val: &[i8; 16], x: f32) -> u8 {
+pub(super) fn best_index_int8(val: &[i8; 16], x: f32) -> u8 {
     let n = val.len();
     if x <= val[0] as f32 {
         return 0;
@@ -50,7 +50,7 @@ fn best_index_int8(val: &[i8; 16], x: f32) -> u8 {
 /// The per-32 part of `quantize_row_iq4_nl_impl`: best scale for one sub-block by weighted least
 /// squares over 2*NTRY+1 candidate inverse scales. Returns 0 for an all-zero sub-block (and
 /// then leaves `l` as it was, as upstream does).
-fn iq4_subblock_scale(xb: &[f32], l: &mut [u8]) -> f32 {
+pub(super) fn iq4_subblock_scale(xb: &[f32], l: &mut [u8]) -> f32 {
     let values = &KVALUES_IQ4NL;
     let v0 = values[0] as f32;
     let mut weight = [0f32; 32];
@@ -113,7 +113,13 @@ fn pack_nibbles(l: &[u8], q4: &mut [u8]) {
 }
 
 /// `quantize_iq4_nl` (no imatrix) = `quantize_row_iq4_nl_impl(32, 32, ..., ntry = 7)` per block.
+/// Searches eight blocks' scales at once; same bytes as [`quantize_row_iq4_nl_scalar`].
 pub fn quantize_row_iq4_nl(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_iq4_nl(src, dst)
+}
+
+/// `quantize_iq4_nl`, one block at a time: the scalar twin of [`quantize_row_iq4_nl`].
+pub fn quantize_row_iq4_nl_scalar(src: &[f32], dst: &mut [u8]) {
     check_row(
         "quantize_row_iq4_nl",
         src.len(),
@@ -121,22 +127,27 @@ pub fn quantize_row_iq4_nl(src: &[f32], dst: &mut [u8]) {
         QK4_NL,
         BLOCK_IQ4_NL,
     );
-    let values = &KVALUES_IQ4NL;
     // Upstream reuses one stack array for L across blocks; an all-zero block overwrites it
-    // below in any case, so its starting contents never reach the output.
+    // in write_iq4_nl_block in any case, so its starting contents never reach the output.
     let mut l = [0u8; QK4_NL];
     for (x, y) in src
         .chunks_exact(QK4_NL)
         .zip(dst.chunks_exact_mut(BLOCK_IQ4_NL))
     {
         let scale = iq4_subblock_scale(x, &mut l);
-        write_f16(y, 0, scale);
-        let id = if scale != 0.0 { 1.0 / scale } else { 0.0 };
-        for j in 0..QK4_NL {
-            l[j] = best_index_int8(values, id * x[j]);
-        }
-        pack_nibbles(&l, &mut y[2..18]);
+        write_iq4_nl_block(x, y, scale);
     }
+}
+
+/// The rest of `quantize_iq4_nl` for one block once its scale is known.
+pub(super) fn write_iq4_nl_block(x: &[f32], y: &mut [u8], scale: f32) {
+    let mut l = [0u8; QK4_NL];
+    write_f16(y, 0, scale);
+    let id = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    for j in 0..QK4_NL {
+        l[j] = best_index_int8(&KVALUES_IQ4NL, id * x[j]);
+    }
+    pack_nibbles(&l, &mut y[2..18]);
 }
 
 /// `dequantize_row_iq4_nl`.
@@ -163,7 +174,14 @@ pub fn dequantize_row_iq4_nl(src: &[u8], dst: &mut [f32]) {
 
 /// `quantize_iq4_xs` (no imatrix) = `quantize_row_iq4_nl_impl(QK_K, 32, ..., ntry = 7)`: a scale
 /// per 32 weights, then those 8 scales quantized to 6 bits against `d = -max_scale / 32`.
+/// Searches the eight sub-blocks' scales at once; same bytes as
+/// [`quantize_row_iq4_xs_scalar`].
 pub fn quantize_row_iq4_xs(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_iq4_xs(src, dst)
+}
+
+/// `quantize_iq4_xs`, one sub-block at a time: the scalar twin of [`quantize_row_iq4_xs`].
+pub fn quantize_row_iq4_xs_scalar(src: &[f32], dst: &mut [u8]) {
     check_row(
         "quantize_row_iq4_xs",
         src.len(),
@@ -171,49 +189,58 @@ pub fn quantize_row_iq4_xs(src: &[f32], dst: &mut [u8]) {
         QK_K,
         BLOCK_IQ4_XS,
     );
-    let values = &KVALUES_IQ4NL;
     let mut l = [0u8; QK_K];
     let mut scales = [0f32; QK_K / 32];
     for (x, y) in src
         .chunks_exact(QK_K)
         .zip(dst.chunks_exact_mut(BLOCK_IQ4_XS))
     {
-        y.fill(0);
-        let mut max_scale = 0.0f32;
-        let mut amax_scale = 0.0f32;
         for ib in 0..QK_K / 32 {
-            let d = iq4_subblock_scale(&x[32 * ib..32 * ib + 32], &mut l[32 * ib..32 * ib + 32]);
-            scales[ib] = d;
-            if d.abs() > amax_scale {
-                amax_scale = d.abs();
-                max_scale = d;
-            }
+            scales[ib] =
+                iq4_subblock_scale(&x[32 * ib..32 * ib + 32], &mut l[32 * ib..32 * ib + 32]);
         }
-        // An all-zero super-block stores d = -0.0 (0x8000), as upstream does.
-        let d = -max_scale / 32.0;
-        write_f16(y, 0, d);
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut scales_h: u16 = 0;
-        for ib in 0..QK_K / 32 {
-            let ls = nearest_int(id * scales[ib]).clamp(-32, 31);
-            let dl = d * ls as f32;
-            let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
-            for j in 0..32 {
-                l[32 * ib + j] = best_index_int8(values, idl * x[32 * ib + j]);
-            }
-            let lu = (ls + 32) as u8;
-            let (l_l, l_h) = (lu & 0x0f, lu >> 4);
-            if ib % 2 == 0 {
-                y[4 + ib / 2] = l_l;
-            } else {
-                y[4 + ib / 2] |= l_l << 4;
-            }
-            scales_h |= (l_h as u16) << (2 * (ib % 8));
+        write_iq4_xs_block(x, y, &scales);
+    }
+}
+
+/// The rest of `quantize_iq4_xs` once each sub-block has its scale: the 6-bit scales, the
+/// quants and their packing into `block_iq4_xs` `y`.
+pub(super) fn write_iq4_xs_block(x: &[f32], y: &mut [u8], scales: &[f32; QK_K / 32]) {
+    let values = &KVALUES_IQ4NL;
+    let mut l = [0u8; QK_K];
+    y.fill(0);
+    let mut max_scale = 0.0f32;
+    let mut amax_scale = 0.0f32;
+    for &d in scales {
+        if d.abs() > amax_scale {
+            amax_scale = d.abs();
+            max_scale = d;
         }
-        y[2..4].copy_from_slice(&scales_h.to_le_bytes());
-        for i in 0..QK_K / 32 {
-            pack_nibbles(&l[32 * i..32 * i + 32], &mut y[8 + 16 * i..8 + 16 * i + 16]);
+    }
+    // An all-zero super-block stores d = -0.0 (0x8000), as upstream does.
+    let d = -max_scale / 32.0;
+    write_f16(y, 0, d);
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut scales_h: u16 = 0;
+    for ib in 0..QK_K / 32 {
+        let ls = nearest_int(id * scales[ib]).clamp(-32, 31);
+        let dl = d * ls as f32;
+        let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
+        for j in 0..32 {
+            l[32 * ib + j] = best_index_int8(values, idl * x[32 * ib + j]);
         }
+        let lu = (ls + 32) as u8;
+        let (l_l, l_h) = (lu & 0x0f, lu >> 4);
+        if ib % 2 == 0 {
+            y[4 + ib / 2] = l_l;
+        } else {
+            y[4 + ib / 2] |= l_l << 4;
+        }
+        scales_h |= (l_h as u16) << (2 * (ib % 8));
+    }
+    y[2..4].copy_from_slice(&scales_h.to_le_bytes());
+    for i in 0..QK_K / 32 {
+        pack_nibbles(&l[32 * i..32 * i + 32], &mut y[8 + 16 * i..8 + 16 * i + 16]);
     }
 }
 

@@ -25,13 +25,13 @@ pub const BLOCK_Q6_K: usize = 210;
 pub const BLOCK_Q8_K: usize = 292;
 
 /// `GROUP_MAX_EPS`: sub-blocks whose max |x| is below this are treated as all zero.
-const GROUP_MAX_EPS: f32 = 1e-15;
+pub(super) const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// `make_qx_quants` with `rmse_type == 1` and no quant weights (weights `x²`), the only variant
 /// the reference quantizers use (Q6_K). Symmetric: `x ≈ scale * (L - nmax)`, `L` in
 /// `[0, 2*nmax)`. Tries 19 candidate inverse scales and keeps the one that maximises
 /// `(Σwxl)² / Σwl²`, the weighted least-squares fit.
-fn make_qx_quants(n: usize, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+pub(super) fn make_qx_quants(n: usize, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
     for &v in &x[..n] {
@@ -149,18 +149,36 @@ fn make_q3_quants(n: usize, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
 }
 
 /// Parameters of `make_qkx2_quants` that vary between callers.
-struct Qkx2 {
-    nmax: i32,
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
+pub(super) struct Qkx2 {
+    pub(super) nmax: i32,
+    pub(super) rmin: f32,
+    pub(super) rdelta: f32,
+    pub(super) nstep: i32,
+    pub(super) use_mad: bool,
 }
+
+/// `quantize_row_q4_K_ref`'s `make_qkx2_quants(32, 15, ..., -1.f, 0.1f, 20, false)`.
+pub(super) const Q4_K_PARAMS: Qkx2 = Qkx2 {
+    nmax: 15,
+    rmin: -1.0,
+    rdelta: 0.1,
+    nstep: 20,
+    use_mad: false,
+};
+
+/// `quantize_row_q5_K_ref`'s `make_qkx2_quants(32, 31, ..., -0.5f, 0.1f, 15, false)`.
+pub(super) const Q5_K_PARAMS: Qkx2 = Qkx2 {
+    nmax: 31,
+    rmin: -0.5,
+    rdelta: 0.1,
+    nstep: 15,
+    use_mad: false,
+};
 
 /// `make_qkx2_quants`: asymmetric ("type-1") fit `x ≈ scale * L + min` with `L` in `[0, nmax]`
 /// and `min <= 0`, searching `nstep + 1` inverse scales and solving weighted least squares for
 /// each. Returns `(scale, -min)`.
-fn make_qkx2_quants(
+pub(super) fn make_qkx2_quants(
     x: &[f32],
     weights: &[f32],
     l_out: &mut [u8],
@@ -246,7 +264,7 @@ fn make_qkx2_quants(
 /// `get_scale_min_k4`: the 6-bit scale and min of sub-block `j` from the 12-byte packing shared
 /// by Q4_K and Q5_K.
 #[inline]
-fn get_scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(super) fn get_scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
@@ -510,7 +528,7 @@ pub fn dequantize_row_q3_k(src: &[u8], dst: &mut [f32]) {
 
 /// Packs Q4_K/Q5_K sub-block scales and mins (6 bits each) into the 12-byte layout read by
 /// [`get_scale_min_k4`], as `quantize_row_q4_K_ref` does; returns `(d, dmin)` to store.
-fn pack_k4_scales(scales: &[f32; 8], mins: &[f32; 8], out: &mut [u8]) -> (f32, f32) {
+pub(super) fn pack_k4_scales(scales: &[f32; 8], mins: &[f32; 8], out: &mut [u8]) -> (f32, f32) {
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..8 {
@@ -594,24 +612,29 @@ fn quantize_k4_block(x: &[f32], y: &mut [u8], params: &Qkx2, l_all: &mut [u8; QK
     }
 }
 
-/// `quantize_row_q4_K_ref`.
+/// `quantize_row_q4_K_ref` (eight sub-blocks at a time, same bytes as
+/// [`quantize_row_q4_k_scalar`]).
 pub fn quantize_row_q4_k(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_q4_k(src, dst)
+}
+
+/// `quantize_row_q4_K_ref`, one sub-block at a time as the C code runs: the scalar twin of
+/// [`quantize_row_q4_k`].
+pub fn quantize_row_q4_k_scalar(src: &[f32], dst: &mut [u8]) {
     check_row("quantize_row_q4_k", src.len(), dst.len(), QK_K, BLOCK_Q4_K);
-    let params = Qkx2 {
-        nmax: 15,
-        rmin: -1.0,
-        rdelta: 0.1,
-        nstep: 20,
-        use_mad: false,
-    };
     let mut l_all = [0u8; QK_K];
     for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q4_K)) {
-        quantize_k4_block(x, y, &params, &mut l_all);
-        let q = &mut y[16..144];
-        for (c, j) in (0..QK_K).step_by(64).enumerate() {
-            for l in 0..32 {
-                q[32 * c + l] = l_all[j + l] | (l_all[j + l + 32] << 4);
-            }
+        quantize_k4_block(x, y, &Q4_K_PARAMS, &mut l_all);
+        write_q4_k_quants(&l_all, y);
+    }
+}
+
+/// Packs Q4_K quants `L` (in `[0, 15]`) into `block_q4_K`'s qs.
+pub(super) fn write_q4_k_quants(l_all: &[u8; QK_K], y: &mut [u8]) {
+    let q = &mut y[16..144];
+    for (c, j) in (0..QK_K).step_by(64).enumerate() {
+        for l in 0..32 {
+            q[32 * c + l] = l_all[j + l] | (l_all[j + l + 32] << 4);
         }
     }
 }
@@ -649,40 +672,44 @@ pub fn dequantize_row_q4_k(src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// `quantize_row_q5_K_ref`.
+/// `quantize_row_q5_K_ref` (eight sub-blocks at a time, same bytes as
+/// [`quantize_row_q5_k_scalar`]).
 pub fn quantize_row_q5_k(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_q5_k(src, dst)
+}
+
+/// `quantize_row_q5_K_ref`, one sub-block at a time: the scalar twin of [`quantize_row_q5_k`].
+pub fn quantize_row_q5_k_scalar(src: &[f32], dst: &mut [u8]) {
     check_row("quantize_row_q5_k", src.len(), dst.len(), QK_K, BLOCK_Q5_K);
-    let params = Qkx2 {
-        nmax: 31,
-        rmin: -0.5,
-        rdelta: 0.1,
-        nstep: 15,
-        use_mad: false,
-    };
     let mut l_all = [0u8; QK_K];
     for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q5_K)) {
-        quantize_k4_block(x, y, &params, &mut l_all);
-        let (qh, ql) = y[16..176].split_at_mut(32);
-        qh.fill(0);
-        let mut m1: u8 = 1;
-        let mut m2: u8 = 2;
-        for (c, n) in (0..QK_K).step_by(64).enumerate() {
-            for j in 0..32 {
-                let mut l1 = l_all[n + j];
-                if l1 > 15 {
-                    l1 -= 16;
-                    qh[j] |= m1;
-                }
-                let mut l2 = l_all[n + j + 32];
-                if l2 > 15 {
-                    l2 -= 16;
-                    qh[j] |= m2;
-                }
-                ql[32 * c + j] = l1 | (l2 << 4);
+        quantize_k4_block(x, y, &Q5_K_PARAMS, &mut l_all);
+        write_q5_k_quants(&l_all, y);
+    }
+}
+
+/// Packs Q5_K quants `L` (in `[0, 31]`) into `block_q5_K`'s qh and qs.
+pub(super) fn write_q5_k_quants(l_all: &[u8; QK_K], y: &mut [u8]) {
+    let (qh, ql) = y[16..176].split_at_mut(32);
+    qh.fill(0);
+    let mut m1: u8 = 1;
+    let mut m2: u8 = 2;
+    for (c, n) in (0..QK_K).step_by(64).enumerate() {
+        for j in 0..32 {
+            let mut l1 = l_all[n + j];
+            if l1 > 15 {
+                l1 -= 16;
+                qh[j] |= m1;
             }
-            m1 <<= 2;
-            m2 <<= 2;
+            let mut l2 = l_all[n + j + 32];
+            if l2 > 15 {
+                l2 -= 16;
+                qh[j] |= m2;
+            }
+            ql[32 * c + j] = l1 | (l2 << 4);
         }
+        m1 <<= 2;
+        m2 <<= 2;
     }
 }
 
@@ -726,61 +753,78 @@ pub fn dequantize_row_q5_k(src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// `quantize_row_q6_K_ref`.
+/// `quantize_row_q6_K_ref` (eight sub-blocks at a time, same bytes as
+/// [`quantize_row_q6_k_scalar`]).
 pub fn quantize_row_q6_k(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_q6_k(src, dst)
+}
+
+/// `quantize_row_q6_K_ref`, one sub-block at a time: the scalar twin of [`quantize_row_q6_k`].
+pub fn quantize_row_q6_k_scalar(src: &[f32], dst: &mut [u8]) {
     check_row("quantize_row_q6_k", src.len(), dst.len(), QK_K, BLOCK_Q6_K);
     let mut l_all = [0i8; QK_K];
     let mut scales = [0f32; QK_K / 16];
+    for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q6_K)) {
+        for ib in 0..QK_K / 16 {
+            scales[ib] = make_qx_quants(16, 32, &x[16 * ib..16 * ib + 16], &mut l_all[16 * ib..]);
+        }
+        write_q6_k_block(x, y, &scales, &mut l_all);
+    }
+}
+
+/// The rest of `quantize_row_q6_K_ref` once each sub-block has its `make_qx_quants` scale and
+/// quants: the 8-bit scales, the final quants and their packing into `block_q6_K` `y`.
+pub(super) fn write_q6_k_block(
+    x: &[f32],
+    y: &mut [u8],
+    scales: &[f32; QK_K / 16],
+    l_all: &mut [i8; QK_K],
+) {
     // Byte offsets inside block_q6_K.
     let (ql_off, qh_off, sc_off, d_off) = (0, 128, 192, 208);
-    for (x, y) in src.chunks_exact(QK_K).zip(dst.chunks_exact_mut(BLOCK_Q6_K)) {
-        let mut max_scale = 0.0f32;
-        let mut max_abs_scale = 0.0f32;
-        for ib in 0..QK_K / 16 {
-            let scale = make_qx_quants(16, 32, &x[16 * ib..16 * ib + 16], &mut l_all[16 * ib..]);
-            scales[ib] = scale;
-            let abs_scale = scale.abs();
-            if abs_scale > max_abs_scale {
-                max_abs_scale = abs_scale;
-                max_scale = scale;
-            }
+    let mut max_scale = 0.0f32;
+    let mut max_abs_scale = 0.0f32;
+    for &scale in scales {
+        let abs_scale = scale.abs();
+        if abs_scale > max_abs_scale {
+            max_abs_scale = abs_scale;
+            max_scale = scale;
         }
-        if max_abs_scale < GROUP_MAX_EPS {
-            y.fill(0);
-            write_f16(y, d_off, 0.0);
+    }
+    if max_abs_scale < GROUP_MAX_EPS {
+        y.fill(0);
+        write_f16(y, d_off, 0.0);
+        return;
+    }
+    let iscale = -128.0 / max_scale;
+    write_f16(y, d_off, 1.0 / iscale);
+    for ib in 0..QK_K / 16 {
+        // MIN(127, nearest_int(...)) stored in an int8_t.
+        y[sc_off + ib] = nearest_int(iscale * scales[ib]).min(127) as i8 as u8;
+    }
+    let dd = read_f16(y, d_off);
+    for j in 0..QK_K / 16 {
+        let d = dd * (y[sc_off + j] as i8) as f32;
+        if d == 0.0 {
             continue;
         }
-        let iscale = -128.0 / max_scale;
-        write_f16(y, d_off, 1.0 / iscale);
-        for ib in 0..QK_K / 16 {
-            // MIN(127, nearest_int(...)) stored in an int8_t.
-            y[sc_off + ib] = nearest_int(iscale * scales[ib]).min(127) as i8 as u8;
+        for ii in 0..16 {
+            let l = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
+            l_all[16 * j + ii] = (l + 32) as i8;
         }
-        let dd = read_f16(y, d_off);
-        for j in 0..QK_K / 16 {
-            let d = dd * (y[sc_off + j] as i8) as f32;
-            if d == 0.0 {
-                continue;
-            }
-            for ii in 0..16 {
-                let l = nearest_int(x[16 * j + ii] / d).clamp(-32, 31);
-                l_all[16 * j + ii] = (l + 32) as i8;
-            }
-        }
-        for (c, j) in (0..QK_K).step_by(128).enumerate() {
-            for l in 0..32 {
-                let q1 = (l_all[j + l] & 0x0f) as u8;
-                let q2 = (l_all[j + l + 32] & 0x0f) as u8;
-                let q3 = (l_all[j + l + 64] & 0x0f) as u8;
-                let q4 = (l_all[j + l + 96] & 0x0f) as u8;
-                y[ql_off + 64 * c + l] = q1 | (q3 << 4);
-                y[ql_off + 64 * c + l + 32] = q2 | (q4 << 4);
-                y[qh_off + 32 * c + l] = ((l_all[j + l] >> 4)
-                    | ((l_all[j + l + 32] >> 4) << 2)
-                    | ((l_all[j + l + 64] >> 4) << 4)
-                    | ((l_all[j + l + 96] >> 4) << 6))
-                    as u8;
-            }
+    }
+    for (c, j) in (0..QK_K).step_by(128).enumerate() {
+        for l in 0..32 {
+            let q1 = (l_all[j + l] & 0x0f) as u8;
+            let q2 = (l_all[j + l + 32] & 0x0f) as u8;
+            let q3 = (l_all[j + l + 64] & 0x0f) as u8;
+            let q4 = (l_all[j + l + 96] & 0x0f) as u8;
+            y[ql_off + 64 * c + l] = q1 | (q3 << 4);
+            y[ql_off + 64 * c + l + 32] = q2 | (q4 << 4);
+            y[qh_off + 32 * c + l] = ((l_all[j + l] >> 4)
+                | ((l_all[j + l + 32] >> 4) << 2)
+                | ((l_all[j + l + 64] >> 4) << 4)
+                | ((l_all[j + l + 96] >> 4) << 6)) as u8;
         }
     }
 }

@@ -258,7 +258,7 @@ pub fn dequantize_row_q5_1(src: &[u8], dst: &mut [f32]) {
 
 /// `amax = MAX(amax, fabsf(v))` with C's `MAX(a, b) = a > b ? a : b`: a NaN input poisons it.
 #[inline]
-fn c_max_abs(x: &[f32]) -> f32 {
+pub(super) fn c_max_abs(x: &[f32]) -> f32 {
     let mut amax = 0.0f32;
     for &v in x {
         let a = v.abs();
@@ -267,8 +267,14 @@ fn c_max_abs(x: &[f32]) -> f32 {
     amax
 }
 
-/// `quantize_row_q8_0_ref`.
+/// `quantize_row_q8_0_ref` (the maximum and rounding vectorized; same bytes as
+/// [`quantize_row_q8_0_scalar`]).
 pub fn quantize_row_q8_0(src: &[f32], dst: &mut [u8]) {
+    super::lanes::quantize_row_q8_0(src, dst)
+}
+
+/// `quantize_row_q8_0_ref` as written: the scalar twin of [`quantize_row_q8_0`].
+pub fn quantize_row_q8_0_scalar(src: &[f32], dst: &mut [u8]) {
     check_row("quantize_row_q8_0", src.len(), dst.len(), QK8_0, BLOCK_Q8_0);
     for (x, y) in src
         .chunks_exact(QK8_0)

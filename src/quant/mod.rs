@@ -17,16 +17,18 @@ mod grids;
 mod iq4;
 mod iquants;
 mod kquants;
+mod lanes;
 mod legacy;
 mod small;
 mod util;
 
 pub use float::{
-    dequantize_row_bf16, dequantize_row_f16, dequantize_row_f32, quantize_row_bf16,
-    quantize_row_f16, quantize_row_f32,
+    dequantize_row_bf16, dequantize_row_f16, dequantize_row_f16_scalar, dequantize_row_f32,
+    quantize_row_bf16, quantize_row_f16, quantize_row_f32,
 };
 pub use iq4::{
-    dequantize_row_iq4_nl, dequantize_row_iq4_xs, quantize_row_iq4_nl, quantize_row_iq4_xs,
+    dequantize_row_iq4_nl, dequantize_row_iq4_xs, quantize_row_iq4_nl, quantize_row_iq4_nl_scalar,
+    quantize_row_iq4_xs, quantize_row_iq4_xs_scalar,
 };
 pub use iquants::{
     dequantize_row_iq1_m, dequantize_row_iq1_s, dequantize_row_iq2_s, dequantize_row_iq2_xs,
@@ -35,12 +37,14 @@ pub use iquants::{
 pub use kquants::{
     dequantize_row_q2_k, dequantize_row_q3_k, dequantize_row_q4_k, dequantize_row_q5_k,
     dequantize_row_q6_k, dequantize_row_q8_k, quantize_row_q2_k, quantize_row_q3_k,
-    quantize_row_q4_k, quantize_row_q5_k, quantize_row_q6_k, quantize_row_q8_k,
+    quantize_row_q4_k, quantize_row_q4_k_scalar, quantize_row_q5_k, quantize_row_q5_k_scalar,
+    quantize_row_q6_k, quantize_row_q6_k_scalar, quantize_row_q8_k,
 };
 pub use legacy::{
     dequantize_row_q4_0, dequantize_row_q4_1, dequantize_row_q5_0, dequantize_row_q5_1,
     dequantize_row_q8_0, dequantize_row_q8_1, quantize_row_q4_0, quantize_row_q4_1,
-    quantize_row_q5_0, quantize_row_q5_1, quantize_row_q8_0, quantize_row_q8_1,
+    quantize_row_q5_0, quantize_row_q5_1, quantize_row_q8_0, quantize_row_q8_0_scalar,
+    quantize_row_q8_1,
 };
 pub use small::{dequantize_row_mxfp4, dequantize_row_tq1_0, dequantize_row_tq2_0};
 pub use util::{bf16_to_fp32, fp16_to_fp32, fp32_to_bf16, fp32_to_fp16};
@@ -165,7 +169,7 @@ pub fn quantize(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), QuantEr
         op: Op::Quantize,
     })?;
     let info = ty.info();
-    if src.len() % info.block_size != 0 {
+    if !src.len().is_multiple_of(info.block_size) {
         return Err(QuantError::PartialBlock {
             ty,
             len: src.len(),
@@ -194,7 +198,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), Quant
         op: Op::Dequantize,
     })?;
     let info = ty.info();
-    if src.len() % info.type_size != 0 {
+    if !src.len().is_multiple_of(info.type_size) {
         return Err(QuantError::PartialBlock {
             ty,
             len: src.len(),

@@ -101,7 +101,7 @@ pub(crate) fn write_f16(b: &mut [u8], off: usize, v: f32) {
 #[inline]
 pub(crate) fn check_row(name: &str, n_elems: usize, n_bytes: usize, block: usize, size: usize) {
     assert!(
-        n_elems % block == 0 && n_bytes == n_elems / block * size,
+        n_elems.is_multiple_of(block) && n_bytes == n_elems / block * size,
         "{name}: {n_elems} elements and {n_bytes} bytes are not whole matching blocks \
          ({block} elements / {size} bytes per block)"
     );

@@ -170,10 +170,10 @@ const MIN_CHUNK_ELEMENTS: u64 = 32 * 512;
 ///
 /// `progress(done, total)` is called from the calling thread with input tensor bytes processed
 /// so far, at the start, after each slab of at most 16 MiB of output and at the end; returning
-/// [`ControlFlow::Break`] cancels ([`QuantizeError::Cancelled`]). Memory stays bounded by a
-/// slab per call plus the mapped input. The output is written to a temporary file beside
-/// `output` and renamed into place only when complete: on any error or cancellation no file
-/// is created and an existing `output` is left untouched. An `output` that exists and is not a
+/// [`ControlFlow::Break`] cancels ([`QuantizeError::Cancelled`]). Memory stays bounded by three
+/// slabs (one being converted, one queued, one being written) plus the mapped input. The
+/// output is written to a temporary file beside `output` and renamed into place only when
+/// complete: on any error or cancellation no file is created and an existing `output` is left untouched. An `output` that exists and is not a
 /// regular file, or is `input` itself (same inode, links followed), is refused before any work
 /// ([`crate::files::check_output`]); an existing regular file is replaced (a symbolic link to
 /// one keeps pointing at it). Checking `--force` is the caller's business.
@@ -222,45 +222,66 @@ pub fn quantize_file(
     if progress(0, total).is_break() {
         return Err(cancelled());
     }
-    let result = writer.write_streaming(&target, |i, _spec, sink| {
-        let t = &plan.tensors[i];
-        let data = file.tensor_data(&file.tensors()[t.source]);
-        let mut report = |bytes: u64| -> Result<(), QuantizeError> {
-            done += bytes;
-            match progress(done, total) {
-                ControlFlow::Continue(()) => Ok(()),
-                ControlFlow::Break(()) => Err(cancelled()),
-            }
-        };
-        let mut written = if t.converts() {
-            convert_tensor(&pool, t, data, sink, output, &mut report)
-        } else {
-            copy_tensor(data, sink, output, &mut report)
-        };
-        // A shrunken input that did not fault: its size before the output is renamed into place.
-        if written.is_ok()
-            && i + 1 == plan.tensors.len()
-            && std::fs::metadata(input).map_or(true, |m| m.len() != file.len())
-        {
-            written = Err(QuantizeError::InputChanged {
-                path: input.to_path_buf(),
-            });
-        }
-        written.map_err(|e| {
-            // Copied tensors are written straight from the map: pages past a new, shorter end
-            // of the input make write(2) fail with EFAULT (where a read would raise SIGBUS).
-            let efault = matches!(&e, QuantizeError::Gguf(GgufError::Io { source, .. })
-                if source.raw_os_error() == Some(EFAULT));
-            let e = if efault {
-                QuantizeError::InputChanged {
-                    path: input.to_path_buf(),
+    // Converted tensors are produced in order on a thread of their own (their rows split over
+    // the pool) and handed over a bounded channel, so the pool converts the next slab while
+    // this thread writes the last one.
+    let result = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, QuantizeError>>(1);
+        let (plan, file, pool) = (&plan, &file, &pool);
+        scope.spawn(move || {
+            for t in plan.tensors.iter().filter(|t| t.converts()) {
+                let data = file.tensor_data(&file.tensors()[t.source]);
+                for slab in Slabs::of(t) {
+                    // A closed channel: the writer stopped (error or cancellation).
+                    if tx.send(convert_slab(pool, t, data, &slab)).is_err() {
+                        return;
+                    }
                 }
-            } else {
-                e
+            }
+        });
+        let written = writer.write_streaming(&target, |i, _spec, sink| {
+            let t = &plan.tensors[i];
+            let mut report = |bytes: u64| -> Result<(), QuantizeError> {
+                done += bytes;
+                match progress(done, total) {
+                    ControlFlow::Continue(()) => Ok(()),
+                    ControlFlow::Break(()) => Err(cancelled()),
+                }
             };
-            failure = Some(e);
-            io::Error::other("quantization stopped")
-        })
+            let mut written = if t.converts() {
+                write_converted(t, &rx, sink, output, &mut report)
+            } else {
+                let data = file.tensor_data(&file.tensors()[t.source]);
+                copy_tensor(data, sink, output, &mut report)
+            };
+            // A shrunken input that did not fault: its size before the output is renamed into place.
+            if written.is_ok()
+                && i + 1 == plan.tensors.len()
+                && std::fs::metadata(input).map_or(true, |m| m.len() != file.len())
+            {
+                written = Err(QuantizeError::InputChanged {
+                    path: input.to_path_buf(),
+                });
+            }
+            written.map_err(|e| {
+                // Copied tensors are written straight from the map: pages past a new, shorter end
+                // of the input make write(2) fail with EFAULT (where a read would raise SIGBUS).
+                let efault = matches!(&e, QuantizeError::Gguf(GgufError::Io { source, .. })
+                    if source.raw_os_error() == Some(EFAULT));
+                let e = if efault {
+                    QuantizeError::InputChanged {
+                        path: input.to_path_buf(),
+                    }
+                } else {
+                    e
+                };
+                failure = Some(e);
+                io::Error::other("quantization stopped")
+            })
+        });
+        // Unblocks the producer if the writer stopped early; the scope then joins it.
+        drop(rx);
+        written
     });
     if let Err(e) = result {
         return Err(failure.unwrap_or(QuantizeError::Gguf(e)));
@@ -320,53 +341,111 @@ fn copy_tensor(
     Ok(())
 }
 
-/// Convert a tensor row by row: dequantize each row to f32 (or read it as f32), quantize it to
-/// the target type. Rows are independent (no importance matrix), so the work is split into
-/// chunks of whole rows converted in parallel; the bytes do not depend on the split.
-fn convert_tensor(
+/// The slabs a converted tensor is produced and written in: whole rows, at most
+/// [`SLAB_BYTES`] of output (but at least one parallel chunk), in order.
+struct Slabs {
+    /// Elements per row.
+    ne0: usize,
+    /// Input and output bytes per row.
+    src_row: usize,
+    dst_row: usize,
+    /// Rows per parallel work item.
+    chunk_rows: usize,
+    slab_rows: usize,
+    n_rows: usize,
+    next: usize,
+}
+
+/// Rows `start..start + rows` of a tensor.
+struct Slab {
+    start: usize,
+    rows: usize,
+}
+
+impl Slabs {
+    fn of(t: &TensorPlan) -> Slabs {
+        let ne0 = t.row_len();
+        let n_rows = t.n_elements().checked_div(ne0).unwrap_or(0);
+        // Sizes were validated by the reader (source) and the plan (target).
+        let src_row = t.in_bytes.checked_div(n_rows).unwrap_or(0) as usize;
+        let dst_row = t.out_bytes.checked_div(n_rows).unwrap_or(0) as usize;
+        let chunk_rows = MIN_CHUNK_ELEMENTS.div_ceil(ne0.max(1)).max(1) as usize;
+        let slab_rows = ((SLAB_BYTES / dst_row.max(1) as u64) as usize)
+            .max(chunk_rows)
+            .min(n_rows as usize);
+        Slabs {
+            ne0: ne0 as usize,
+            src_row,
+            dst_row,
+            chunk_rows,
+            slab_rows,
+            n_rows: n_rows as usize,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for Slabs {
+    type Item = Slab;
+    fn next(&mut self) -> Option<Slab> {
+        if self.next >= self.n_rows {
+            return None;
+        }
+        let rows = self.slab_rows.min(self.n_rows - self.next);
+        let slab = Slab {
+            start: self.next,
+            rows,
+        };
+        self.next += rows;
+        Some(slab)
+    }
+}
+
+/// Convert one slab of rows: dequantize each row to f32 (or read it as f32), quantize it to the
+/// target type. Rows are independent (no importance matrix), so the slab is split into chunks
+/// of whole rows converted in parallel; the bytes do not depend on the split.
+fn convert_slab(
     pool: &rayon::ThreadPool,
     t: &TensorPlan,
     src: &[u8],
+    slab: &Slab,
+) -> Result<Vec<u8>, QuantizeError> {
+    let s = Slabs::of(t);
+    let src_slab = &src[slab.start * s.src_row..(slab.start + slab.rows) * s.src_row];
+    let mut out = vec![0u8; slab.rows * s.dst_row];
+    pool.install(|| {
+        out.par_chunks_mut(s.chunk_rows * s.dst_row)
+            .zip(src_slab.par_chunks(s.chunk_rows * s.src_row))
+            .try_for_each_init(Vec::new, |f32s: &mut Vec<f32>, (dst, src)| {
+                f32s.resize(dst.len() / s.dst_row * s.ne0, 0.0);
+                quant::dequantize(t.from, src, f32s)?;
+                quant::quantize(t.to, f32s, dst)
+            })
+    })
+    .map_err(|source| QuantizeError::Codec {
+        tensor: t.name.clone(),
+        source,
+    })?;
+    Ok(out)
+}
+
+/// Write a converted tensor: its slabs, as the producer thread sends them, in order.
+fn write_converted(
+    t: &TensorPlan,
+    rx: &std::sync::mpsc::Receiver<Result<Vec<u8>, QuantizeError>>,
     sink: &mut dyn Write,
     path: &Path,
     report: &mut dyn FnMut(u64) -> Result<(), QuantizeError>,
 ) -> Result<(), QuantizeError> {
-    let ne0 = t.row_len();
-    let n_rows = t.n_elements().checked_div(ne0).unwrap_or(0);
-    if n_rows == 0 {
-        return Ok(());
-    }
-    // Sizes were validated by the reader (source) and the plan (target).
-    let src_row = (t.in_bytes / n_rows) as usize;
-    let dst_row = (t.out_bytes / n_rows) as usize;
-    let ne0 = ne0 as usize;
-    let chunk_rows = MIN_CHUNK_ELEMENTS.div_ceil(ne0 as u64).max(1) as usize;
-    let slab_rows = ((SLAB_BYTES / dst_row.max(1) as u64) as usize)
-        .max(chunk_rows)
-        .min(n_rows as usize);
-    let mut out = vec![0u8; slab_rows * dst_row];
-    let mut row = 0usize;
-    while row < n_rows as usize {
-        let rows = slab_rows.min(n_rows as usize - row);
-        let src_slab = &src[row * src_row..(row + rows) * src_row];
-        let dst_slab = &mut out[..rows * dst_row];
-        pool.install(|| {
-            dst_slab
-                .par_chunks_mut(chunk_rows * dst_row)
-                .zip(src_slab.par_chunks(chunk_rows * src_row))
-                .try_for_each_init(Vec::new, |f32s: &mut Vec<f32>, (dst, src)| {
-                    f32s.resize(dst.len() / dst_row * ne0, 0.0);
-                    quant::dequantize(t.from, src, f32s)?;
-                    quant::quantize(t.to, f32s, dst)
-                })
-        })
-        .map_err(|source| QuantizeError::Codec {
-            tensor: t.name.clone(),
-            source,
-        })?;
-        sink.write_all(dst_slab).map_err(|e| write_error(path, e))?;
-        report((rows * src_row) as u64)?;
-        row += rows;
+    let src_row = Slabs::of(t).src_row;
+    for slab in Slabs::of(t) {
+        // A closed channel means the producer died (a panic, re-raised when it is joined).
+        let bytes = rx.recv().map_err(|_| QuantizeError::Threads {
+            threads: 1,
+            message: "the conversion thread stopped".into(),
+        })??;
+        sink.write_all(&bytes).map_err(|e| write_error(path, e))?;
+        report((slab.rows * src_row) as u64)?;
     }
     Ok(())
 }
