@@ -78,7 +78,7 @@ impl<'a> Weight<'a> {
             WeightBytes::Mapped(d) => WeightBytes::Mapped(&d[r0 * rb..(r0 + n) * rb]),
             WeightBytes::Packed(buf, r) => {
                 assert!(
-                    r0 % repack::ROWS == 0 && n % repack::ROWS == 0,
+                    r0.is_multiple_of(repack::ROWS) && n.is_multiple_of(repack::ROWS),
                     "packed rows slice on groups"
                 );
                 WeightBytes::Packed(buf.clone(), r.start + r0 * rb..r.start + (r0 + n) * rb)

@@ -469,7 +469,7 @@ impl<'a, D: ModelBytes> Loader<'a, D> {
                 w,
             });
         };
-        if !repack::can_repack(w.ty, rows, w.cols) || w.rows % rows != 0 {
+        if !repack::can_repack(w.ty, rows, w.cols) || !w.rows.is_multiple_of(rows) {
             return Ok(Mat {
                 k: MatKernel::for_weight_on(name, w.ty, self.isa)?,
                 w,
@@ -525,7 +525,7 @@ impl<'a, D: ModelBytes> Loader<'a, D> {
         self.copied_bytes += 4 * n as u64;
         let mut out = vec![0.0; n];
         let f = quant::dequantize_fn(t.ty())
-            .filter(|_| !t.ty().is_quantized() || n % t.ty().block_size() == 0);
+            .filter(|_| !t.ty().is_quantized() || n.is_multiple_of(t.ty().block_size()));
         match f {
             Some(f) => f(self.f.tensor_data(t), &mut out),
             None => {

@@ -59,7 +59,11 @@ pub fn has_layout(ty: GgmlType) -> bool {
 /// Whether a `rows × cols` matrix of `ty` can be repacked: a packed type, whole groups of eight
 /// rows and whole blocks per row.
 pub fn can_repack(ty: GgmlType, rows: usize, cols: usize) -> bool {
-    has_layout(ty) && rows > 0 && rows % ROWS == 0 && cols > 0 && cols % ty.block_size() == 0
+    has_layout(ty)
+        && rows > 0
+        && rows.is_multiple_of(ROWS)
+        && cols > 0
+        && cols.is_multiple_of(ty.block_size())
 }
 
 /// Checks a matrix of `rows × cols` of `ty` against the byte counts of its two layouts.
@@ -68,7 +72,7 @@ fn check_matrix(ty: GgmlType, rows: usize, cols: usize, len: usize) -> Result<()
         return Err(KernelError::Unsupported(ty));
     }
     let expected = row_bytes(ty, cols)?.saturating_mul(rows);
-    if rows % ROWS != 0 || len != expected {
+    if !rows.is_multiple_of(ROWS) || len != expected {
         return Err(KernelError::Len {
             what: "weight matrix (whole groups of 8 rows)",
             expected,
@@ -154,8 +158,10 @@ pub fn repack(
                 if ty == GgmlType::Q4_K {
                     o[16 + 2 * r..18 + 2 * r].copy_from_slice(&x[2..4]);
                 }
-                for i in 0..nq {
-                    o[qs_offset(ty, r, i)] = x[bs - nq + i];
+                // Four bytes at a time: `qs_offset` keeps each aligned run of four together.
+                for i in (0..nq).step_by(4) {
+                    let at = qs_offset(ty, r, i);
+                    o[at..at + 4].copy_from_slice(&x[bs - nq + i..bs - nq + i + 4]);
                 }
             }
             if ty == GgmlType::Q4_K {
@@ -179,8 +185,9 @@ pub fn unrepack_row(ty: GgmlType, cols: usize, group: &[u8], r: usize, out: &mut
             let (sc, m) = unpack_k4_scales(&p[32..128], r);
             o[4..16].copy_from_slice(&k4_encode(&sc, &m));
         }
-        for i in 0..nq {
-            o[bs - nq + i] = p[qs_offset(ty, r, i)];
+        for i in (0..nq).step_by(4) {
+            let at = qs_offset(ty, r, i);
+            o[bs - nq + i..bs - nq + i + 4].copy_from_slice(&p[at..at + 4]);
         }
     }
     debug_assert_eq!(out.len(), cols / ty.block_size() * bs);
@@ -361,7 +368,7 @@ fn check_packed(
             actual: acts,
         });
     }
-    let rows = if n_tok == 0 { 0 } else { out / n_tok };
+    let rows = out.checked_div(n_tok).unwrap_or(0);
     if rows * n_tok != out {
         return Err(KernelError::Len {
             what: "output",
