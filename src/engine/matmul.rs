@@ -255,15 +255,12 @@ pub(crate) fn matmul(
         MatKernel::Packed { kernel, act } => {
             debug_assert_eq!(acts.ty, Some(*act));
             debug_assert!(w.is_packed());
+            let sums = repack::act_sums(kernel, cols, &acts.data, n);
             ybuf.par_chunks_mut(cr * n)
                 .zip(w.data().par_chunks(cr * rb))
                 .for_each(|(y, wc)| {
-                    let r = if n == 1 {
-                        repack::matvec_packed(kernel, wc, cols, acts.row(0), y)
-                    } else {
-                        repack::matmul_packed(kernel, wc, cols, &acts.data, n, y)
-                    };
-                    r.expect("operands sized by the model loader");
+                    repack::matmul_packed_with(kernel, wc, cols, &acts.data, n, &sums, y)
+                        .expect("operands sized by the model loader");
                 });
         }
         MatKernel::Dequant => {

@@ -341,14 +341,6 @@ impl PackedKernel {
     }
 }
 
-/// Per-block `8·Σy` of a Q8_0 activation row, the `−8` offset of Q4_0 applied once per block
-/// for eight rows (`Σ(q−8)·y = Σq·y − 8·Σy`, exact in i32).
-fn q8_0_sums(act: &[u8], out: &mut [i32]) {
-    for (o, yb) in out.iter_mut().zip(act.chunks_exact(block::Q8_0)) {
-        *o = 8 * yb[2..].iter().map(|&v| v as i8 as i32).sum::<i32>();
-    }
-}
-
 /// Checks the operands of a packed product; returns the bytes of one activation row.
 fn check_packed(
     k: &PackedKernel,
@@ -380,6 +372,22 @@ fn check_packed(
     Ok(arb)
 }
 
+/// The per-token, per-block sums a packed kernel reads besides the activations (Q4_0: `8·Σy` of
+/// each Q8_0 block, the `−8` of its nibbles applied once per block for eight rows; Q4_K: none,
+/// its Q8_K blocks carry their sums), for the `n_tok` activation rows of `acts`. Computed once
+/// per product and shared by every slice of rows ([`matmul_packed_with`]).
+pub fn act_sums(k: &PackedKernel, n_cols: usize, acts: &[u8], n_tok: usize) -> Vec<i32> {
+    if k.ty != GgmlType::Q4_0 || n_tok == 0 {
+        return Vec::new();
+    }
+    let nb = n_cols / QK;
+    let mut out = vec![0i32; nb * n_tok];
+    for (o, yb) in out.iter_mut().zip(acts.chunks_exact(block::Q8_0)) {
+        *o = 8 * yb[2..].iter().map(|&v| v as i8 as i32).sum::<i32>();
+    }
+    out
+}
+
 /// `out[r] = w[r] · act` for the `out.len()` rows (a multiple of eight) of the packed matrix
 /// `w`, on the calling thread. Bit-identical to [`super::scalar`]'s one-row kernel per row.
 pub fn matvec_packed(
@@ -389,35 +397,8 @@ pub fn matvec_packed(
     act: &[u8],
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    check_packed(k, w, n_cols, act.len(), 1, out.len())?;
-    if out.is_empty() || n_cols == 0 {
-        out.fill(0.0);
-        return Ok(());
-    }
-    let gbytes = w.len() / (out.len() / ROWS);
-    let nb = n_cols / QK;
-    let mut stack = [0i32; 512];
-    let mut heap = Vec::new();
-    let aux: &[i32] = if k.ty != GgmlType::Q4_0 {
-        &[]
-    } else {
-        let buf = if nb <= stack.len() {
-            &mut stack[..nb]
-        } else {
-            heap.resize(nb, 0);
-            &mut heap[..]
-        };
-        q8_0_sums(act, buf);
-        buf
-    };
-    for (o, g) in out.chunks_exact_mut(ROWS).zip(w.chunks_exact(gbytes)) {
-        // SAFETY: `k` was built for an instruction set this CPU has; `check_packed` verified
-        // that `g` is one group of eight rows of `n_cols` columns, `act` one activation row of
-        // `n_cols` and `aux` has one sum per Q8_0 block (or is unused, for Q4_K).
-        let [v] = unsafe { (k.f1)(n_cols, g, [act], [aux]) };
-        o.copy_from_slice(&v);
-    }
-    Ok(())
+    let sums = act_sums(k, n_cols, act, 1);
+    matmul_packed_with(k, w, n_cols, act, 1, &sums, out)
 }
 
 /// `out[r * n_tok + t] = w[r] · acts[t]` for the rows of the packed matrix `w` and the `n_tok`
@@ -432,27 +413,47 @@ pub fn matmul_packed(
     n_tok: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
+    let sums = act_sums(k, n_cols, acts, n_tok);
+    matmul_packed_with(k, w, n_cols, acts, n_tok, &sums, out)
+}
+
+/// [`matmul_packed`] with the activation sums already computed ([`act_sums`] of the same
+/// activations; a wrong length is refused, wrong values give wrong products).
+pub fn matmul_packed_with(
+    k: &PackedKernel,
+    w: &[u8],
+    n_cols: usize,
+    acts: &[u8],
+    n_tok: usize,
+    sums: &[i32],
+    out: &mut [f32],
+) -> Result<(), KernelError> {
     let arb = check_packed(k, w, n_cols, acts.len(), n_tok, out.len())?;
+    let nb = n_cols / QK;
+    let want = if k.ty == GgmlType::Q4_0 {
+        nb * n_tok
+    } else {
+        0
+    };
+    if sums.len() != want {
+        return Err(KernelError::Len {
+            what: "activation sums",
+            expected: want,
+            actual: sums.len(),
+        });
+    }
     if out.is_empty() || n_cols == 0 {
         out.fill(0.0);
         return Ok(());
     }
     let n_groups = out.len() / n_tok / ROWS;
     let gbytes = w.len() / n_groups;
-    let nb = n_cols / QK;
-    let mut aux = Vec::new();
-    if k.ty == GgmlType::Q4_0 {
-        aux.resize(nb * n_tok, 0);
-        for (a, y) in aux.chunks_exact_mut(nb).zip(acts.chunks_exact(arb)) {
-            q8_0_sums(y, a);
-        }
-    }
     let act = |t: usize| &acts[t * arb..(t + 1) * arb];
     let sums = |t: usize| {
-        if aux.is_empty() {
+        if want == 0 {
             &[][..]
         } else {
-            &aux[t * nb..(t + 1) * nb]
+            &sums[t * nb..(t + 1) * nb]
         }
     };
     for (g, o) in w
@@ -463,7 +464,9 @@ pub fn matmul_packed(
         while t + GEMM_TOKENS <= n_tok {
             let ys = std::array::from_fn(|j| act(t + j));
             let ss = std::array::from_fn(|j| sums(t + j));
-            // SAFETY: as in `matvec_packed`, for each of the four activation rows.
+            // SAFETY: `k` was built for an instruction set this CPU has; `check_packed` verified
+            // that `g` is one group of eight rows of `n_cols` columns and each activation row
+            // holds `n_cols`; each `ss[j]` has one sum per Q8_0 block (or is unused, for Q4_K).
             let v = unsafe { (k.f4)(n_cols, g, ys, ss) };
             for (j, vj) in v.iter().enumerate() {
                 for (r, &x) in vj.iter().enumerate() {
@@ -473,7 +476,7 @@ pub fn matmul_packed(
             t += GEMM_TOKENS;
         }
         for t in t..n_tok {
-            // SAFETY: as in `matvec_packed`.
+            // SAFETY: as above, for one activation row.
             let [v] = unsafe { (k.f1)(n_cols, g, [act(t)], [sums(t)]) };
             for (r, &x) in v.iter().enumerate() {
                 o[r * n_tok + t] = x;
