@@ -7,6 +7,10 @@
 //! activation rows, the first 1024 weight rows, one thread) with and without the four-row
 //! kernels. Medians of several runs.
 //!
+//! Then the packed (load-time repacked, 8-row interleaved) Q4_0 and Q4_K kernels of
+//! `kernels::repack` per instruction set: one thread, rayon's pool (in chunks of 64 rows), and
+//! the batched product (four tokens per weight pass).
+//!
 //! Run: `cargo bench --bench kernels` (all types) or `cargo bench --bench kernels -- q4_k q6_k`.
 //! `VRAMPLAN_FORCE_SCALAR=1` makes the "dispatched" columns scalar too.
 
@@ -206,5 +210,71 @@ fn main() {
             gflop_b / t_batch,
             gflop_b / t_batch1,
         );
+    }
+    packed_table(&filters, rows, batch_rows, bw, &mut rng);
+}
+
+/// The packed kernels (`kernels::repack`) of Q4_0 and Q4_K on every instruction set this CPU
+/// has: the same matrices and activations as the table above.
+fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng: &mut Rng) {
+    use rayon::prelude::*;
+    use vramplan::kernels::repack::{self, PackedKernel};
+    println!("packed 8-row interleave (kernels::repack), {rows}x{COLS}");
+    println!(
+        "{:<7} {:>10} | {:>9} {:>7} | {:>9} {:>7} {:>6} | {:>9}",
+        "type", "isa", "1-thr ms", "GB/s", "par ms", "GB/s", "%bw", "batch GF/s"
+    );
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_K] {
+        if !filters.is_empty() && !filters.iter().any(|f| f == ty.name()) {
+            continue;
+        }
+        let w = weights(ty, rows, rng);
+        let mut packed = vec![0u8; w.len()];
+        repack::repack(ty, rows, COLS, &w, &mut packed).expect("whole groups");
+        let x: Vec<f32> = (0..COLS).map(|_| rng.unit()).collect();
+        let mut act = Vec::new();
+        kernels::quantize_activation(ty, &x, &mut act).expect("paired type");
+        let acts: Vec<u8> = (0..BATCH_TOKENS)
+            .flat_map(|_| act.iter().copied())
+            .collect();
+        let mut out = vec![0f32; rows];
+        let mut outb = vec![0f32; batch_rows * BATCH_TOKENS];
+        let rb = w.len() / rows;
+        let gb = w.len() as f64 / 1e9;
+        for isa in [Isa::Avx2, Isa::Avx512Vnni, Isa::Neon] {
+            let Some(k) = PackedKernel::with_isa(ty, isa) else {
+                continue;
+            };
+            let t1 = median_secs(7, || {
+                repack::matvec_packed(&k, &packed, COLS, &act, &mut out).expect("shapes");
+                black_box(&out);
+            });
+            let tp = median_secs(7, || {
+                out.par_chunks_mut(64)
+                    .zip(packed.par_chunks(64 * rb))
+                    .for_each(|(o, wc)| {
+                        repack::matvec_packed(&k, wc, COLS, &act, o).expect("shapes");
+                    });
+                black_box(&out);
+            });
+            let tb = median_secs(5, || {
+                let wb = &packed[..batch_rows * rb];
+                repack::matmul_packed(&k, wb, COLS, &acts, BATCH_TOKENS, &mut outb)
+                    .expect("shapes");
+                black_box(&outb);
+            });
+            let gflop_b = 2.0 * (batch_rows * COLS * BATCH_TOKENS) as f64 / 1e9;
+            println!(
+                "{:<7} {:>10} | {:>9.2} {:>7.2} | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1}",
+                ty.name(),
+                isa.name(),
+                t1 * 1e3,
+                gb / t1,
+                tp * 1e3,
+                gb / tp,
+                100.0 * gb / tp / bw,
+                gflop_b / tb
+            );
+        }
     }
 }

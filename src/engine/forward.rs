@@ -42,7 +42,7 @@ impl Default for SessionConfig {
 pub struct MemoryUse {
     /// Bytes of tensor data the model reads from the map (file pages, shared with the page cache).
     pub weights_mapped_bytes: u64,
-    /// f32 norm weights and biases copied out of the file.
+    /// f32 norm weights and biases copied out of the file, and the matrices repacked at load.
     pub weights_copied_bytes: u64,
     /// KV cache cells per layer (the context padded to 256).
     pub kv_cells: u64,
@@ -179,7 +179,7 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Resident memory of this session.
     pub fn memory(&self) -> MemoryUse {
         MemoryUse {
-            weights_mapped_bytes: self.model.weight_bytes,
+            weights_mapped_bytes: self.model.weight_bytes - self.model.repacked_bytes,
             weights_copied_bytes: self.model.copied_bytes,
             kv_cells: self.kv.cells() as u64,
             kv_bytes: self.kv.bytes(),

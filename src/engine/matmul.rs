@@ -11,36 +11,84 @@
 //! the reference quantizers in `crate::quant` in the last bit of rare elements.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::pool::{self, SharedMut};
 use super::EngineError;
 use crate::ggml::GgmlType;
+
+use crate::kernels::repack::{self, PackedKernel};
 use crate::kernels::{self, DotKernel};
 use crate::quant;
 
-/// A weight matrix viewed in the file: `rows` rows of `cols` elements of type `ty`, back to back.
-#[derive(Debug, Clone, Copy)]
+/// Where a weight matrix's bytes live, and in which layout.
+#[derive(Debug, Clone)]
+pub enum WeightBytes<'a> {
+    /// In the file (the memory map), in the file's layout: rows back to back.
+    Mapped(&'a [u8]),
+    /// Repacked at load into memory of its own, in the 8-row interleaved layout of
+    /// [`kernels::repack`]: bytes `range` of the buffer (an expert's slice of a stacked tensor).
+    Packed(Arc<Vec<u8>>, Range<usize>),
+}
+
+/// A weight matrix: `rows` rows of `cols` elements of type `ty`, in the file's layout or repacked.
+#[derive(Debug, Clone)]
 pub struct Weight<'a> {
     pub ty: GgmlType,
     pub rows: usize,
     pub cols: usize,
-    pub data: &'a [u8],
+    pub bytes: WeightBytes<'a>,
 }
 
 impl<'a> Weight<'a> {
+    /// A matrix in the file's layout.
+    pub fn mapped(ty: GgmlType, rows: usize, cols: usize, data: &'a [u8]) -> Weight<'a> {
+        Weight {
+            ty,
+            rows,
+            cols,
+            bytes: WeightBytes::Mapped(data),
+        }
+    }
+
+    /// The matrix's bytes (`rows × row_bytes()` in either layout).
+    pub fn data(&self) -> &[u8] {
+        match &self.bytes {
+            WeightBytes::Mapped(d) => d,
+            WeightBytes::Packed(buf, r) => &buf[r.clone()],
+        }
+    }
+
+    /// Whether the bytes are in the 8-row interleaved layout.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.bytes, WeightBytes::Packed(..))
+    }
+
     /// Bytes of one row.
     pub fn row_bytes(&self) -> usize {
         self.cols / self.ty.block_size() * self.ty.type_size()
     }
 
-    /// Rows `r0..r0 + n` as a matrix of their own (an expert of a stacked `*_exps` tensor).
+    /// Rows `r0..r0 + n` as a matrix of their own (an expert of a stacked `*_exps` tensor). A
+    /// packed matrix slices on whole groups of eight rows only (the loader repacks experts only
+    /// when their row count is a multiple of eight).
     pub fn slice_rows(&self, r0: usize, n: usize) -> Weight<'a> {
         let rb = self.row_bytes();
+        let bytes = match &self.bytes {
+            WeightBytes::Mapped(d) => WeightBytes::Mapped(&d[r0 * rb..(r0 + n) * rb]),
+            WeightBytes::Packed(buf, r) => {
+                assert!(
+                    r0.is_multiple_of(repack::ROWS) && n.is_multiple_of(repack::ROWS),
+                    "packed rows slice on groups"
+                );
+                WeightBytes::Packed(buf.clone(), r.start + r0 * rb..r.start + (r0 + n) * rb)
+            }
+        };
         Weight {
             ty: self.ty,
             rows: n,
             cols: self.cols,
-            data: &self.data[r0 * rb..(r0 + n) * rb],
+            bytes,
         }
     }
 
@@ -49,7 +97,15 @@ impl<'a> Weight<'a> {
         let rb = self.row_bytes();
         let f = quant::dequantize_fn(self.ty)
             .expect("weights are checked to be dequantizable when the model is loaded");
-        f(&self.data[r * rb..(r + 1) * rb], out);
+        if self.is_packed() {
+            let g = r / repack::ROWS * repack::ROWS * rb;
+            let mut row = vec![0u8; rb];
+            let group = &self.data()[g..g + repack::ROWS * rb];
+            repack::unrepack_row(self.ty, self.cols, group, r % repack::ROWS, &mut row);
+            f(&row, out);
+        } else {
+            f(&self.data()[r * rb..(r + 1) * rb], out);
+        }
     }
 }
 
@@ -60,12 +116,20 @@ pub(crate) enum MatKernel {
     Dot { kernel: DotKernel, act: GgmlType },
     /// Dequantize each weight row and dot in f32 (types without a kernel).
     Dequant,
+    /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved).
+    Packed { kernel: PackedKernel, act: GgmlType },
 }
 
 impl MatKernel {
-    /// The kernel for weights of type `ty`, or an error naming the tensor.
-    pub(crate) fn for_weight(name: &str, ty: GgmlType) -> Result<MatKernel, EngineError> {
-        if let (Some(act), Ok(kernel)) = (kernels::vec_dot_type(ty), DotKernel::new(ty)) {
+    /// The kernel for weights of type `ty` on instruction set `isa` (one this CPU has), or an
+    /// error naming the tensor.
+    pub(crate) fn for_weight_on(
+        name: &str,
+        ty: GgmlType,
+        isa: kernels::Isa,
+    ) -> Result<MatKernel, EngineError> {
+        let kernel = DotKernel::with_isa(ty, isa).expect("an instruction set this CPU has");
+        if let (Some(act), Ok(kernel)) = (kernels::vec_dot_type(ty), kernel) {
             return Ok(MatKernel::Dot { kernel, act });
         }
         if quant::can_dequantize(ty) && ty.block_size() <= 256 {
@@ -80,7 +144,7 @@ impl MatKernel {
     /// The type the activations must be in (`None`: plain f32).
     pub(crate) fn act_type(&self) -> Option<GgmlType> {
         match self {
-            MatKernel::Dot { act, .. } => Some(*act),
+            MatKernel::Dot { act, .. } | MatKernel::Packed { act, .. } => Some(*act),
             MatKernel::Dequant => None,
         }
     }
@@ -132,10 +196,16 @@ impl QuantActs {
     }
 }
 
-/// Rows per rayon task: a task streams about 16-64 KB of weights and reuses them for every token.
+/// Rows per prefill task: a task streams about 16-64 KB of weights and reuses them for every token.
+/// Packed weights go in whole groups of eight rows.
 fn chunk_rows(w: &Weight<'_>) -> usize {
     let rb = w.row_bytes().max(1);
-    (32 * 1024 / rb).clamp(4, 256)
+    let cr = (32 * 1024 / rb).clamp(4, 256);
+    if w.is_packed() {
+        cr.next_multiple_of(repack::ROWS)
+    } else {
+        cr
+    }
 }
 
 /// Output rows per thread in a decode product are a multiple of this: 64 bytes of f32 outputs
@@ -181,9 +251,14 @@ pub(crate) fn matmul(
     scratch.resize(rows * n, 0.0);
     let cr = chunk_rows(w);
     let n_chunks = rows.div_ceil(cr);
+    // The packed Q4_0 kernel's per-block activation sums, once for every chunk.
+    let sums = match k {
+        MatKernel::Packed { kernel, .. } => repack::act_sums(kernel, w.cols, &acts.data, n),
+        _ => Vec::new(),
+    };
     let chunk = |i: usize, y: &mut [f32]| {
         let r = i * cr..((i + 1) * cr).min(rows);
-        matmul_rows(w, k, x, acts, r, y);
+        matmul_rows(w, k, x, acts, &sums, r, y);
     };
     pool::with_current(|p| match p {
         Some(p) if p.threads() > 1 => {
@@ -260,7 +335,7 @@ pub(crate) fn matvec_rows(
     y: &mut [f32],
 ) {
     let rb = w.row_bytes();
-    let wc = &w.data[r.start * rb..r.end * rb];
+    let wc = &w.data()[r.start * rb..r.end * rb];
     match k {
         MatKernel::Dot { kernel, act } => {
             debug_assert_eq!(acts.ty, Some(*act));
@@ -268,29 +343,40 @@ pub(crate) fn matvec_rows(
             kernels::matvec_with(kernel, wc, w.cols, acts.row(0), y)
                 .expect("operands sized by the model loader");
         }
+        MatKernel::Packed { kernel, act } => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            repack::matvec_packed(kernel, wc, w.cols, acts.row(0), y)
+                .expect("operands sized by the model loader");
+        }
         MatKernel::Dequant => dequant_rows(w, wc, x, 1, y),
     }
 }
 
 /// Rows `r` of `w` times the `n` activation rows of `x`/`acts`, into `y` (`r.len() × n`,
-/// row-major by weight row).
+/// row-major by weight row). `sums`: [`repack::act_sums`] of `acts` for a packed kernel.
 fn matmul_rows(
     w: &Weight<'_>,
     k: &MatKernel,
     x: &[f32],
     acts: &QuantActs,
+    sums: &[i32],
     r: Range<usize>,
     y: &mut [f32],
 ) {
     let n = x.len() / w.cols;
     let rb = w.row_bytes();
-    let wc = &w.data[r.start * rb..r.end * rb];
+    let wc = &w.data()[r.start * rb..r.end * rb];
     match k {
         MatKernel::Dot { kernel, act } => {
             debug_assert_eq!(acts.ty, Some(*act));
             debug_assert_eq!(acts.n, n);
             debug_assert_eq!(y.len(), r.len() * n);
             kernels::matmul_with(kernel, wc, w.cols, &acts.data, n, y)
+                .expect("operands sized by the model loader");
+        }
+        MatKernel::Packed { kernel, act } => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            repack::matmul_packed_with(kernel, wc, w.cols, &acts.data, n, sums, y)
                 .expect("operands sized by the model loader");
         }
         MatKernel::Dequant => dequant_rows(w, wc, x, n, y),
@@ -426,13 +512,8 @@ mod tests {
         ] {
             let mut wq = vec![0u8; rows * cols / ty.block_size() * ty.type_size()];
             quant::quantize(ty, &wf, &mut wq).unwrap();
-            let w = Weight {
-                ty,
-                rows,
-                cols,
-                data: &wq,
-            };
-            let k = MatKernel::for_weight("w", ty).unwrap();
+            let w = Weight::mapped(ty, rows, cols, &wq);
+            let k = MatKernel::for_weight_on("w", ty, kernels::active_isa()).unwrap();
             let mut acts = QuantActs::default();
             acts.quantize(k.act_type().unwrap(), &x, cols);
             let mut out = vec![0.0; n * rows];

@@ -1,13 +1,68 @@
 //! The model: hyperparameters from the GGUF metadata (as llama.cpp's `llama_model::load_hparams`
-//! reads them) and views of every weight tensor in the memory map. Quantized tensors are never
-//! copied; only the small f32 norm weights and biases are.
+//! reads them) and views of the weight tensors in the memory map.
+//!
+//! Two kinds of tensor are copied out of the map; everything else is read in place:
+//! * the small f32 norm weights and biases (converted to f32);
+//! * the Q4_0 and Q4_K weight matrices, when the active instruction set has a packed kernel for
+//!   them (AVX2, AVX-512 VNNI): they are repacked into 8-row interleaved blocks
+//!   ([`crate::kernels::repack`]), the layout that lets decode stream them at the memory's
+//!   bandwidth, as llama.cpp's CPU_REPACK buffer does for the same types. The token embedding
+//!   is never repacked (it is read by rows; when tied, the output head stays mapped with it),
+//!   nor is a matrix (or an expert of a stacked `*_exps` tensor) whose row count is not a
+//!   multiple of eight. After copying, a memory-mapped file's pages of the tensor are given back
+//!   (`madvise(MADV_DONTNEED)`), so resident memory holds each weight once, as llama.cpp's
+//!   loader unmaps the fragments it copied. `VRAMPLAN_FORCE_SCALAR=1` repacks nothing.
 
-use super::matmul::{MatKernel, Weight};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::matmul::{MatKernel, Weight, WeightBytes};
 use super::ops::{Rope, RopeKind};
 use super::EngineError;
 use crate::ggml::GgmlType;
 use crate::gguf::GgufFile;
+use crate::kernels::repack::{self, PackedKernel};
+use crate::kernels::{vec_dot_type, Isa};
 use crate::quant;
+
+/// The bytes a model is loaded from. A memory map gives back its resident pages of a tensor the
+/// loader copied ([`ModelBytes::release`]); byte buffers keep theirs.
+pub trait ModelBytes: AsRef<[u8]> {
+    /// Called with a tensor's bytes (inside this buffer) once the model no longer reads them.
+    fn release(_bytes: &[u8]) {}
+}
+
+impl ModelBytes for memmap2::Mmap {
+    fn release(bytes: &[u8]) {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            if page <= 0 {
+                return;
+            }
+            let page = page as usize;
+            let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+            let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+            if end > start {
+                // SAFETY: `start..end` is whole pages inside `bytes`, part of a read-only file
+                // mapping (never written): MADV_DONTNEED drops the resident pages and any later
+                // read faults them back in from the file, so every reference still sees the
+                // same bytes. Failure only leaves the pages resident.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = bytes;
+    }
+}
+
+impl ModelBytes for Vec<u8> {}
+
+impl ModelBytes for &[u8] {}
 
 /// Architectures with a forward pass here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +105,14 @@ pub struct HParams {
 }
 
 /// One weight matrix and how to multiply it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Mat<'a> {
     pub w: Weight<'a>,
     pub k: MatKernel,
 }
 
 /// Stacked expert matrices (`blk.N.ffn_*_exps.weight`: `n_expert` matrices of `rows × cols`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Experts<'a> {
     pub all: Weight<'a>,
     pub rows: usize,
@@ -113,10 +168,12 @@ pub struct Model<'a> {
     pub(crate) output: Mat<'a>,
     /// Whether the output head is the token embedding (tied embeddings).
     pub tied_embeddings: bool,
-    /// Bytes of tensor data in the file the model uses (mapped, not copied).
+    /// Bytes of tensor data in the file the model uses (mapped, or copied when repacked).
     pub weight_bytes: u64,
-    /// Bytes of f32 norm weights and biases copied out of the file.
+    /// Bytes copied out of the file: f32 norm weights and biases, and repacked matrices.
     pub copied_bytes: u64,
+    /// Bytes of the matrices repacked at load (part of `weight_bytes` and of `copied_bytes`).
+    pub repacked_bytes: u64,
 }
 
 /// Reads a metadata integer stored as a scalar or as a per-layer array whose entries all agree.
@@ -356,13 +413,18 @@ fn f32s(b: &[u8]) -> Vec<f32> {
 }
 
 /// Collects tensor views and checks their shapes.
-struct Loader<'a, D: AsRef<[u8]>> {
+struct Loader<'a, D: ModelBytes> {
     f: &'a GgufFile<D>,
     weight_bytes: u64,
     copied_bytes: u64,
+    repacked_bytes: u64,
+    /// Whether matrices with a packed kernel are repacked.
+    repack: bool,
+    /// The instruction set of the dot kernels.
+    isa: Isa,
 }
 
-impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
+impl<'a, D: ModelBytes> Loader<'a, D> {
     fn info(&self, name: &str, shape: &[u64]) -> Result<&'a crate::gguf::TensorInfo, EngineError> {
         let t = self
             .f
@@ -393,20 +455,53 @@ impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
     fn weight(&mut self, name: &str, cols: usize, rows: usize) -> Result<Weight<'a>, EngineError> {
         let t = self.info(name, &[cols as u64, rows as u64])?;
         self.weight_bytes += t.n_bytes();
-        Ok(Weight {
-            ty: t.ty(),
-            rows,
-            cols,
-            data: self.f.tensor_data(t),
+        Ok(Weight::mapped(t.ty(), rows, cols, self.f.tensor_data(t)))
+    }
+
+    /// `w` and its kernel: repacked into memory of its own when the active instruction set has a
+    /// packed kernel for its type and each matrix in it (`rows` rows: all of `w`, or one expert)
+    /// is whole groups of eight rows; else as it is in the file.
+    fn packed(&mut self, name: &str, w: Weight<'a>, rows: usize) -> Result<Mat<'a>, EngineError> {
+        let kernel = PackedKernel::for_engine(w.ty).filter(|_| self.repack);
+        let (WeightBytes::Mapped(src), Some(kernel)) = (&w.bytes, kernel) else {
+            return Ok(Mat {
+                k: MatKernel::for_weight_on(name, w.ty, self.isa)?,
+                w,
+            });
+        };
+        if !repack::can_repack(w.ty, rows, w.cols) || !w.rows.is_multiple_of(rows) {
+            return Ok(Mat {
+                k: MatKernel::for_weight_on(name, w.ty, self.isa)?,
+                w,
+            });
+        }
+        let src: &'a [u8] = src;
+        let (ty, cols) = (w.ty, w.cols);
+        let chunk = 64 * w.row_bytes();
+        let mut dst = vec![0u8; src.len()];
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| {
+                repack::repack(ty, s.len() / (chunk / 64), cols, s, d)
+                    .expect("whole groups of eight rows, checked above");
+            });
+        D::release(src);
+        let len = dst.len();
+        self.copied_bytes += len as u64;
+        self.repacked_bytes += len as u64;
+        let act = vec_dot_type(ty).expect("packed types have a partner type");
+        Ok(Mat {
+            k: MatKernel::Packed { kernel, act },
+            w: Weight {
+                bytes: WeightBytes::Packed(Arc::new(dst), 0..len),
+                ..w
+            },
         })
     }
 
     fn mat(&mut self, name: &str, cols: usize, rows: usize) -> Result<Mat<'a>, EngineError> {
         let w = self.weight(name, cols, rows)?;
-        Ok(Mat {
-            k: MatKernel::for_weight(name, w.ty)?,
-            w,
-        })
+        self.packed(name, w, rows)
     }
 
     fn experts(
@@ -418,17 +513,9 @@ impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
     ) -> Result<Experts<'a>, EngineError> {
         let t = self.info(name, &[cols as u64, rows as u64, n as u64])?;
         self.weight_bytes += t.n_bytes();
-        let all = Weight {
-            ty: t.ty(),
-            rows: rows * n,
-            cols,
-            data: self.f.tensor_data(t),
-        };
-        Ok(Experts {
-            all,
-            rows,
-            k: MatKernel::for_weight(name, t.ty())?,
-        })
+        let all = Weight::mapped(t.ty(), rows * n, cols, self.f.tensor_data(t));
+        let Mat { w: all, k } = self.packed(name, all, rows)?;
+        Ok(Experts { all, rows, k })
     }
 
     /// A small vector copied to f32 (norm weights, biases).
@@ -438,7 +525,7 @@ impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
         self.copied_bytes += 4 * n as u64;
         let mut out = vec![0.0; n];
         let f = quant::dequantize_fn(t.ty())
-            .filter(|_| !t.ty().is_quantized() || n % t.ty().block_size() == 0);
+            .filter(|_| !t.ty().is_quantized() || n.is_multiple_of(t.ty().block_size()));
         match f {
             Some(f) => f(self.f.tensor_data(t), &mut out),
             None => {
@@ -462,12 +549,36 @@ impl<'a, D: AsRef<[u8]>> Loader<'a, D> {
 impl<'a> Model<'a> {
     /// Loads a llama-family or qwen2 model from a parsed GGUF file. The weights stay in the file's
     /// bytes; an unsupported architecture, a missing tensor or a wrong shape is an error naming it.
-    pub fn load<D: AsRef<[u8]>>(f: &'a GgufFile<D>) -> Result<Model<'a>, EngineError> {
+    pub fn load<D: ModelBytes>(f: &'a GgufFile<D>) -> Result<Model<'a>, EngineError> {
+        Model::load_with(f, true)
+    }
+
+    /// [`Model::load`] with every matrix left in the file's layout (no repacking) and multiplied
+    /// by the scalar kernels: the reference the repacked model is tested against (the packed
+    /// kernels are bit-identical to the scalar ones).
+    pub fn load_scalar_reference<D: ModelBytes>(
+        f: &'a GgufFile<D>,
+    ) -> Result<Model<'a>, EngineError> {
+        Model::load_with(f, false)
+    }
+
+    fn load_with<D: ModelBytes>(
+        f: &'a GgufFile<D>,
+        repack: bool,
+    ) -> Result<Model<'a>, EngineError> {
         let hp = HParams::from_gguf(f)?;
+        let isa = if repack {
+            crate::kernels::active_isa()
+        } else {
+            Isa::Scalar
+        };
         let mut l = Loader {
             f,
             weight_bytes: 0,
             copied_bytes: 0,
+            repacked_bytes: 0,
+            repack,
+            isa,
         };
         let (e, hd) = (hp.n_embd, hp.head_dim);
         let q_dim = hp.n_head * hd;
@@ -483,8 +594,8 @@ impl<'a> Model<'a> {
         let tied = f.tensor("output.weight").is_none();
         let output = if tied {
             Mat {
-                w: tok_embd,
-                k: MatKernel::for_weight("token_embd.weight", tok_embd.ty)?,
+                k: MatKernel::for_weight_on("token_embd.weight", tok_embd.ty, isa)?,
+                w: tok_embd.clone(),
             }
         } else {
             l.mat("output.weight", e, hp.n_vocab)?
@@ -532,6 +643,7 @@ impl<'a> Model<'a> {
             tied_embeddings: tied,
             weight_bytes: l.weight_bytes,
             copied_bytes: l.copied_bytes,
+            repacked_bytes: l.repacked_bytes,
         })
     }
 

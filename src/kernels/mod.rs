@@ -29,6 +29,9 @@ use crate::quant;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+pub mod repack;
+#[cfg(target_arch = "x86_64")]
+mod repack_x86;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
