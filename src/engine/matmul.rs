@@ -154,7 +154,12 @@ pub(crate) fn matmul(
     let rows = w.rows;
     let cols = w.cols;
     let rb = w.row_bytes();
-    let cr = chunk_rows(w);
+    let cr = match k {
+        // The tiled K-quant product wants whole tiles of rows.
+        MatKernel::Dot { kernel, .. } => kernel.preferred_rows(n),
+        MatKernel::Dequant => None,
+    }
+    .unwrap_or_else(|| chunk_rows(w));
     // Row-major by weight row: each task owns `cr` rows for all tokens.
     let ybuf: &mut [f32] = if n == 1 {
         &mut *out
