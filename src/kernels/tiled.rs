@@ -117,11 +117,16 @@ fn pair(lo: i32, hi: i32) -> i32 {
 /// Q6_K: `u = q6` (0..63, i.e. quant + 32), bias `−32·sc_s·bsum_s`.
 fn unpack_q6_k(x: &[u8], o: &mut Unpacked) {
     let (ql, qh, sc) = (&x[0..128], &x[128..192], &x[192..208]);
-    for e in 0..QK_K {
-        let (c, k, l) = (e / 128, (e % 128) / 32, e % 32);
-        let lo = ql[64 * c + 32 * (k % 2) + l] >> (4 * (k / 2)) & 0x0f;
-        let hi = (qh[32 * c + l] >> (2 * k)) & 3;
-        o.u[e] = lo | (hi << 4);
+    // Element 128c + 32k + l: nibble k/2 of ql[64c + 32(k%2) + l], bits 2k of qh[32c + l].
+    for c in 0..2 {
+        let (ql, qh) = (&ql[64 * c..64 * c + 64], &qh[32 * c..32 * c + 32]);
+        let u = &mut o.u[128 * c..128 * c + 128];
+        for l in 0..32 {
+            u[l] = (ql[l] & 0x0f) | ((qh[l] & 3) << 4);
+            u[32 + l] = (ql[32 + l] & 0x0f) | (((qh[l] >> 2) & 3) << 4);
+            u[64 + l] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+            u[96 + l] = (ql[32 + l] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        }
     }
     for s in 0..16 {
         o.sc[s] = sc[s] as i8 as i32;
@@ -137,9 +142,11 @@ fn unpack_q6_k(x: &[u8], o: &mut Unpacked) {
 fn unpack_q4_k(x: &[u8], o: &mut Unpacked) {
     let (sc, m) = scalar::k4_scales_mins(&x[4..16]);
     let qs = &x[16..144];
-    for e in 0..QK_K {
-        let (c, l) = (e / 64, e % 64);
-        o.u[e] = (qs[32 * c + l % 32] >> (4 * (l / 32))) & 0x0f;
+    for c in 0..4 {
+        for l in 0..32 {
+            o.u[64 * c + l] = qs[32 * c + l] & 0x0f;
+            o.u[64 * c + 32 + l] = qs[32 * c + l] >> 4;
+        }
     }
     k4_scales(&sc, &m, o);
     o.d = f16_at(x, 0);
@@ -150,10 +157,12 @@ fn unpack_q4_k(x: &[u8], o: &mut Unpacked) {
 fn unpack_q5_k(x: &[u8], o: &mut Unpacked) {
     let (sc, m) = scalar::k4_scales_mins(&x[4..16]);
     let (qh, qs) = (&x[16..48], &x[48..176]);
-    for e in 0..QK_K {
-        let (c, l, j) = (e / 64, e % 64, e / 32);
-        let lo = (qs[32 * c + l % 32] >> (4 * (l / 32))) & 0x0f;
-        o.u[e] = lo | (((qh[e % 32] >> j) & 1) << 4);
+    for c in 0..4 {
+        for l in 0..32 {
+            let q = qs[32 * c + l];
+            o.u[64 * c + l] = (q & 0x0f) | (((qh[l] >> (2 * c)) & 1) << 4);
+            o.u[64 * c + 32 + l] = (q >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4);
+        }
     }
     k4_scales(&sc, &m, o);
     o.d = f16_at(x, 0);
@@ -171,11 +180,14 @@ fn k4_scales(sc: &[u8; 8], m: &[u8; 8], o: &mut Unpacked) {
 /// Q3_K: `u = q3 + 4` (0..7), bias `−4·sc_s·bsum_s`.
 fn unpack_q3_k(x: &[u8], o: &mut Unpacked) {
     let (hmask, q3) = (&x[0..32], &x[32..96]);
-    for e in 0..QK_K {
-        let (h, k, l) = (e / 128, (e / 32) % 4, e % 32);
-        let low = (q3[32 * h + l] >> (2 * k)) & 3;
-        let high = (hmask[l] >> (4 * h + k)) & 1;
-        o.u[e] = low | (high << 2);
+    for h in 0..2 {
+        for k in 0..4 {
+            for l in 0..32 {
+                let low = (q3[32 * h + l] >> (2 * k)) & 3;
+                let high = (hmask[l] >> (4 * h + k)) & 1;
+                o.u[128 * h + 32 * k + l] = low | (high << 2);
+            }
+        }
     }
     let scales = scalar::q3k_scales(&x[96..108]);
     for s in 0..16 {
@@ -191,9 +203,12 @@ fn unpack_q3_k(x: &[u8], o: &mut Unpacked) {
 /// Q2_K: `u` = the two bits, min term `(sc_s >> 4)·bsum_s`.
 fn unpack_q2_k(x: &[u8], o: &mut Unpacked) {
     let (sc, q2) = (&x[0..16], &x[16..80]);
-    for e in 0..QK_K {
-        let (k, j, l) = (e / 128, (e % 128) / 32, e % 32);
-        o.u[e] = (q2[32 * k + l] >> (2 * j)) & 3;
+    for k in 0..2 {
+        for j in 0..4 {
+            for l in 0..32 {
+                o.u[128 * k + 32 * j + l] = (q2[32 * k + l] >> (2 * j)) & 3;
+            }
+        }
     }
     for s in 0..16 {
         o.sc[s] = (sc[s] & 0x0f) as i32;
@@ -265,8 +280,8 @@ impl Tile {
             for b in 0..nb {
                 (f.unpack)(&rows[r * rb + b * f.block..][..f.block], &mut o);
                 let q = &mut self.q[b * TILE_BLOCK..(b + 1) * TILE_BLOCK];
-                for (g, u4) in o.u.chunks_exact(4).enumerate() {
-                    q[(g * TILE_ROWS + r) * 4..][..4].copy_from_slice(u4);
+                for (line, u4) in q.chunks_exact_mut(TILE_ROWS * 4).zip(o.u.chunks_exact(4)) {
+                    line[4 * r..4 * r + 4].copy_from_slice(u4);
                 }
                 for s in 0..QK_K / f.sub {
                     self.sc[(b * 16 + s) * TILE_ROWS + r] = o.sc[s];
