@@ -40,7 +40,7 @@ pub(crate) unsafe fn kernel_avx512(
     nr: usize,
 ) {
     assert!(acts.len() >= n_tok * ab && ab >= tile.nb * block::Q8_K && out.len() >= nr * n_tok);
-    assert!(tile.q.len() >= tile.nb * TILE_BLOCK && tile.d.len() >= tile.nb * TILE_ROWS);
+    assert!(tile.q.len() * 4 >= tile.nb * TILE_BLOCK && tile.d.len() >= tile.nb * TILE_ROWS);
     let mut t = 0;
     while t < n_tok {
         let mut res = [[0f32; TILE_ROWS]; 8];
@@ -87,13 +87,13 @@ unsafe fn group512<const T: usize, const SUB: usize, const MIN: bool>(
         // vectors or inside token rows `t0..t0 + T` of `acts`, all checked by the caller.
         unsafe {
             let y = a0.add(b * block::Q8_K);
-            let q = tile.q.as_ptr().add(b * TILE_BLOCK);
+            let q = tile.q.as_ptr().add(b * TILE_BLOCK / 4);
             let sc = tile.sc.as_ptr().add(b * 16 * TILE_ROWS);
             let mut isum = [_mm512_setzero_si512(); T];
             for s in 0..QK_K / SUB {
                 let mut raw = [_mm512_setzero_si512(); T];
                 for g in s * SUB / 4..(s + 1) * SUB / 4 {
-                    let w = _mm512_loadu_si512(q.add(g * 64) as *const _);
+                    let w = _mm512_loadu_si512(q.add(g * TILE_ROWS) as *const _);
                     for (i, raw) in raw.iter_mut().enumerate() {
                         let a = _mm512_set1_epi32(rd32(y.add(i * ab + 4 + 4 * g)));
                         *raw = _mm512_dpbusd_epi32(*raw, w, a);
@@ -155,7 +155,7 @@ pub(crate) unsafe fn kernel_avx2(
 ) {
     assert!(f.max_u <= 63, "vpmaddubsw would saturate");
     assert!(acts.len() >= n_tok * ab && ab >= tile.nb * block::Q8_K && out.len() >= nr * n_tok);
-    assert!(tile.q.len() >= tile.nb * TILE_BLOCK && tile.d.len() >= tile.nb * TILE_ROWS);
+    assert!(tile.q.len() * 4 >= tile.nb * TILE_BLOCK && tile.d.len() >= tile.nb * TILE_ROWS);
     let mut t = 0;
     while t < n_tok {
         let mut res = [[0f32; TILE_ROWS]; 4];
@@ -211,13 +211,13 @@ unsafe fn group256<const T: usize, const SUB: usize, const MIN: bool>(
         // tile (offset by the half's 8 rows) or inside token rows `t0..t0 + T`.
         unsafe {
             let y = a0.add(b * block::Q8_K);
-            let q = tile.q.as_ptr().add(b * TILE_BLOCK + 32 * half);
+            let q = tile.q.as_ptr().add(b * TILE_BLOCK / 4 + 8 * half);
             let sc = tile.sc.as_ptr().add(b * 16 * TILE_ROWS + 8 * half);
             let mut isum = [_mm256_setzero_si256(); T];
             for s in 0..QK_K / SUB {
                 let mut raw = [_mm256_setzero_si256(); T];
                 for g in s * SUB / 4..(s + 1) * SUB / 4 {
-                    let w = _mm256_loadu_si256(q.add(g * 64) as *const _);
+                    let w = _mm256_loadu_si256(q.add(g * TILE_ROWS) as *const _);
                     for (i, raw) in raw.iter_mut().enumerate() {
                         let a = _mm256_set1_epi32(rd32(y.add(i * ab + 4 + 4 * g)));
                         let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), ones);
