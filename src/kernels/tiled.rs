@@ -16,6 +16,10 @@
 //! result is **bit-identical** to it, on every instruction set. The bias terms use the Q8_K
 //! `bsums`, which must be the sums of the quants (as every quantizer writes them).
 
+// The unpack loops index the block's fields and the unpacked arrays with one variable, as the
+// format is written down in ggml.
+#![allow(clippy::needless_range_loop)]
+
 use super::block::{self, QK_K};
 use super::{f16_at, f32_at, scalar, KVALUES_IQ4NL};
 use crate::ggml::GgmlType;
@@ -52,6 +56,7 @@ pub(crate) struct Format {
     /// bias correction and joins the main sum.
     pub(crate) has_min: bool,
     /// Largest unpacked byte: AVX2's `vpmaddubsw` must not saturate (`2·max_u·128 < 2^15`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) max_u: u8,
     /// Bytes per weight block.
     block: usize,
