@@ -202,9 +202,14 @@ pub(crate) fn matmul(
         }
     }
     if n > 1 {
-        for r in 0..rows {
+        // In bands of 16 rows: each output write fills a cache line and the 16 source lines
+        // stay in L1 across tokens (row by row, every write missed: ~10% of a prefill).
+        for r0 in (0..rows).step_by(16) {
+            let r1 = (r0 + 16).min(rows);
             for t in 0..n {
-                out[t * rows + r] = scratch[r * n + t];
+                for r in r0..r1 {
+                    out[t * rows + r] = scratch[r * n + t];
+                }
             }
         }
     }
