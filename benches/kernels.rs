@@ -5,7 +5,8 @@
 //! thread and over rayon's pool (GB/s of weights streamed, GFLOP/s at 2 flops per weight, % of
 //! the read bandwidth); and the batched product of prefill (`kernels::matmul_with`, 64
 //! activation rows, the first 1024 weight rows, one thread) with and without the four-row
-//! kernels. Medians of several runs.
+//! kernels, and with the four-row but without the tiled products (K-quants, 16-row tiles). Medians
+//! of several runs.
 //!
 //! Then the packed (load-time repacked, 8-row interleaved) Q4_0 and Q4_K kernels of
 //! `kernels::repack` per instruction set: one thread, rayon's pool (in chunks of 64 rows), and
@@ -134,7 +135,7 @@ fn main() {
          {batch_rows} weight rows, one thread"
     );
     println!(
-        "{:<7} {:>8} | {:>9} {:>7} | {:>10} {:>9} {:>7} {:>8} {:>7} | {:>9} {:>7} {:>6} | {:>9} {:>9}",
+        "{:<7} {:>8} | {:>9} {:>7} | {:>10} {:>9} {:>7} {:>8} {:>7} | {:>9} {:>7} {:>6} | {:>9} {:>9} {:>9}",
         "type",
         "MB",
         "scalar ms",
@@ -148,6 +149,7 @@ fn main() {
         "GB/s",
         "%bw",
         "batch GF/s",
+        "x4 GF/s",
         "1-row GF/s"
     );
     let mut rng = Rng(42);
@@ -189,12 +191,13 @@ fn main() {
             })
         };
         let t_batch = batched(&simd, &mut outb);
+        let t_batch4 = batched(&simd.without_tiled(), &mut outb);
         let t_batch1 = batched(&simd.without_x4(), &mut outb);
         let gb = w.len() as f64 / 1e9;
         let gflop = 2.0 * (rows * COLS) as f64 / 1e9;
         let gflop_b = 2.0 * (batch_rows * COLS * BATCH_TOKENS) as f64 / 1e9;
         println!(
-            "{:<7} {:>8.2} | {:>9.2} {:>7.2} | {:>10} {:>9.2} {:>7.2} {:>8.2} {:>6.1}x | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1} {:>9.1}",
+            "{:<7} {:>8.2} | {:>9.2} {:>7.2} | {:>10} {:>9.2} {:>7.2} {:>8.2} {:>6.1}x | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1} {:>9.1} {:>9.1}",
             ty.name(),
             w.len() as f64 / 1e6,
             t_scalar * 1e3,
@@ -208,6 +211,7 @@ fn main() {
             gb / t_par,
             100.0 * gb / t_par / bw,
             gflop_b / t_batch,
+            gflop_b / t_batch4,
             gflop_b / t_batch1,
         );
     }

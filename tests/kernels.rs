@@ -787,19 +787,26 @@ fn check_matmul(
     let scalar = DotKernel::with_isa(ty, Isa::Scalar).unwrap().unwrap();
     for isa in std::iter::once(Isa::Scalar).chain(simd_isas()) {
         let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
-        for kk in [k, k.without_x4()] {
+        for kk in [k, k.without_tiled(), k.without_x4()] {
             let mut out = vec![f32::NAN; n_rows * n_tok];
             kernels::matmul_with(&kk, rows, n_cols, acts, n_tok, &mut out).unwrap();
             for r in 0..n_rows {
                 let w = &rows[r * rb..(r + 1) * rb];
                 for t in 0..n_tok {
                     let a = &acts[t * ab..(t + 1) * ab];
-                    let want = k.dot(n_cols, w, a);
+                    // The tiled product keeps the scalar kernel's f32 order.
+                    let want = if kk.tiled_for(n_tok) {
+                        scalar.dot(n_cols, w, a)
+                    } else {
+                        k.dot(n_cols, w, a)
+                    };
                     let got = out[r * n_tok + t];
                     assert!(
                         got.to_bits() == want.to_bits(),
-                        "{ty} {what} on {isa} (x4: {}): row {r} token {t}: {got} vs one-row {want}",
-                        kk.has_x4()
+                        "{ty} {what} on {isa} (x4: {}, tiled: {}): row {r} token {t}: {got} vs \
+                         one-row {want}",
+                        kk.has_x4(),
+                        kk.tiled_for(n_tok)
                     );
                     let s = scalar.dot(n_cols, w, a);
                     let (_, abs) = reference(ty, w, a);
@@ -819,7 +826,7 @@ fn batched_matmul_equals_one_row_kernels_on_random_rows() {
     let n_cols = 512;
     let n_rows = 3;
     for ty in QUANT_TYPES.into_iter().chain(FLOAT_TYPES) {
-        for n_tok in [1, 4, 7, 70] {
+        for n_tok in [1, 4, 7, 8, 70] {
             let rows: Vec<u8> = (0..n_rows)
                 .flat_map(|_| random_bytes_row(ty, n_cols, Scales::Random, &mut rng))
                 .collect();
@@ -851,6 +858,61 @@ fn batched_matmul_equals_one_row_kernels_on_adversarial_blocks() {
         for (what, mut w) in adversarial_weights(ty, n) {
             set_scales(ty, &mut w, Scales::Random, &mut rng);
             check_matmul(ty, &w, 1, n, &acts, n_tok, what);
+        }
+    }
+}
+
+/// The tiled product of the K-quants and IQ4_XS: several tiles of 16 rows with a partial last
+/// one, token counts with and without leftovers of the 8-token groups, real quantized weights
+/// and activations and random bytes.
+#[test]
+fn tiled_matmul_is_bit_identical_to_the_scalar_kernel() {
+    let mut rng = Rng(17);
+    for ty in [Q6_K, Q4_K, Q5_K, Q3_K, Q2_K, IQ4_XS] {
+        for (n_cols, n_rows, n_tok) in [(256, 37, 8), (512, 16, 19), (768, 33, 11)] {
+            let rows: Vec<u8> = (0..n_rows)
+                .flat_map(|r| {
+                    if r % 2 == 0 {
+                        quantized_row(ty, n_cols, &mut rng)
+                    } else {
+                        random_bytes_row(ty, n_cols, Scales::Random, &mut rng)
+                    }
+                })
+                .collect();
+            let acts: Vec<u8> = (0..n_tok)
+                .flat_map(|_| {
+                    let x: Vec<f32> = (0..n_cols).map(|_| rng.normal()).collect();
+                    let mut a = Vec::new();
+                    kernels::quantize_activation(ty, &x, &mut a).unwrap();
+                    a
+                })
+                .collect();
+            for isa in std::iter::once(Isa::Scalar).chain(simd_isas()) {
+                let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
+                let served = k.tiled_for(n_tok);
+                if !served {
+                    eprintln!("kernels: {ty} on {isa} has no tiled product; checked as batched");
+                }
+            }
+            check_matmul(ty, &rows, n_rows, n_cols, &acts, n_tok, "tiled");
+        }
+    }
+}
+
+#[test]
+fn the_k_quants_have_tiled_products_where_the_cpu_allows() {
+    for isa in std::iter::once(Isa::Scalar).chain(simd_isas()) {
+        if isa == Isa::Neon {
+            continue;
+        }
+        for ty in [Q6_K, Q4_K, Q5_K, Q3_K, Q2_K] {
+            let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
+            assert!(k.tiled_for(8) && !k.tiled_for(7), "{ty} on {isa}");
+            assert_eq!(
+                k.preferred_rows(8).map(|r| r % 16),
+                Some(0),
+                "{ty} on {isa}"
+            );
         }
     }
 }

@@ -249,7 +249,12 @@ pub(crate) fn matmul(
     // Row-major by weight row: each task owns `cr` rows for all tokens.
     scratch.clear();
     scratch.resize(rows * n, 0.0);
-    let cr = chunk_rows(w);
+    let cr = match k {
+        // The tiled K-quant product wants whole tiles of rows.
+        MatKernel::Dot { kernel, .. } => kernel.preferred_rows(n),
+        _ => None,
+    }
+    .unwrap_or_else(|| chunk_rows(w));
     let n_chunks = rows.div_ceil(cr);
     // The packed Q4_0 kernel's per-block activation sums, once for every chunk.
     let sums = match k {
@@ -277,9 +282,14 @@ pub(crate) fn matmul(
             }
         }
     });
-    for r in 0..rows {
+    // In bands of 16 rows: each output write fills a cache line and the 16 source lines stay in
+    // L1 across tokens (row by row, every write missed: ~10% of a prefill).
+    for r0 in (0..rows).step_by(16) {
+        let r1 = (r0 + 16).min(rows);
         for t in 0..n {
-            out[t * rows + r] = scratch[r * n + t];
+            for r in r0..r1 {
+                out[t * rows + r] = scratch[r * n + t];
+            }
         }
     }
 }

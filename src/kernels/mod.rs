@@ -33,6 +33,9 @@ pub mod repack;
 #[cfg(target_arch = "x86_64")]
 mod repack_x86;
 pub mod scalar;
+mod tiled;
+#[cfg(target_arch = "x86_64")]
+mod tiled_x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
@@ -129,6 +132,20 @@ impl Isa {
             #[allow(unreachable_patterns)]
             _ => None,
         }
+    }
+
+    /// The tiled matrix-matrix product ([`tiled`]) of this instruction set for `ty`, if any.
+    fn own_tiled(self, ty: GgmlType) -> Option<tiled::Tiled> {
+        let fmt = tiled::format(ty)?;
+        let f: tiled::RawTiled = match self {
+            Isa::Scalar => tiled::kernel_scalar,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 if fmt.max_u <= 63 => tiled_x86::kernel_avx2,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => tiled_x86::kernel_avx512,
+            _ => return None,
+        };
+        Some(tiled::Tiled { fmt, f })
     }
 
     /// The instruction set whose kernels serve the types this one has no kernel for.
@@ -258,6 +275,9 @@ pub struct DotKernel {
     f: RawDot,
     /// The four-row form of `f` (same instruction set), where one exists.
     f4: Option<RawDot4>,
+    /// The tiled matrix-matrix form (instruction set `isa` as selected, not the one `f` falls
+    /// back to), where one exists: bit-identical to the scalar one-row kernel.
+    tiled: Option<tiled::Tiled>,
 }
 
 impl std::fmt::Debug for DotKernel {
@@ -283,11 +303,12 @@ impl DotKernel {
             return None;
         }
         Some(match isa.kernel(ty) {
-            Some((isa, f)) => Ok(DotKernel {
+            Some((served, f)) => Ok(DotKernel {
                 ty,
-                isa,
+                isa: served,
                 f,
-                f4: isa.own_kernel4(ty),
+                f4: served.own_kernel4(ty),
+                tiled: isa.own_tiled(ty),
             }),
             None => Err(KernelError::Unsupported(ty)),
         })
@@ -308,10 +329,35 @@ impl DotKernel {
         self.f4.is_some()
     }
 
-    /// This kernel without its four-row form: [`matmul_with`] then makes one-row calls only
-    /// (the twin that tests and benchmarks hold the four-row form to).
+    /// This kernel without its four-row and tiled forms: [`matmul_with`] then makes one-row
+    /// calls only (the twin that tests and benchmarks hold the batched forms to).
     pub fn without_x4(&self) -> DotKernel {
-        DotKernel { f4: None, ..*self }
+        DotKernel {
+            f4: None,
+            tiled: None,
+            ..*self
+        }
+    }
+
+    /// This kernel without its tiled form ([`matmul_with`] then uses the four-row form).
+    pub fn without_tiled(&self) -> DotKernel {
+        DotKernel {
+            tiled: None,
+            ..*self
+        }
+    }
+
+    /// Whether [`matmul_with`] computes `n_tok` tokens through the tiled product (weights
+    /// unpacked per tile of 16 rows and reused for every token); its results are then
+    /// bit-identical to the scalar one-row kernel rather than to [`DotKernel::dot`].
+    pub fn tiled_for(&self, n_tok: usize) -> bool {
+        self.tiled.is_some() && n_tok >= tiled::MIN_TOKENS
+    }
+
+    /// The number of weight rows [`matmul_with`] is best called with for `n_tok` tokens, when
+    /// the kernel prefers one (a multiple of the tile of the tiled product).
+    pub fn preferred_rows(&self, n_tok: usize) -> Option<usize> {
+        self.tiled_for(n_tok).then_some(4 * tiled::TILE_ROWS)
     }
 
     /// Dot product of `n` elements; panics when the slices are not exactly one row of `n`
@@ -484,7 +530,8 @@ pub fn matvec_par_with(
 /// 2048 columns, so they stay in L1) past every weight row of the slice (callers pass slices of
 /// tens of KB, which stay in L2), through the kernel's four-row form where it has one, so a
 /// weight block is loaded and unpacked once per four tokens. Every output is bit-identical to
-/// [`DotKernel::dot`] of its row pair.
+/// [`DotKernel::dot`] of its row pair, except where [`DotKernel::tiled_for`] `n_tok`: the K-quants
+/// then go through the tiled product ([`tiled`]), bit-identical to the scalar one-row kernel.
 pub fn matmul_with(
     k: &DotKernel,
     rows: &[u8],
@@ -517,6 +564,13 @@ pub fn matmul_with(
     let row = check_matvec(k, rows, n_cols, &acts[..arb], &out[..n_rows])?;
     if row == 0 {
         out.fill(0.0);
+        return Ok(());
+    }
+    if let Some(tk) = k.tiled.as_ref().filter(|_| k.tiled_for(n_tok)) {
+        // SAFETY: the tiled kernel belongs to the instruction set `k` was built for, which
+        // `with_isa` checked this CPU has; the sizes of rows, activations and output were
+        // checked above.
+        unsafe { tiled::gemm(tk, rows, row, n_cols, acts, n_tok, out) };
         return Ok(());
     }
     let act = |t: usize| &acts[t * arb..(t + 1) * arb];
