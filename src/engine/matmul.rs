@@ -154,7 +154,10 @@ pub(crate) fn matmul(
     let rows = w.rows;
     let cols = w.cols;
     let rb = w.row_bytes();
-    let cr = chunk_rows(w);
+    let cr = match k {
+        MatKernel::Dot { kernel, .. } if n > 1 => kernel.chunk_rows(chunk_rows(w)),
+        _ => chunk_rows(w),
+    };
     // Row-major by weight row: each task owns `cr` rows for all tokens.
     let ybuf: &mut [f32] = if n == 1 {
         &mut *out

@@ -29,6 +29,8 @@ use crate::quant;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod gemm_q8;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -124,6 +126,17 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => x86_64::kernel4(ty, true),
             #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The register-tiled matrix-matrix kernel of this instruction set for `ty`, if it has one
+    /// (`gemm_q8`: the legacy types and IQ4_NL; bit-identical to the one-row kernel per pair).
+    #[cfg(target_arch = "x86_64")]
+    fn own_gemm(self, ty: GgmlType) -> Option<gemm_q8::RawGemm> {
+        match self {
+            Isa::Avx2 => gemm_q8::gemm(ty, false),
+            Isa::Avx512Vnni => gemm_q8::gemm(ty, true),
             _ => None,
         }
     }
@@ -255,6 +268,9 @@ pub struct DotKernel {
     f: RawDot,
     /// The four-row form of `f` (same instruction set), where one exists.
     f4: Option<RawDot4>,
+    /// The register-tiled form of `f` (same instruction set), where one exists.
+    #[cfg(target_arch = "x86_64")]
+    gemm: Option<gemm_q8::RawGemm>,
 }
 
 impl std::fmt::Debug for DotKernel {
@@ -285,6 +301,8 @@ impl DotKernel {
                 isa,
                 f,
                 f4: isa.own_kernel4(ty),
+                #[cfg(target_arch = "x86_64")]
+                gemm: isa.own_gemm(ty),
             }),
             None => Err(KernelError::Unsupported(ty)),
         })
@@ -305,10 +323,35 @@ impl DotKernel {
         self.f4.is_some()
     }
 
-    /// This kernel without its four-row form: [`matmul_with`] then makes one-row calls only
-    /// (the twin that tests and benchmarks hold the four-row form to).
+    /// This kernel without its four-row and tiled forms: [`matmul_with`] then makes one-row
+    /// calls only (the twin that tests and benchmarks hold the batched forms to).
     pub fn without_x4(&self) -> DotKernel {
-        DotKernel { f4: None, ..*self }
+        DotKernel {
+            f4: None,
+            #[cfg(target_arch = "x86_64")]
+            gemm: None,
+            ..*self
+        }
+    }
+
+    /// Whether the kernel has a register-tiled form (several weight rows × several tokens per
+    /// tile) that [`matmul_with`] uses.
+    pub fn has_gemm(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.gemm.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// The weight rows per parallel task [`matmul_with`] is best called with, given the
+    /// caller's choice `rows`: a multiple of the tile's rows, and enough rows that the ubatch's
+    /// activations, which every chunk streams once, are reused over many rows.
+    pub fn chunk_rows(&self, rows: usize) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.gemm.is_some() {
+            return rows.max(GEMM_MIN_CHUNK_ROWS).next_multiple_of(gemm_q8::TILE_ROWS);
+        }
+        rows
     }
 
     /// Dot product of `n` elements; panics when the slices are not exactly one row of `n`
@@ -516,6 +559,13 @@ pub fn matmul_with(
         out.fill(0.0);
         return Ok(());
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(g) = k.gemm {
+        // SAFETY: `g` belongs to `k.isa`, available by construction of `k`; the lengths of the
+        // weight rows, the activation rows and the output were checked above.
+        unsafe { g(n_cols, rows, n_rows, acts, n_tok, out) };
+        return Ok(());
+    }
     let act = |t: usize| &acts[t * arb..(t + 1) * arb];
     let mut t = 0;
     if let Some(f4) = k.f4 {
@@ -539,6 +589,9 @@ pub fn matmul_with(
     }
     Ok(())
 }
+
+/// The fewest weight rows per call of a tiled kernel that [`DotKernel::chunk_rows`] asks for.
+const GEMM_MIN_CHUNK_ROWS: usize = 32;
 
 /// Reads the little-endian f16 at `b[off..off + 2]` as f32 (ggml's `GGML_FP16_TO_FP32`).
 #[inline(always)]
