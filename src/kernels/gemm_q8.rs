@@ -260,7 +260,8 @@ const fn act_block<W: Legacy>() -> (usize, usize) {
 }
 
 /// One tile's operands. Pointers address the tile's first weight row, first activation row,
-/// first token in the scale tables (block `b` at `+ b·ld`) and first output.
+/// first token in the activation scale tables (block `b` at `+ b·ld`), the first row in the
+/// weight scale table (row `i`, block `b` at `+ i·nb + b`) and the first output.
 struct Tile {
     nb: usize,
     w: *const u8,
@@ -270,31 +271,23 @@ struct Tile {
     d: *const f32,
     s: *const f32,
     ld: usize,
+    dw: *const f32,
     out: *mut f32,
     ldo: usize,
 }
 
-/// Extra floats after each block's entries in the scale tables, so an eight-lane load at any
-/// token stays inside the table.
+/// Extra floats after each block's entries in the activation scale tables, so an eight-lane
+/// load at any token stays inside the table.
 const TABLE_PAD: usize = 8;
 
-thread_local! {
-    /// The widened activation scales of the current call (reused between calls).
-    static TABLES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
+/// Blocks per pass of a tile: the products `d_w·d_a` of a pass (`KC · RM` vectors of eight) are
+/// computed first and stored, then read back as broadcasts by the pass (a load each, rather
+/// than a multiply per pair in the arithmetic pipes).
+const KC: usize = 32;
 
-/// `v`, hidden from the optimiser. The tile multiplies a row's broadcast weight scale by a
-/// token's broadcast activation scale; seeing two splats, LLVM would turn that one `vmulps` into
-/// `vmulss` plus a `vbroadcastss` per (row, token) pair.
-#[inline]
-#[target_feature(enable = "avx")]
-unsafe fn opaque(v: __m256) -> __m256 {
-    let mut v = v;
-    // SAFETY: an empty template: the register is left as it is.
-    unsafe {
-        std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
-    }
-    v
+thread_local! {
+    /// The widened scales of the current call (reused between calls).
+    static TABLES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The widened f16 at `p`, read as the low half of the u32 at `p` (the `vmovd` that loads it
@@ -322,71 +315,88 @@ unsafe fn hsum(v: __m256) -> f32 {
 }
 
 /// Stamps out the tile kernel and the driver of one instruction set: `$feat` its target
-/// features, `$vnni` whether the integer dot is `vpdpbusd`, `$rm × $rn` the main tile.
+/// features, `$vnni` whether the integer dot is `vpdpbusd`, `$rm × $rn` the main tile
+/// (`$rn ≤ 8`).
 macro_rules! gemm_isa {
     ($gemm:ident, $tile:ident, $feat:literal, $vnni:literal, $rm:literal, $rn:literal) => {
-        /// One tile of `RM` rows × `RN` tokens over all blocks.
+        /// One tile of `RM` rows × `RN ≤ 8` tokens over all blocks.
         #[target_feature(enable = $feat)]
         unsafe fn $tile<W: Legacy, const RM: usize, const RN: usize>(p: &Tile) {
             let off = _mm256_set1_epi8(W::OFFSET);
             let ones = _mm256_set1_epi16(1);
-            let qs = act_block::<W>().1;
+            let (abk, qs) = act_block::<W>();
             let mut acc = [[_mm256_setzero_ps(); RN]; RM];
             let mut summ = [_mm256_setzero_ps(); RM];
-            for b in 0..p.nb {
-                let mut q = [_mm256_setzero_si256(); RM];
-                let mut ax = [_mm256_setzero_si256(); RM];
-                let mut dw = [_mm256_setzero_ps(); RM];
-                // SAFETY: block `b` of rows `0..RM` and tokens `0..RN` of the tile lies inside
-                // the slices, and the tables hold `nb · ld` floats (`ld ≥ n_tok + TABLE_PAD`).
-                unsafe {
-                    for i in 0..RM {
-                        let wb = p.w.add(i * p.rb + b * W::BYTES);
-                        dw[i] = opaque(_mm256_set1_ps(f16_lo(wb)));
-                        if $vnni || W::AVX2 != Avx2Dot::Sign {
-                            q[i] = W::unsigned(wb);
-                        } else {
-                            q[i] = W::signed(wb);
-                            ax[i] = _mm256_sign_epi8(q[i], q[i]);
-                        }
-                        if W::MIN {
-                            let m = _mm256_set1_ps(f16_lo(wb.add(2)));
-                            let s = _mm256_loadu_ps(p.s.add(b * p.ld));
-                            summ[i] = _mm256_add_ps(summ[i], _mm256_mul_ps(m, s));
+            let mut prod = [[_mm256_setzero_ps(); RM]; KC];
+            for k0 in (0..p.nb).step_by(KC) {
+                let kn = KC.min(p.nb - k0);
+                // SAFETY (both loops): block `b < nb` of rows `0..RM` and tokens `0..RN` of the
+                // tile lies inside the slices; the activation tables hold `nb · ld` floats
+                // (`ld ≥ n_tok + TABLE_PAD`), the weight table `nb` per row.
+                for kb in 0..kn {
+                    let b = k0 + kb;
+                    unsafe {
+                        let da = _mm256_loadu_ps(p.d.add(b * p.ld));
+                        for i in 0..RM {
+                            let dw = _mm256_set1_ps(*p.dw.add(i * p.nb + b));
+                            prod[kb][i] = _mm256_mul_ps(dw, da);
                         }
                     }
-                    for j in 0..RN {
-                        let y = load256(p.a.add(j * p.ab + b * act_block::<W>().0 + qs));
-                        let da = _mm256_set1_ps(*p.d.add(b * p.ld + j));
-                        // Per token: the correction the offset weights need.
-                        let c = if $vnni && W::OFFSET != 0 {
-                            let z = _mm256_setzero_si256();
-                            _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, off, y))
-                        } else if !$vnni && W::AVX2 == Avx2Dot::Diff {
-                            _mm256_maddubs_epi16(off, y)
-                        } else {
-                            _mm256_setzero_si256()
-                        };
+                }
+                for kb in 0..kn {
+                    let b = k0 + kb;
+                    let mut q = [_mm256_setzero_si256(); RM];
+                    let mut ax = [_mm256_setzero_si256(); RM];
+                    let pr = prod[kb].as_ptr() as *const f32;
+                    unsafe {
                         for i in 0..RM {
-                            let s = if $vnni {
-                                _mm256_dpbusd_epi32(c, q[i], y)
+                            let wb = p.w.add(i * p.rb + b * W::BYTES);
+                            if $vnni || W::AVX2 != Avx2Dot::Sign {
+                                q[i] = W::unsigned(wb);
                             } else {
-                                match W::AVX2 {
-                                    Avx2Dot::Sign => {
-                                        let sy = _mm256_sign_epi8(y, q[i]);
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(ax[i], sy), ones)
-                                    }
-                                    Avx2Dot::Diff => {
-                                        let p16 = _mm256_maddubs_epi16(q[i], y);
-                                        _mm256_madd_epi16(_mm256_sub_epi16(p16, c), ones)
-                                    }
-                                    Avx2Dot::Plain => {
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], y), ones)
-                                    }
-                                }
+                                q[i] = W::signed(wb);
+                                ax[i] = _mm256_sign_epi8(q[i], q[i]);
+                            }
+                            if W::MIN {
+                                let m = _mm256_set1_ps(f16_lo(wb.add(2)));
+                                let s = _mm256_loadu_ps(p.s.add(b * p.ld));
+                                summ[i] = _mm256_add_ps(summ[i], _mm256_mul_ps(m, s));
+                            }
+                        }
+                        for j in 0..RN {
+                            let y = load256(p.a.add(j * p.ab + b * abk + qs));
+                            // Per token: the correction the offset weights need.
+                            let c = if $vnni && W::OFFSET != 0 {
+                                let z = _mm256_setzero_si256();
+                                _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, off, y))
+                            } else if !$vnni && W::AVX2 == Avx2Dot::Diff {
+                                _mm256_maddubs_epi16(off, y)
+                            } else {
+                                _mm256_setzero_si256()
                             };
-                            let d = _mm256_mul_ps(dw[i], da);
-                            acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[i][j]);
+                            for i in 0..RM {
+                                let s = if $vnni {
+                                    _mm256_dpbusd_epi32(c, q[i], y)
+                                } else {
+                                    match W::AVX2 {
+                                        Avx2Dot::Sign => {
+                                            let sy = _mm256_sign_epi8(y, q[i]);
+                                            let p16 = _mm256_maddubs_epi16(ax[i], sy);
+                                            _mm256_madd_epi16(p16, ones)
+                                        }
+                                        Avx2Dot::Diff => {
+                                            let p16 = _mm256_maddubs_epi16(q[i], y);
+                                            _mm256_madd_epi16(_mm256_sub_epi16(p16, c), ones)
+                                        }
+                                        Avx2Dot::Plain => {
+                                            let p16 = _mm256_maddubs_epi16(q[i], y);
+                                            _mm256_madd_epi16(p16, ones)
+                                        }
+                                    }
+                                };
+                                let d = _mm256_broadcast_ss(&*pr.add(8 * i + j));
+                                acc[i][j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[i][j]);
+                            }
                         }
                     }
                 }
@@ -425,12 +435,14 @@ macro_rules! gemm_isa {
             TABLES.with(|cell| {
                 let mut tab = cell.borrow_mut();
                 tab.clear();
-                tab.resize(2 * nb * ld, 0.0);
-                let (dt, st) = tab.split_at_mut(nb * ld);
+                tab.resize(2 * nb * ld + n_rows * nb, 0.0);
+                let (dt, rest) = tab.split_at_mut(nb * ld);
+                let (st, wt) = rest.split_at_mut(nb * ld);
+                // SAFETY (both loops): every offset starts a whole block (lengths checked by
+                // the caller).
                 for t in 0..n_tok {
                     for b in 0..nb {
                         let ap = &acts[t * ab + b * abk..];
-                        // SAFETY: `ap` starts a whole partner block (lengths checked above).
                         unsafe {
                             dt[b * ld + t] = f16_lo(ap.as_ptr());
                             if W::MIN {
@@ -439,8 +451,13 @@ macro_rules! gemm_isa {
                         }
                     }
                 }
+                for (r, wr) in wt.chunks_exact_mut(nb).enumerate() {
+                    for (b, v) in wr.iter_mut().enumerate() {
+                        *v = unsafe { f16_lo(rows.as_ptr().add(r * rb + b * W::BYTES)) };
+                    }
+                }
                 let (wp, ap, dp, sp) = (rows.as_ptr(), acts.as_ptr(), dt.as_ptr(), st.as_ptr());
-                let op = out.as_mut_ptr();
+                let (wtp, op) = (wt.as_ptr(), out.as_mut_ptr());
                 // In-bounds for every `r0 < n_rows`, `t0 < n_tok` the loops below pass.
                 let tile = |r0: usize, t0: usize| Tile {
                     nb,
@@ -451,6 +468,7 @@ macro_rules! gemm_isa {
                     d: dp.wrapping_add(t0),
                     s: sp.wrapping_add(t0),
                     ld,
+                    dw: wtp.wrapping_add(r0 * nb),
                     out: op.wrapping_add(r0 * n_tok + t0),
                     ldo: n_tok,
                 };
@@ -487,5 +505,5 @@ gemm_isa!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     true,
     4,
-    4
+    6
 );
