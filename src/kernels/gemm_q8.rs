@@ -330,11 +330,12 @@ macro_rules! gemm_isa {
             let mut prod = [[_mm256_setzero_ps(); RM]; KC];
             for k0 in (0..p.nb).step_by(KC) {
                 let kn = KC.min(p.nb - k0);
-                // SAFETY (both loops): block `b < nb` of rows `0..RM` and tokens `0..RN` of the
-                // tile lies inside the slices; the activation tables hold `nb · ld` floats
-                // (`ld ≥ n_tok + TABLE_PAD`), the weight table `nb` per row.
+                // Products of the pass, then the pass.
                 for kb in 0..kn {
                     let b = k0 + kb;
+                    // SAFETY: block `b < nb` of the tile's rows and tokens lies inside the
+                    // scale tables: the activation tables hold `nb · ld` floats (`ld ≥ n_tok +
+                    // TABLE_PAD`, so eight lanes from any token), the weight table `nb` per row.
                     unsafe {
                         let da = _mm256_loadu_ps(p.d.add(b * p.ld));
                         for i in 0..RM {
@@ -348,6 +349,9 @@ macro_rules! gemm_isa {
                     let mut q = [_mm256_setzero_si256(); RM];
                     let mut ax = [_mm256_setzero_si256(); RM];
                     let pr = prod[kb].as_ptr() as *const f32;
+                    // SAFETY: block `b < nb` of rows `0..RM` and tokens `0..RN` of the tile lies
+                    // inside the weight and activation slices (caller contract), the tables as
+                    // above; `pr` indexes `prod[kb]` (`8·RM` floats, `i < RM`, `j < RN ≤ 8`).
                     unsafe {
                         for i in 0..RM {
                             let wb = p.w.add(i * p.rb + b * W::BYTES);
@@ -438,11 +442,11 @@ macro_rules! gemm_isa {
                 tab.resize(2 * nb * ld + n_rows * nb, 0.0);
                 let (dt, rest) = tab.split_at_mut(nb * ld);
                 let (st, wt) = rest.split_at_mut(nb * ld);
-                // SAFETY (both loops): every offset starts a whole block (lengths checked by
-                // the caller).
                 for t in 0..n_tok {
                     for b in 0..nb {
                         let ap = &acts[t * ab + b * abk..];
+                        // SAFETY: `ap` starts a whole partner block (lengths checked by the
+                        // caller), which holds 4 bytes past `d` and past `s`.
                         unsafe {
                             dt[b * ld + t] = f16_lo(ap.as_ptr());
                             if W::MIN {
@@ -453,6 +457,7 @@ macro_rules! gemm_isa {
                 }
                 for (r, wr) in wt.chunks_exact_mut(nb).enumerate() {
                     for (b, v) in wr.iter_mut().enumerate() {
+                        // SAFETY: a whole weight block (of at least 18 bytes) starts there.
                         *v = unsafe { f16_lo(rows.as_ptr().add(r * rb + b * W::BYTES)) };
                     }
                 }

@@ -349,7 +349,9 @@ impl DotKernel {
     pub fn chunk_rows(&self, rows: usize) -> usize {
         #[cfg(target_arch = "x86_64")]
         if self.gemm.is_some() {
-            return rows.max(GEMM_MIN_CHUNK_ROWS).next_multiple_of(gemm_q8::TILE_ROWS);
+            return rows
+                .max(GEMM_MIN_CHUNK_ROWS)
+                .next_multiple_of(gemm_q8::TILE_ROWS);
         }
         rows
     }
@@ -591,6 +593,7 @@ pub fn matmul_with(
 }
 
 /// The fewest weight rows per call of a tiled kernel that [`DotKernel::chunk_rows`] asks for.
+#[cfg(target_arch = "x86_64")]
 const GEMM_MIN_CHUNK_ROWS: usize = 32;
 
 /// Reads the little-endian f16 at `b[off..off + 2]` as f32 (ggml's `GGML_FP16_TO_FP32`).
