@@ -438,11 +438,44 @@ macro_rules! gemm_isa {
             let ld = n_tok + TABLE_PAD;
             TABLES.with(|cell| {
                 let mut tab = cell.borrow_mut();
-                tab.clear();
-                tab.resize(2 * nb * ld + n_rows * nb, 0.0);
+                // Every entry a tile uses is written below; the padding lanes feed only
+                // products and sums of tokens past the tile, which are never stored.
+                let need = 2 * nb * ld + n_rows * nb;
+                if tab.len() < need {
+                    tab.resize(need, 0.0);
+                }
                 let (dt, rest) = tab.split_at_mut(nb * ld);
                 let (st, wt) = rest.split_at_mut(nb * ld);
-                for t in 0..n_tok {
+                let t8 = n_tok / 8 * 8;
+                for t in (0..t8).step_by(8) {
+                    for b in 0..nb {
+                        // SAFETY: tokens `t..t + 8` exist and each block holds 4 bytes past `d`
+                        // (lengths checked by the caller); the tables hold `nb · ld` floats.
+                        unsafe {
+                            let p = acts.as_ptr().add(t * ab + b * abk);
+                            let h = |k: usize, o: usize| {
+                                read_unaligned(p.add(k * ab + o) as *const u16) as i16
+                            };
+                            let v = |o| {
+                                _mm256_cvtph_ps(_mm_setr_epi16(
+                                    h(0, o),
+                                    h(1, o),
+                                    h(2, o),
+                                    h(3, o),
+                                    h(4, o),
+                                    h(5, o),
+                                    h(6, o),
+                                    h(7, o),
+                                ))
+                            };
+                            _mm256_storeu_ps(dt.as_mut_ptr().add(b * ld + t), v(0));
+                            if W::MIN {
+                                _mm256_storeu_ps(st.as_mut_ptr().add(b * ld + t), v(2));
+                            }
+                        }
+                    }
+                }
+                for t in t8..n_tok {
                     for b in 0..nb {
                         let ap = &acts[t * ab + b * abk..];
                         // SAFETY: `ap` starts a whole partner block (lengths checked by the

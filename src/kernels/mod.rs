@@ -594,7 +594,7 @@ pub fn matmul_with(
 
 /// The fewest weight rows per call of a tiled kernel that [`DotKernel::chunk_rows`] asks for.
 #[cfg(target_arch = "x86_64")]
-const GEMM_MIN_CHUNK_ROWS: usize = 32;
+const GEMM_MIN_CHUNK_ROWS: usize = 64;
 
 /// Reads the little-endian f16 at `b[off..off + 2]` as f32 (ggml's `GGML_FP16_TO_FP32`).
 #[inline(always)]
