@@ -488,7 +488,7 @@ macro_rules! gemm_isa {
                         }
                     }
                 }
-                for (r, wr) in wt.chunks_exact_mut(nb).enumerate() {
+                for (r, wr) in wt[..n_rows * nb].chunks_exact_mut(nb).enumerate() {
                     for (b, v) in wr.iter_mut().enumerate() {
                         // SAFETY: a whole weight block (of at least 18 bytes) starts there.
                         *v = unsafe { f16_lo(rows.as_ptr().add(r * rb + b * W::BYTES)) };
