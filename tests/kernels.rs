@@ -899,6 +899,30 @@ fn tiled_matmul_is_bit_identical_to_the_scalar_kernel() {
     }
 }
 
+/// The register-tiled kernels (`gemm_q8`): enough rows and tokens for whole tiles, with
+/// leftover rows and tokens on every side of them.
+#[test]
+fn tiled_matmul_equals_one_row_kernels_on_whole_and_partial_tiles() {
+    let mut rng = Rng(17);
+    let n_cols = 256;
+    for ty in [Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1] {
+        for (n_rows, n_tok) in [(4, 4), (8, 5), (9, 12), (13, 17), (6, 2)] {
+            let rows: Vec<u8> = (0..n_rows)
+                .flat_map(|_| random_bytes_row(ty, n_cols, Scales::Random, &mut rng))
+                .collect();
+            let lo = if MINUS_128_SAFE.contains(&ty) {
+                -128
+            } else {
+                -127
+            };
+            let acts: Vec<u8> = (0..n_tok)
+                .flat_map(|_| random_act(ty, n_cols, lo, 127, Scales::Random, &mut rng))
+                .collect();
+            check_matmul(ty, &rows, n_rows, n_cols, &acts, n_tok, "tiles");
+        }
+    }
+}
+
 #[test]
 fn the_k_quants_have_tiled_products_where_the_cpu_allows() {
     for isa in std::iter::once(Isa::Scalar).chain(simd_isas()) {
@@ -908,11 +932,19 @@ fn the_k_quants_have_tiled_products_where_the_cpu_allows() {
         for ty in [Q6_K, Q4_K, Q5_K, Q3_K, Q2_K] {
             let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
             assert!(k.tiled_for(8) && !k.tiled_for(7), "{ty} on {isa}");
-            assert_eq!(
-                k.preferred_rows(8).map(|r| r % 16),
-                Some(0),
-                "{ty} on {isa}"
-            );
+            assert_eq!(k.chunk_rows(8, 1) % 16, 0, "{ty} on {isa}");
+            assert_eq!(k.chunk_rows(7, 1), 1, "{ty} on {isa}");
+        }
+    }
+}
+
+#[test]
+fn the_legacy_types_have_tiled_kernels_on_x86() {
+    for isa in simd_isas() {
+        for ty in [Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1, Q5_1] {
+            let k = DotKernel::with_isa(ty, isa).unwrap().unwrap();
+            assert_eq!(k.has_gemm(), isa != Isa::Neon, "{ty} on {isa}");
+            assert!(!k.without_x4().has_gemm());
         }
     }
 }

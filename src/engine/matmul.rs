@@ -250,11 +250,10 @@ pub(crate) fn matmul(
     scratch.clear();
     scratch.resize(rows * n, 0.0);
     let cr = match k {
-        // The tiled K-quant product wants whole tiles of rows.
-        MatKernel::Dot { kernel, .. } => kernel.preferred_rows(n),
-        _ => None,
-    }
-    .unwrap_or_else(|| chunk_rows(w));
+        // The tiled products want whole tiles of rows, and enough of them per task.
+        MatKernel::Dot { kernel, .. } => kernel.chunk_rows(n, chunk_rows(w)),
+        _ => chunk_rows(w),
+    };
     let n_chunks = rows.div_ceil(cr);
     // The packed Q4_0 kernel's per-block activation sums, once for every chunk.
     let sums = match k {

@@ -32,6 +32,8 @@ mod aarch64;
 pub mod repack;
 #[cfg(target_arch = "x86_64")]
 mod repack_x86;
+#[cfg(target_arch = "x86_64")]
+mod gemm_q8;
 pub mod scalar;
 mod tiled;
 #[cfg(target_arch = "x86_64")]
@@ -146,6 +148,17 @@ impl Isa {
             _ => return None,
         };
         Some(tiled::Tiled { fmt, f })
+    }
+
+    /// The register-tiled matrix-matrix kernel of this instruction set for `ty`, if it has one
+    /// (`gemm_q8`: the legacy types and IQ4_NL; bit-identical to the one-row kernel per pair).
+    #[cfg(target_arch = "x86_64")]
+    fn own_gemm(self, ty: GgmlType) -> Option<gemm_q8::RawGemm> {
+        match self {
+            Isa::Avx2 => gemm_q8::gemm(ty, false),
+            Isa::Avx512Vnni => gemm_q8::gemm(ty, true),
+            _ => None,
+        }
     }
 
     /// The instruction set whose kernels serve the types this one has no kernel for.
@@ -278,6 +291,9 @@ pub struct DotKernel {
     /// The tiled matrix-matrix form (instruction set `isa` as selected, not the one `f` falls
     /// back to), where one exists: bit-identical to the scalar one-row kernel.
     tiled: Option<tiled::Tiled>,
+    /// The register-tiled form of `f` (same instruction set), where one exists.
+    #[cfg(target_arch = "x86_64")]
+    gemm: Option<gemm_q8::RawGemm>,
 }
 
 impl std::fmt::Debug for DotKernel {
@@ -309,6 +325,8 @@ impl DotKernel {
                 f,
                 f4: served.own_kernel4(ty),
                 tiled: isa.own_tiled(ty),
+                #[cfg(target_arch = "x86_64")]
+                gemm: served.own_gemm(ty),
             }),
             None => Err(KernelError::Unsupported(ty)),
         })
@@ -335,6 +353,8 @@ impl DotKernel {
         DotKernel {
             f4: None,
             tiled: None,
+            #[cfg(target_arch = "x86_64")]
+            gemm: None,
             ..*self
         }
     }
@@ -354,10 +374,30 @@ impl DotKernel {
         self.tiled.is_some() && n_tok >= tiled::MIN_TOKENS
     }
 
-    /// The number of weight rows [`matmul_with`] is best called with for `n_tok` tokens, when
-    /// the kernel prefers one (a multiple of the tile of the tiled product).
-    pub fn preferred_rows(&self, n_tok: usize) -> Option<usize> {
-        self.tiled_for(n_tok).then_some(4 * tiled::TILE_ROWS)
+    /// Whether the kernel has a register-tiled form (several weight rows × several tokens per
+    /// tile) that [`matmul_with`] uses.
+    pub fn has_gemm(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.gemm.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// The weight rows per parallel task [`matmul_with`] is best called with for `n_tok` tokens,
+    /// given the caller's choice `rows`: for a tiled product, a multiple of its tile's rows and
+    /// enough rows that the ubatch's activations, which every chunk streams once, are reused
+    /// over many rows.
+    pub fn chunk_rows(&self, n_tok: usize, rows: usize) -> usize {
+        if self.tiled_for(n_tok) {
+            return 4 * tiled::TILE_ROWS;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.gemm.is_some() {
+            return rows
+                .max(GEMM_MIN_CHUNK_ROWS)
+                .next_multiple_of(gemm_q8::TILE_ROWS);
+        }
+        rows
     }
 
     /// Dot product of `n` elements; panics when the slices are not exactly one row of `n`
@@ -573,6 +613,13 @@ pub fn matmul_with(
         unsafe { tiled::gemm(tk, rows, row, n_cols, acts, n_tok, out) };
         return Ok(());
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(g) = k.gemm {
+        // SAFETY: `g` belongs to `k.isa`, available by construction of `k`; the lengths of the
+        // weight rows, the activation rows and the output were checked above.
+        unsafe { g(n_cols, rows, n_rows, acts, n_tok, out) };
+        return Ok(());
+    }
     let act = |t: usize| &acts[t * arb..(t + 1) * arb];
     let mut t = 0;
     if let Some(f4) = k.f4 {
@@ -596,6 +643,10 @@ pub fn matmul_with(
     }
     Ok(())
 }
+
+/// The fewest weight rows per call of a tiled kernel that [`DotKernel::chunk_rows`] asks for.
+#[cfg(target_arch = "x86_64")]
+const GEMM_MIN_CHUNK_ROWS: usize = 64;
 
 /// Reads the little-endian f16 at `b[off..off + 2]` as f32 (ggml's `GGML_FP16_TO_FP32`).
 #[inline(always)]
