@@ -56,7 +56,7 @@ impl Rng {
     /// Roughly normal, with a rare outlier (as real weights and activations have).
     fn normal(&mut self) -> f32 {
         let v = (self.unit() + self.unit() + self.unit() + self.unit()) * 0.87;
-        if self.next_u64() % 97 == 0 {
+        if self.next_u64().is_multiple_of(97) {
             v * 20.0
         } else {
             v

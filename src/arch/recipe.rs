@@ -249,7 +249,7 @@ struct Counters {
 /// `tensor_type_fallback`: a row length that is not a multiple of the block size.
 pub fn fallback_for_shape(ty: GgmlType, ne0: u64) -> GgmlType {
     use GgmlType::*;
-    if ne0 % ty.block_size() as u64 == 0 {
+    if ne0.is_multiple_of(ty.block_size() as u64) {
         return ty;
     }
     let fb = match ty {
@@ -260,7 +260,7 @@ pub fn fallback_for_shape(ty: GgmlType, ne0: u64) -> GgmlType {
         Q6_K => Q8_0,
         other => other,
     };
-    if ne0 % fb.block_size() as u64 == 0 {
+    if ne0.is_multiple_of(fb.block_size() as u64) {
         fb
     } else {
         F16
@@ -304,7 +304,7 @@ fn tensor_type(
 
     if is_output(name) || (!has_output && is_token_embd(name)) {
         let nx = t.shape[0];
-        return if ftype == F::MXFP4_MOE || falcon || nx % ty.block_size() as u64 != 0 {
+        return if ftype == F::MXFP4_MOE || falcon || !nx.is_multiple_of(ty.block_size() as u64) {
             G::Q8_0
         } else if iq_low || ftype == F::IQ3_XXS {
             G::Q5_K

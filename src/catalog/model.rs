@@ -187,13 +187,16 @@ impl ModelEntry {
         }
         if self.heads == 0 || self.kv_heads == 0 {
             p.push("heads and kv_heads must be > 0".into());
-        } else if self.heads % self.kv_heads != 0 {
+        } else if !self.heads.is_multiple_of(self.kv_heads) {
             p.push(format!(
                 "kv_heads {} does not divide heads {}",
                 self.kv_heads, self.heads
             ));
         }
-        if self.head_dim.is_none() && self.heads > 0 && self.hidden_size % self.heads as u64 != 0 {
+        if self.head_dim.is_none()
+            && self.heads > 0
+            && !self.hidden_size.is_multiple_of(self.heads as u64)
+        {
             p.push("hidden_size is not a multiple of heads and no head_dim is given".into());
         }
         if self.head_dim == Some(0) {

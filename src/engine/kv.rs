@@ -189,7 +189,9 @@ mod tests {
         for ty in [KvCacheType::F16, KvCacheType::Q8_0] {
             let mut kv = KvCache::new(ty, 2, 16, row).unwrap();
             for pos in 0..n {
-                let k: Vec<f32> = (0..row).map(|i| ((i * 7 + pos * 13) as f32).sin()).collect();
+                let k: Vec<f32> = (0..row)
+                    .map(|i| ((i * 7 + pos * 13) as f32).sin())
+                    .collect();
                 let v: Vec<f32> = (0..row).map(|i| ((i * 3 + pos) as f32).cos()).collect();
                 kv.store(1, pos, &k, &v);
             }
@@ -204,7 +206,9 @@ mod tests {
                         let want = &all[j * row + h * hd..j * row + (h + 1) * hd];
                         let got = &got[j * hd..(j + 1) * hd];
                         assert!(
-                            want.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            want.iter()
+                                .zip(got)
+                                .all(|(a, b)| a.to_bits() == b.to_bits()),
                             "{ty:?} head {h} cell {j}"
                         );
                     }

@@ -123,7 +123,7 @@ impl GgmlType {
     /// (ggml cannot store such a row) or the product overflows.
     pub fn row_bytes(self, n: u64) -> Option<u64> {
         let block = self.block_size() as u64;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return None;
         }
         (n / block).checked_mul(self.type_size() as u64)

@@ -29,11 +29,11 @@ use crate::quant;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod gemm_q8;
 pub mod repack;
 #[cfg(target_arch = "x86_64")]
 mod repack_x86;
-#[cfg(target_arch = "x86_64")]
-mod gemm_q8;
 pub mod scalar;
 mod tiled;
 #[cfg(target_arch = "x86_64")]
@@ -250,7 +250,7 @@ pub enum KernelError {
 /// Bytes of one row of `n` elements of `ty`, checking that `n` is whole blocks.
 fn row_bytes(ty: GgmlType, n: usize) -> Result<usize, KernelError> {
     let block = ty.block_size();
-    if n % block != 0 {
+    if !n.is_multiple_of(block) {
         return Err(KernelError::PartialBlock { ty, n, block });
     }
     Ok(n / block * ty.type_size())

@@ -260,7 +260,7 @@ fn median(sorted: &[f32]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         0.5 * (f64::from(sorted[n / 2]) + f64::from(sorted[n / 2 - 1]))
     } else {
         f64::from(sorted[n / 2])

@@ -83,7 +83,7 @@ pub(super) fn place(
     // Tensor parallel within a node, pipeline parallel across nodes.
     let tp = n.min(GPUS_PER_NODE as u32);
     let pp = n.div_ceil(tp);
-    if shape.n_head % tp != 0 {
+    if !shape.n_head.is_multiple_of(tp) {
         return Err(PlaceError::HeadsNotDivisible(shape.n_head, tp));
     }
     let ranks = (tp * pp) as u64;
