@@ -22,6 +22,7 @@ macro_rules! with_fma {
         $body
     }};
 }
+pub(crate) use with_fma;
 
 /// `ggml_rms_norm` fused with the multiplication by the norm weight
 /// (`ggml_compute_forward_rms_norm_mul_fused`): squares in f32 summed in f64 (`ggml_float`) in
@@ -139,7 +140,7 @@ pub fn v_expf(x: f32) -> f32 {
 
 /// ggml's horizontal sum of eight lanes (`hsum_float_8`, tinyBLAS `hsum`):
 /// `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`.
-#[inline]
+#[inline(always)]
 pub fn hsum8(l: &[f32; 8]) -> f32 {
     let r = [l[4] + l[0], l[5] + l[1], l[6] + l[2], l[7] + l[3]];
     (r[0] + r[2]) + (r[1] + r[3])
