@@ -116,8 +116,14 @@ pub(crate) enum MatKernel {
     Dot { kernel: DotKernel, act: GgmlType },
     /// Dequantize each weight row and dot in f32 (types without a kernel).
     Dequant,
-    /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved).
-    Packed { kernel: PackedKernel, act: GgmlType },
+    /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved); `file`
+    /// is the type's kernel on the file layout, whose tiled product serves prompt batches where
+    /// it is faster (Q4_K: rows unpacked back per chunk, which costs ~1% of the product).
+    Packed {
+        kernel: PackedKernel,
+        act: GgmlType,
+        file: DotKernel,
+    },
 }
 
 impl MatKernel {
@@ -252,12 +258,15 @@ pub(crate) fn matmul(
     let cr = match k {
         // The tiled products want whole tiles of rows, and enough of them per task.
         MatKernel::Dot { kernel, .. } => kernel.chunk_rows(n, chunk_rows(w)),
+        MatKernel::Packed { file, .. } if file.tiled_for(n) => file.chunk_rows(n, chunk_rows(w)),
         _ => chunk_rows(w),
     };
     let n_chunks = rows.div_ceil(cr);
     // The packed Q4_0 kernel's per-block activation sums, once for every chunk.
     let sums = match k {
-        MatKernel::Packed { kernel, .. } => repack::act_sums(kernel, w.cols, &acts.data, n),
+        MatKernel::Packed { kernel, file, .. } if !file.tiled_for(n) => {
+            repack::act_sums(kernel, w.cols, &acts.data, n)
+        }
         _ => Vec::new(),
     };
     let chunk = |i: usize, y: &mut [f32]| {
@@ -352,13 +361,18 @@ pub(crate) fn matvec_rows(
             kernels::matvec_with(kernel, wc, w.cols, acts.row(0), y)
                 .expect("operands sized by the model loader");
         }
-        MatKernel::Packed { kernel, act } => {
+        MatKernel::Packed { kernel, act, .. } => {
             debug_assert_eq!(acts.ty, Some(*act));
             repack::matvec_packed(kernel, wc, w.cols, acts.row(0), y)
                 .expect("operands sized by the model loader");
         }
         MatKernel::Dequant => dequant_rows(w, wc, x, 1, y),
     }
+}
+
+thread_local! {
+    /// Packed rows put back into the file layout for a tiled product (one chunk's worth).
+    static FILE_ROWS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Rows `r` of `w` times the `n` activation rows of `x`/`acts`, into `y` (`r.len() × n`,
@@ -383,7 +397,17 @@ fn matmul_rows(
             kernels::matmul_with(kernel, wc, w.cols, &acts.data, n, y)
                 .expect("operands sized by the model loader");
         }
-        MatKernel::Packed { kernel, act } => {
+        MatKernel::Packed { file, act, .. } if file.tiled_for(n) => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            FILE_ROWS.with_borrow_mut(|rows| {
+                rows.resize(wc.len(), 0);
+                repack::unrepack(w.ty, r.len(), w.cols, wc, rows)
+                    .expect("whole groups of eight rows");
+                kernels::matmul_with(file, rows, w.cols, &acts.data, n, y)
+                    .expect("operands sized by the model loader");
+            });
+        }
+        MatKernel::Packed { kernel, act, .. } => {
             debug_assert_eq!(acts.ty, Some(*act));
             repack::matmul_packed_with(kernel, wc, w.cols, &acts.data, n, sums, y)
                 .expect("operands sized by the model loader");

@@ -490,8 +490,12 @@ impl<'a, D: ModelBytes> Loader<'a, D> {
         self.copied_bytes += len as u64;
         self.repacked_bytes += len as u64;
         let act = vec_dot_type(ty).expect("packed types have a partner type");
+        let MatKernel::Dot { kernel: file, .. } = MatKernel::for_weight_on(name, ty, self.isa)?
+        else {
+            unreachable!("packed types have dot kernels")
+        };
         Ok(Mat {
-            k: MatKernel::Packed { kernel, act },
+            k: MatKernel::Packed { kernel, act, file },
             w: Weight {
                 bytes: WeightBytes::Packed(Arc::new(dst), 0..len),
                 ..w
