@@ -3,6 +3,8 @@
 with the machine and date."""
 import json, statistics, sys, os, platform, subprocess, datetime
 rows = [json.loads(l) for p in sys.argv[1:] for l in open(p)]
+bw_rows = [r for r in rows if r["engine"] == "bandwidth"]
+rows = [r for r in rows if r["engine"] != "bandwidth"]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
 isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512bw", "avx512vl", "avx512_vbmi") if f in flags.split()]
@@ -24,8 +26,16 @@ for m, th, test in keys:
 
 # Decode against the bandwidth roofline: a decode step reads every weight tensor once except the token
 # embedding, of which it reads one row (unless the output head is tied to it, then it is read whole).
-bw = float(os.environ.get("BW_GBS", "0") or 0)
-if bw > 0:
+# The bandwidth is the median of the samples at the same thread count (one per repetition);
+# BW_GBS overrides it for every thread count.
+bw = {}
+for th in sorted({r["threads"] for r in bw_rows}):
+    v = [r["gbs"] for r in bw_rows if r["threads"] == th]
+    bw[th] = (statistics.median(v), min(v), max(v), len(v))
+if float(os.environ.get("BW_GBS", "0") or 0) > 0:
+    g = float(os.environ["BW_GBS"])
+    bw = {th: (g, g, g, 1) for th in {r["threads"] for r in rows}}
+if bw:
     from gguf import GGUFReader
 
     def bytes_per_token(path):
@@ -34,16 +44,20 @@ if bw > 0:
         return sum(n for name, n in t.items() if tied or name != "token_embd.weight")
 
     print()
-    print(f"Decode (tg128) against the read-bandwidth roofline, {bw:.1f} GB/s measured by "
-          "`cargo bench --bench kernels` (rayon's threads summing 1 GiB):")
+    print("Read bandwidth (`cargo bench --bench kernels -- bandwidth-only`, RAYON_NUM_THREADS threads "
+          "summing 1 GiB, once per repetition), GB/s: " +
+          "; ".join(f"{th} thread{'s' if th > 1 else ''} {m:.1f} ({lo:.1f}-{hi:.1f}, n={n})"
+                    for th, (m, lo, hi, n) in sorted(bw.items())))
+    print()
+    print("Decode (tg128) against the read-bandwidth roofline of the same thread count (median bandwidth):")
     print()
     print("| model | threads | weight bytes per token | roofline tok/s | llama.cpp % of roofline | vramplan % of roofline |")
     print("|---|---|---|---|---|---|")
     for m, th, test in keys:
-        if test != "tg128":
+        if test != "tg128" or th not in bw:
             continue
         b = bytes_per_token(m)
-        roof = bw * 1e9 / b
+        roof = bw[th][0] * 1e9 / b
         pct = {}
         for eng in ("llama.cpp", "vramplan"):
             v = [r["tok_s"] for r in rows if (r["engine"], r["model"], r["threads"], r["test"]) == (eng, m, th, test)]
