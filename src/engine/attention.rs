@@ -6,7 +6,9 @@
 //! reproduced. A product of two f16 values is exact in f32, so each fused multiply-add is an
 //! ordinary `acc + a·b` here.
 
-use super::ops::{hsum8, round_f16, softmax, with_fma};
+#[cfg(test)]
+use super::ops::round_f16;
+use super::ops::{hsum8, round_f16_slice, softmax, with_fma};
 
 /// Which of llama.cpp's two f16 matrix-product paths the attention follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,11 +266,10 @@ fn attend_inline(
     out: &mut [f32],
 ) {
     let hd = q.len();
-    let q: Vec<f32> = if f16 {
-        q.iter().map(|&v| round_f16(v)).collect()
-    } else {
-        q.to_vec()
-    };
+    let mut q = q.to_vec();
+    if f16 {
+        round_f16_slice(&mut q);
+    }
     // tinyBLAS needs whole 8-element steps and rows in fours; ggml falls back to vec_dot.
     let kq_tiny = path == Path::Batch && hd.is_multiple_of(8);
     let kqv_tiny = path == Path::Batch && hd.is_multiple_of(4);
@@ -301,9 +302,7 @@ fn attend_inline(
     }
     softmax(&mut s);
     if f16 {
-        for p in &mut s {
-            *p = round_f16(*p);
-        }
+        round_f16_slice(&mut s);
     }
     if kqv_tiny {
         kqv_lanes(&s[..visible], values, stride, off, out);

@@ -200,6 +200,41 @@ fn swiglu_inline(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// [`round_f16`] of every element: F16C eight at a time where the CPU has it (round to nearest
+/// even, as the scalar conversion; NaNs stay NaN, their payload may differ), the rest scalar.
+pub fn round_f16_slice(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: F16C (and so AVX) was just detected on this CPU.
+        unsafe { round_f16_slice_f16c(x) };
+        return;
+    }
+    for v in x {
+        *v = round_f16(*v);
+    }
+}
+
+/// [`round_f16_slice`] with F16C.
+///
+/// # Safety
+/// The CPU has F16C and AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn round_f16_slice_f16c(x: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        // SAFETY: `c` holds eight floats.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(c.as_ptr()));
+            _mm256_storeu_ps(c.as_mut_ptr(), _mm256_cvtph_ps(h));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = round_f16(*v);
+    }
+}
+
 /// Rounds to the nearest f16 and back (what storing in an f16 tensor does).
 #[inline]
 pub fn round_f16(x: f32) -> f32 {
@@ -318,6 +353,37 @@ mod tests {
         assert_eq!(v_expf(-150.0), 0.0f32.max(v_expf(-150.0)));
         assert!(v_expf(-150.0) < 1e-40);
         assert_eq!(hsum8(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), 36.0);
+    }
+
+    #[test]
+    fn f16_rounding_of_a_slice_matches_the_scalar_rounding() {
+        let mut seed = 11u64;
+        let mut x: Vec<f32> = (0..100_003)
+            .map(|i| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let bits = (seed >> 32) as u32;
+                // Every magnitude (subnormal, overflow, halfway cases) and some plain values.
+                if i % 3 == 0 {
+                    (i as f32 - 50_000.0) * 0.37
+                } else {
+                    f32::from_bits(bits)
+                }
+            })
+            .filter(|v| !v.is_nan())
+            .collect();
+        x.extend([
+            65_504.0,
+            65_520.0,
+            65_519.99,
+            5.96e-8,
+            2.98e-8,
+            2.9802326e-8,
+            -0.0,
+        ]);
+        let want: Vec<u32> = x.iter().map(|&v| round_f16(v).to_bits()).collect();
+        round_f16_slice(&mut x);
+        let got: Vec<u32> = x.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
