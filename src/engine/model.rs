@@ -35,28 +35,8 @@ pub trait ModelBytes: AsRef<[u8]> {
 
 impl ModelBytes for memmap2::Mmap {
     fn release(bytes: &[u8]) {
-        #[cfg(unix)]
-        {
-            // SAFETY: sysconf has no preconditions.
-            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            if page <= 0 {
-                return;
-            }
-            let page = page as usize;
-            let start = (bytes.as_ptr() as usize).next_multiple_of(page);
-            let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
-            if end > start {
-                // SAFETY: `start..end` is whole pages inside `bytes`, part of a read-only file
-                // mapping (never written): MADV_DONTNEED drops the resident pages and any later
-                // read faults them back in from the file, so every reference still sees the
-                // same bytes. Failure only leaves the pages resident.
-                unsafe {
-                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = bytes;
+        // SAFETY: the loader hands in tensor bytes of this read-only file map.
+        unsafe { crate::gguf::release_mapped_pages(bytes) }
     }
 }
 

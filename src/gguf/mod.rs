@@ -10,8 +10,8 @@ mod writer;
 
 pub use error::{GgufError, ParseError};
 pub use reader::{
-    GgufFile, TensorInfo, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC,
-    KEY_ALIGNMENT, KEY_ARCHITECTURE,
+    release_mapped_pages, GgufFile, TensorInfo, GGML_MAX_DIMS, GGML_MAX_NAME,
+    GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, KEY_ALIGNMENT, KEY_ARCHITECTURE,
 };
 pub use shape::{check_hparams, model_shape, CHECKED_KEYS};
 pub use value::{

@@ -160,6 +160,51 @@ impl GgufFile<Mmap> {
     }
 }
 
+impl GgufFile<Mmap> {
+    /// Gives back the resident pages wholly inside `bytes` (nothing when `bytes` is not inside
+    /// this file's map). A later read faults them in again from the file, so every slice still
+    /// sees the same bytes: a reader that streams through the file (`vramplan quantize`) calls it
+    /// on what it has finished with, and its resident memory stays far below the file's size.
+    pub fn release(&self, bytes: &[u8]) {
+        let map = self.bytes().as_ptr_range();
+        let b = bytes.as_ptr_range();
+        if b.start >= map.start && b.end <= map.end {
+            // SAFETY: `bytes` lies inside this read-only file map.
+            unsafe { release_mapped_pages(bytes) }
+        }
+    }
+}
+
+/// `madvise(MADV_DONTNEED)` on the whole pages inside `bytes`: drops their resident copies; a
+/// later read faults them back in from the file. Failure only leaves the pages resident; a
+/// no-op off Unix.
+///
+/// # Safety
+/// `bytes` lies inside a read-only (never written) file mapping: on anonymous or written memory
+/// the pages would read back as zeros.
+pub unsafe fn release_mapped_pages(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if page <= 0 {
+            return;
+        }
+        let page = page as usize;
+        let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: `start..end` is whole pages inside `bytes`, part of a read-only file
+            // mapping by the caller's promise.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = bytes;
+}
+
 impl<'a> GgufFile<&'a [u8]> {
     /// Validate GGUF bytes in memory (tests, fuzzing, embedded data).
     pub fn parse(bytes: &'a [u8]) -> Result<GgufFile<&'a [u8]>, GgufError> {

@@ -233,7 +233,11 @@ pub fn quantize_file(
                 let data = file.tensor_data(&file.tensors()[t.source]);
                 for slab in Slabs::of(t) {
                     // A closed channel: the writer stopped (error or cancellation).
-                    if tx.send(convert_slab(pool, t, data, &slab)).is_err() {
+                    let converted = convert_slab(pool, t, data, &slab);
+                    // Read once: give the source pages back (resident memory stays at a few
+                    // slabs, not the input's size).
+                    file.release(Slabs::source(t, data, &slab));
+                    if tx.send(converted).is_err() {
                         return;
                     }
                 }
@@ -252,7 +256,7 @@ pub fn quantize_file(
                 write_converted(t, &rx, sink, output, &mut report)
             } else {
                 let data = file.tensor_data(&file.tensors()[t.source]);
-                copy_tensor(data, sink, output, &mut report)
+                copy_tensor(data, sink, output, &mut report, &|b| file.release(b))
             };
             // A shrunken input that did not fault: its size before the output is renamed into place.
             if written.is_ok()
@@ -327,15 +331,17 @@ fn write_error(path: &Path, e: io::Error) -> QuantizeError {
     QuantizeError::Gguf(GgufError::io("cannot write GGUF data to", path, e))
 }
 
-/// Copy a tensor's bytes unchanged, in slabs.
+/// Copy a tensor's bytes unchanged, in slabs, each `release`d once written.
 fn copy_tensor(
     data: &[u8],
     sink: &mut dyn Write,
     path: &Path,
     report: &mut dyn FnMut(u64) -> Result<(), QuantizeError>,
+    release: &dyn Fn(&[u8]),
 ) -> Result<(), QuantizeError> {
     for slab in data.chunks(SLAB_BYTES as usize) {
         sink.write_all(slab).map_err(|e| write_error(path, e))?;
+        release(slab);
         report(slab.len() as u64)?;
     }
     Ok(())
@@ -363,6 +369,12 @@ struct Slab {
 }
 
 impl Slabs {
+    /// The source bytes of `slab` within the tensor's bytes `src`.
+    fn source<'s>(t: &TensorPlan, src: &'s [u8], slab: &Slab) -> &'s [u8] {
+        let s = Slabs::of(t);
+        &src[slab.start * s.src_row..(slab.start + slab.rows) * s.src_row]
+    }
+
     fn of(t: &TensorPlan) -> Slabs {
         let ne0 = t.row_len();
         let n_rows = t.n_elements().checked_div(ne0).unwrap_or(0);
@@ -411,7 +423,7 @@ fn convert_slab(
     slab: &Slab,
 ) -> Result<Vec<u8>, QuantizeError> {
     let s = Slabs::of(t);
-    let src_slab = &src[slab.start * s.src_row..(slab.start + slab.rows) * s.src_row];
+    let src_slab = Slabs::source(t, src, slab);
     let mut out = vec![0u8; slab.rows * s.dst_row];
     pool.install(|| {
         out.par_chunks_mut(s.chunk_rows * s.dst_row)
