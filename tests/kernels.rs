@@ -820,28 +820,6 @@ fn check_matmul(
     }
 }
 
-/// The 512-bit Q6_K kernel keeps the AVX2 kernel's dword lanes (the same integer sums, the same
-/// f32 steps): bit-identical to it on real quantized rows, not only on unit scales.
-#[test]
-fn q6_k_avx512_equals_the_avx2_kernel_bit_for_bit() {
-    if !simd_isas().contains(&Isa::Avx512Vnni) {
-        eprintln!("kernels: no AVX512-VNNI on this CPU; the 512-bit Q6_K kernel is not checked");
-        return;
-    }
-    let mut rng = Rng(29);
-    for n in [256, 2048, 5632] {
-        for _ in 0..8 {
-            let w = quantized_row(Q6_K, n, &mut rng);
-            let x: Vec<f32> = (0..n).map(|_| rng.normal() * 3.0).collect();
-            let mut a = Vec::new();
-            kernels::quantize_activation(Q6_K, &x, &mut a).unwrap();
-            let wide = kernels::vec_dot_with(Isa::Avx512Vnni, Q6_K, n, &w, &a).unwrap();
-            let avx2 = kernels::vec_dot_with(Isa::Avx2, Q6_K, n, &w, &a).unwrap();
-            assert_eq!(wide.to_bits(), avx2.to_bits(), "n={n}: {wide} vs {avx2}");
-        }
-    }
-}
-
 #[test]
 fn batched_matmul_equals_one_row_kernels_on_random_rows() {
     let mut rng = Rng(15);

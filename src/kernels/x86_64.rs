@@ -37,7 +37,6 @@ pub(super) fn kernel(ty: GgmlType, vnni: bool) -> Option<RawDot> {
             Q5_1 => q5_1_q8_1::<true>,
             Q8_0 => q8_0_q8_0::<true>,
             IQ4_NL => iq4_nl_q8_0::<true>,
-            Q6_K => q6_k_q8_k_avx512,
             _ => return None,
         });
     }
@@ -826,82 +825,6 @@ unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
                     sumi = _mm256_add_epi32(sumi, p);
                 }
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        }
-    }
-    // SAFETY: same features as this function.
-    unsafe { hsum_f32x8(acc) }
-}
-
-/// `QUAD_MASK[j]` picks bytes `4j`, `4j+1`, `4j+2`, `4j+3` of a 16-byte scale vector, each four
-/// times: the scales of two 32-value chunks (`4j / 2` and `4j / 2 + 1`) for 16 dword lanes.
-static QUAD_MASK: [[u8; 16]; 4] = {
-    let mut m = [[0u8; 16]; 4];
-    let mut j = 0;
-    while j < 4 {
-        let mut i = 0;
-        while i < 16 {
-            m[j][i] = (4 * j + i / 4) as u8;
-            i += 1;
-        }
-        j += 1;
-    }
-    m
-};
-
-/// [`q6_k_q8_k`] on 512-bit registers with AVX512-VNNI: two 32-value chunks per register,
-/// `Σ (q6−32)·y` of four values per dword lane by two `vpdpbusd` (`q6·y` and `32·y`, exact), the
-/// lane times its 16-value group's scale by `vpmaddwd` (the difference fits 16 bits: |Σ| ≤
-/// 4·32·128), and the two halves added before the f32 step. Every dword lane of the folded sum
-/// is the AVX2 kernel's lane (the same products, integer sums), so the results are bit-identical
-/// to [`q6_k_q8_k`] (`tests/kernels.rs`).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn q6_k_q8_k_avx512(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let m4 = _mm512_set1_epi8(0x0f);
-    let m3 = _mm512_set1_epi8(3);
-    let m32 = _mm512_set1_epi8(32);
-    let lo16 = _mm512_set1_epi32(0xffff);
-    // SAFETY: each mask is 16 bytes.
-    let masks: [__m128i; 4] = std::array::from_fn(|j| unsafe { load128(QUAD_MASK[j].as_ptr()) });
-    let mut acc = _mm256_setzero_ps();
-    for i in 0..n / QK_K {
-        // SAFETY: super-block `i` lies inside both rows; offsets inside `block_q6_K` (ql 0,
-        // qh 128, scales 192, d 208) and `block_q8_K`.
-        unsafe {
-            let xb = xp.add(i * block::Q6_K);
-            let yb = yp.add(i * block::Q8_K);
-            let d = f16x2_at(xb.add(206)).1 * f32_at(yb);
-            let scales = load128(xb.add(192));
-            let mut sumi = _mm512_setzero_si512();
-            for c in 0..QK_K / 128 {
-                let ql = _mm512_loadu_si512(xb.add(64 * c).cast());
-                let qh = load256(xb.add(128 + 32 * c));
-                // Chunks 4c and 4c+1 take qh bits 0-1 and 2-3; chunks 4c+2 and 4c+3 bits 4-7.
-                let qh01 =
-                    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(qh), _mm256_srli_epi16::<2>(qh));
-                let qh23 = _mm512_srli_epi16::<4>(qh01);
-                let hi = |v: __m512i| _mm512_slli_epi16::<4>(_mm512_and_si512(v, m3));
-                let q01 = _mm512_or_si512(_mm512_and_si512(ql, m4), hi(qh01));
-                let q23 =
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(ql), m4), hi(qh23));
-                for (h, q) in [q01, q23].into_iter().enumerate() {
-                    let yq = _mm512_loadu_si512(yb.add(Q8K_QS + 128 * c + 64 * h).cast());
-                    let p = _mm512_sub_epi32(
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, yq),
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), m32, yq),
-                    );
-                    let sc = _mm512_and_si512(
-                        _mm512_cvtepi8_epi32(_mm_shuffle_epi8(scales, masks[2 * c + h])),
-                        lo16,
-                    );
-                    sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, sc));
-                }
-            }
-            let sumi = _mm256_add_epi32(
-                _mm512_castsi512_si256(sumi),
-                _mm512_extracti64x4_epi64::<1>(sumi),
-            );
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         }
     }
