@@ -326,6 +326,343 @@ fn attend_inline(
     }
 }
 
+/// Values of every KV head laid out for [`attend_group`]: per head, per block of eight
+/// positions, per element `d` of the head, the eight positions' values (`[g][jb][d][lane]`), so
+/// one load gives the eight lanes' operands of a `softmax · V` step. `values` holds `n` rows of
+/// `n_head_kv · hd` floats; positions past `n` in the last block are zeros.
+pub(crate) fn block_values(
+    values: &[f32],
+    n_head_kv: usize,
+    hd: usize,
+    n: usize,
+    out: &mut Vec<f32>,
+) {
+    let stride = n_head_kv * hd;
+    let blocks = n.div_ceil(8);
+    out.clear();
+    out.resize(n_head_kv * blocks * hd * 8, 0.0);
+    for (g, head) in out.chunks_exact_mut(blocks * hd * 8).enumerate() {
+        for (jb, block) in head.chunks_exact_mut(hd * 8).enumerate() {
+            for l in 0..8.min(n - jb * 8) {
+                let row = &values[(jb * 8 + l) * stride + g * hd..][..hd];
+                for (d, &v) in row.iter().enumerate() {
+                    block[d * 8 + l] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Whether [`attend_group`] computes a prompt batch's attention with heads of `hd` elements
+/// (tinyBLAS's path: whole 8-element steps).
+pub(crate) fn group_path(hd: usize) -> bool {
+    hd.is_multiple_of(8)
+}
+
+/// The query heads of one KV group (`q`: `gqa` heads of `hd` floats, roped) of one prompt token
+/// against `visible` cached positions, into `out` (`gqa × hd`): the same results, bit for bit,
+/// as [`attend`] with [`Path::Batch`] per head, but the heads share every key and value load
+/// (a register tile of up to four heads by two keys for `QKᵀ`, four heads by two elements for
+/// `softmax · V`). `keys`: rows of `stride` floats whose head starts at `off`; `vt`: this
+/// group's [`block_values`]. Needs [`group_path`]`(hd)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend_group(
+    q: &[f32],
+    hd: usize,
+    keys: &[f32],
+    stride: usize,
+    off: usize,
+    vt: &[f32],
+    visible: usize,
+    scale: f32,
+    f16: bool,
+    out: &mut [f32],
+) {
+    attend_group_on(
+        avx(),
+        q,
+        hd,
+        keys,
+        stride,
+        off,
+        vt,
+        visible,
+        scale,
+        f16,
+        out,
+    )
+}
+
+/// [`attend_group`] on the AVX kernels or (`avx` false) the portable ones.
+#[allow(clippy::too_many_arguments)]
+fn attend_group_on(
+    avx: bool,
+    q: &[f32],
+    hd: usize,
+    keys: &[f32],
+    stride: usize,
+    off: usize,
+    vt: &[f32],
+    visible: usize,
+    scale: f32,
+    f16: bool,
+    out: &mut [f32],
+) {
+    assert!(group_path(hd) && q.len() == out.len() && q.len().is_multiple_of(hd));
+    assert!(visible >= 1 && keys.len() >= (visible - 1) * stride + off + hd);
+    let padded = visible.div_ceil(8) * 8;
+    assert!(
+        vt.len() >= padded * hd,
+        "blocked values cover the positions"
+    );
+    let gqa = q.len() / hd;
+    let mut q = q.to_vec();
+    if f16 {
+        round_f16_slice(&mut q);
+    }
+    // Scores per head, padded with masked lanes to whole blocks of eight (as in `attend`).
+    let mut s = vec![f32::NEG_INFINITY; gqa * padded];
+    for h0 in (0..gqa).step_by(4) {
+        let nh = (gqa - h0).min(4);
+        let qh = &q[h0 * hd..(h0 + nh) * hd];
+        let sh = &mut s[h0 * padded..(h0 + nh) * padded];
+        qk_rows(avx, qh, hd, &keys[off..], stride, visible, scale, sh);
+    }
+    for sh in s.chunks_exact_mut(padded) {
+        softmax(sh);
+        if f16 {
+            round_f16_slice(sh);
+        }
+    }
+    for h0 in (0..gqa).step_by(4) {
+        let nh = (gqa - h0).min(4);
+        kqv_blocked(
+            avx,
+            &s[h0 * padded..(h0 + nh) * padded],
+            padded,
+            vt,
+            hd,
+            &mut out[h0 * hd..(h0 + nh) * hd],
+        );
+    }
+}
+
+/// Whether the 256-bit AVX forms of the group kernels run on this CPU.
+#[inline(always)]
+fn avx() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `scale ·` [`dot_tinyblas`] of each of the (1 to 4) query heads in `q` (`hd` floats each)
+/// with the first `visible` key rows of `keys` (`stride` apart), into `s` (`padded` per head).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn qk_rows(
+    avx: bool,
+    q: &[f32],
+    hd: usize,
+    keys: &[f32],
+    stride: usize,
+    visible: usize,
+    scale: f32,
+    s: &mut [f32],
+) {
+    let nh = q.len() / hd;
+    assert!((1..=4).contains(&nh) && s.len().is_multiple_of(nh) && s.len() / nh >= visible);
+    assert!(hd.is_multiple_of(8) && keys.len() >= (visible - 1) * stride + hd);
+    #[cfg(target_arch = "x86_64")]
+    if avx {
+        // SAFETY: AVX was detected by the caller; the assertions bound every read and write.
+        unsafe {
+            match nh {
+                1 => qk_rows_avx::<1>(q, hd, keys, stride, visible, scale, s),
+                2 => qk_rows_avx::<2>(q, hd, keys, stride, visible, scale, s),
+                3 => qk_rows_avx::<3>(q, hd, keys, stride, visible, scale, s),
+                _ => qk_rows_avx::<4>(q, hd, keys, stride, visible, scale, s),
+            }
+        }
+        return;
+    }
+    let _ = avx;
+    qk_rows_portable(q, hd, keys, stride, visible, scale, s)
+}
+
+/// [`qk_rows`] in portable code: one [`dot_tinyblas`] per pair.
+fn qk_rows_portable(
+    q: &[f32],
+    hd: usize,
+    keys: &[f32],
+    stride: usize,
+    visible: usize,
+    scale: f32,
+    s: &mut [f32],
+) {
+    let padded = s.len() / (q.len() / hd);
+    for (qh, sh) in q.chunks_exact(hd).zip(s.chunks_exact_mut(padded)) {
+        for (j, sj) in sh.iter_mut().enumerate().take(visible) {
+            *sj = dot_tinyblas(qh, &keys[j * stride..j * stride + hd]) * scale;
+        }
+    }
+}
+
+/// [`qk_rows`] for `H` heads on 256-bit registers, two keys per pass: `2H` lane-sum registers,
+/// each key step loaded once for every head (rounded multiply, then add, as [`dot_tinyblas`]).
+///
+/// # Safety
+/// The CPU has AVX; `hd` is a multiple of 8; `q` holds `H · hd` floats, `keys` `visible` rows,
+/// `s` `H` runs of at least `visible` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn qk_rows_avx<const H: usize>(
+    q: &[f32],
+    hd: usize,
+    keys: &[f32],
+    stride: usize,
+    visible: usize,
+    scale: f32,
+    s: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let padded = s.len() / H;
+    let (qp, kp) = (q.as_ptr(), keys.as_ptr());
+    let mut j = 0;
+    while j < visible {
+        // The last odd key goes through the pair loop twice over (its result stored once).
+        let j1 = (j + 1).min(visible - 1);
+        let mut acc = [[_mm256_setzero_ps(); 2]; H];
+        for i in (0..hd).step_by(8) {
+            // SAFETY: keys j and j1 < visible and head h < H hold `hd` floats; i + 8 <= hd.
+            unsafe {
+                let k0 = _mm256_loadu_ps(kp.add(j * stride + i));
+                let k1 = _mm256_loadu_ps(kp.add(j1 * stride + i));
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(qp.add(h * hd + i));
+                    acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(x, k0));
+                    acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(x, k1));
+                }
+            }
+        }
+        for (h, a) in acc.iter().enumerate() {
+            // SAFETY: AVX is enabled in this function.
+            unsafe {
+                s[h * padded + j] = hsum8_avx(a[0]) * scale;
+                if j1 > j {
+                    s[h * padded + j1] = hsum8_avx(a[1]) * scale;
+                }
+            }
+        }
+        j += 2;
+    }
+}
+
+/// [`hsum8`] of one register: the same four additions in the same order, in registers.
+///
+/// # Safety
+/// The CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn hsum8_avx(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    // r[i] = l[4 + i] + l[i]
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(v), _mm256_castps256_ps128(v));
+    // [r0 + r2, r1 + r3]
+    let s = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    // (r0 + r2) + (r1 + r3)
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// `softmax · V` of the `p.len() / padded` (≤ 4) heads whose probabilities `p` holds (`padded`
+/// per head, zeros past the visible positions) over blocked values `vt`, into `out`
+/// (`heads × hd`): lane `j % 8` accumulates position `j`, then [`hsum8`], as [`kqv_lanes`].
+/// The padding lanes add `0 · v`, which leaves a sum unchanged: a sum that starts at +0 is never
+/// -0 under round-to-nearest.
+fn kqv_blocked(avx: bool, p: &[f32], padded: usize, vt: &[f32], hd: usize, out: &mut [f32]) {
+    let nh = p.len() / padded;
+    debug_assert!(nh <= 4 && out.len() == nh * hd && vt.len() >= padded * hd);
+    #[cfg(target_arch = "x86_64")]
+    if avx {
+        // SAFETY: AVX was detected by the caller; `vt` covers `padded / 8` blocks of `hd × 8`.
+        unsafe {
+            match nh {
+                1 => kqv_blocked_avx::<1>(p, padded, vt, hd, out),
+                2 => kqv_blocked_avx::<2>(p, padded, vt, hd, out),
+                3 => kqv_blocked_avx::<3>(p, padded, vt, hd, out),
+                _ => kqv_blocked_avx::<4>(p, padded, vt, hd, out),
+            }
+        }
+        return;
+    }
+    let _ = avx;
+    kqv_blocked_portable(p, padded, vt, hd, out)
+}
+
+/// [`kqv_blocked`] in portable code.
+fn kqv_blocked_portable(p: &[f32], padded: usize, vt: &[f32], hd: usize, out: &mut [f32]) {
+    for (ph, oh) in p.chunks_exact(padded).zip(out.chunks_exact_mut(hd)) {
+        for (d, o) in oh.iter_mut().enumerate() {
+            let mut acc = [0.0f32; 8];
+            for jb in 0..padded / 8 {
+                let v = &vt[(jb * hd + d) * 8..][..8];
+                for l in 0..8 {
+                    acc[l] += ph[jb * 8 + l] * v[l];
+                }
+            }
+            *o = hsum8(&acc);
+        }
+    }
+}
+
+/// [`kqv_blocked`] on 256-bit registers: for two elements of the head at a time, the lane sums
+/// of up to four heads stay in registers over all positions; each value load serves every head.
+///
+/// # Safety
+/// The CPU has AVX; `hd` is even; `vt` holds `padded · hd` floats; `p` holds whole heads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn kqv_blocked_avx<const H: usize>(
+    p: &[f32],
+    padded: usize,
+    vt: &[f32],
+    hd: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    assert!(p.len() == H * padded && out.len() == H * hd);
+    assert!(hd.is_multiple_of(2) && padded.is_multiple_of(8) && vt.len() >= padded * hd);
+    let pp = p.as_ptr();
+    let vp = vt.as_ptr();
+    for d in (0..hd).step_by(2) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; H];
+        for jb in 0..padded / 8 {
+            // SAFETY: block jb's elements d, d + 1 lie in `vt` (jb < padded / 8, d + 1 < hd);
+            // head h's probabilities jb·8..jb·8 + 8 lie in its `padded` floats.
+            unsafe {
+                let v0 = _mm256_loadu_ps(vp.add((jb * hd + d) * 8));
+                let v1 = _mm256_loadu_ps(vp.add((jb * hd + d + 1) * 8));
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(pp.add(h * padded + jb * 8));
+                    acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(x, v0));
+                    acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(x, v1));
+                }
+            }
+        }
+        for (h, a) in acc.iter().enumerate() {
+            for (e, &v) in a.iter().enumerate() {
+                // SAFETY: AVX is enabled in this function.
+                out[h * hd + d + e] = unsafe { hsum8_avx(v) };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +781,62 @@ mod tests {
                 kqv_lanes_portable(&p, &values, stride, off, &mut want);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "hd {hd} visible {visible}");
+            }
+        }
+    }
+
+    #[test]
+    fn group_attention_is_bit_identical_to_one_head_at_a_time() {
+        let mut seed = 9u32;
+        let mut r = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            round_f16((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+        };
+        // (head size, KV heads, query heads per KV head): llama-like, SmolLM2-like, MHA, odd.
+        for (hd, n_kv_heads, gqa) in [(64, 2, 4), (64, 3, 3), (8, 1, 1), (16, 2, 5), (24, 1, 2)] {
+            let stride = n_kv_heads * hd;
+            for n in [1, 2, 7, 8, 9, 33] {
+                let keys: Vec<f32> = (0..n * stride).map(|_| r()).collect();
+                let values: Vec<f32> = (0..n * stride).map(|_| r()).collect();
+                let mut vt = Vec::new();
+                block_values(&values, n_kv_heads, hd, n, &mut vt);
+                let group = vt.len() / n_kv_heads;
+                for g in 0..n_kv_heads {
+                    let q: Vec<f32> = (0..gqa * hd).map(|_| r() * 3.0).collect();
+                    for visible in [1, n.div_ceil(2), n] {
+                        for f16 in [true, false] {
+                            let mut want = vec![0.0; gqa * hd];
+                            for (qh, o) in q.chunks(hd).zip(want.chunks_mut(hd)) {
+                                let (k, v) = (&keys, &values);
+                                attend(qh, k, v, stride, g * hd, visible, 0.3, Path::Batch, f16, o);
+                            }
+                            let vg = &vt[g * group..(g + 1) * group];
+                            for avx in [false, avx()] {
+                                let mut got = vec![0.0; gqa * hd];
+                                attend_group_on(
+                                    avx,
+                                    &q,
+                                    hd,
+                                    &keys,
+                                    stride,
+                                    g * hd,
+                                    vg,
+                                    visible,
+                                    0.3,
+                                    f16,
+                                    &mut got,
+                                );
+                                let bits =
+                                    |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                                assert_eq!(
+                                    bits(&got),
+                                    bits(&want),
+                                    "hd {hd} gqa {gqa} n {n} visible {visible} f16 {f16} avx {avx}"
+                                );
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 //! residual; RMSNorm, SwiGLU FFN or routed experts and residual; final RMSNorm and the output
 //! head. Prompts run in micro-batches of up to `n_ubatch` tokens; decoding is one token at a time.
 
-use super::attention::{attend, Path};
+use super::attention::{attend, attend_group, block_values, group_path, Path};
 use super::kv::{KvCache, KvCacheType};
 use super::matmul::{matmul, matvecs, MatvecJob, QuantActs};
 use super::model::{Ffn, Mat, Model};
@@ -67,6 +67,8 @@ struct Buffers {
     down: Vec<f32>,
     keys: Vec<f32>,
     values: Vec<f32>,
+    /// The values in [`block_values`]' layout, for prompt attention.
+    values_t: Vec<f32>,
     logits: Vec<f32>,
     acts: [QuantActs; 2],
     /// One-token activations for the fused products, one per product (see [`quantize_for`]).
@@ -91,6 +93,7 @@ impl Buffers {
             &self.down,
             &self.keys,
             &self.values,
+            &self.values_t,
             &self.logits,
             &self.mm,
         ]
@@ -324,7 +327,8 @@ fn forward(
             kv.keys(il, n_kv, &mut b.keys);
             kv.values(il, n_kv, &mut b.values);
             let f16 = kv.ty() == KvCacheType::F16;
-            attend_heads(hp, &b.q, &b.keys, &b.values, pos0, f16, &mut b.attn);
+            let vals = (&b.values[..], &mut b.values_t);
+            attend_heads(hp, &b.q, &b.keys, vals, pos0, f16, &mut b.attn);
         }
         let [a0, _] = &mut b.acts;
         mm(&layer.wo, &b.attn, a0, true, &mut b.o, &mut b.mm);
@@ -462,12 +466,14 @@ fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
 }
 
 /// Attention of the `q.len() / q_dim` tokens at positions `pos0..` over the cache's first
-/// `pos0 + n` keys and values, one rayon task per token and head, into `out` (`n × q_dim`).
+/// `pos0 + n` keys and values, into `out` (`n × q_dim`): one task per token and KV group, whose
+/// query heads share every key and value load ([`attend_group`], on `values` laid out into
+/// `values.1`), or per token and head where the head size rules that out.
 fn attend_heads(
     hp: &super::model::HParams,
     q: &[f32],
     keys: &[f32],
-    values: &[f32],
+    values: (&[f32], &mut Vec<f32>),
     pos0: usize,
     f16: bool,
     out: &mut Vec<f32>,
@@ -476,9 +482,33 @@ fn attend_heads(
     let (q_dim, kv_dim) = (hp.n_head * hd, hp.n_head_kv * hd);
     let gqa = hp.n_head / hp.n_head_kv;
     let n = q.len() / q_dim;
+    let (values, vt) = values;
+    resize(out, n * q_dim);
+    if n >= 2 && group_path(hd) {
+        let n_kv = pos0 + n;
+        block_values(values, hp.n_head_kv, hd, n_kv, vt);
+        let group = vt.len() / hp.n_head_kv;
+        for_chunks_mut(out, gqa * hd, |_, i, out| {
+            let (t, g) = (i / hp.n_head_kv, i % hp.n_head_kv);
+            let qg = &q[t * q_dim + g * gqa * hd..t * q_dim + (g + 1) * gqa * hd];
+            let vg = &vt[g * group..(g + 1) * group];
+            attend_group(
+                qg,
+                hd,
+                keys,
+                kv_dim,
+                g * hd,
+                vg,
+                pos0 + t + 1,
+                hp.kq_scale,
+                f16,
+                out,
+            );
+        });
+        return;
+    }
     // llama.cpp multiplies a batch with tinyBLAS and one token with vec_dot (see attention.rs).
     let path = if n >= 2 { Path::Batch } else { Path::Single };
-    resize(out, n * q_dim);
     for_chunks_mut(out, hd, |_, i, out| {
         let (t, h) = (i / hp.n_head, i % hp.n_head);
         let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
