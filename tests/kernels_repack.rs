@@ -9,7 +9,7 @@
 
 use vramplan::ggml::GgmlType;
 use vramplan::kernels::repack::{self, PackedKernel};
-use vramplan::kernels::{scalar, Isa};
+use vramplan::kernels::{self, scalar, DotKernel, Isa};
 use vramplan::quant;
 
 struct Rng(u64);
@@ -150,6 +150,57 @@ fn packed_products_are_bit_identical_to_the_scalar_one_row_kernel() {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiled_product_on_packed_q4_k_is_bit_identical_to_the_scalar_one_row_kernel() {
+    let mut rng = Rng(13);
+    let ty = GgmlType::Q4_K;
+    // 8 and 24 rows end on a half tile; 9 and 33 tokens pass the tiled product's minimum.
+    for (rows, cols, n_tok) in [(8, 256, 9), (24, 512, 8), (32, 256, 33), (48, 768, 12)] {
+        for raw in [false, true] {
+            let w = weights(ty, rows, cols, raw, &mut rng);
+            let a = acts(ty, n_tok, cols, raw, &mut rng);
+            let (rb, arb) = (w.len() / rows, a.len() / n_tok);
+            let mut packed = vec![0u8; w.len()];
+            repack::repack(ty, rows, cols, &w, &mut packed).unwrap();
+            for isa in isas() {
+                let Some(Ok(k)) = DotKernel::with_isa(ty, isa) else {
+                    continue;
+                };
+                if !k.tiled_for(n_tok) {
+                    assert_eq!(isa, Isa::Neon, "{isa} has a tiled Q4_K product");
+                    continue;
+                }
+                let mut got = vec![f32::NAN; rows * n_tok];
+                kernels::matmul_packed_tiled(&k, &packed, cols, &a, n_tok, &mut got).unwrap();
+                for (i, g) in got.iter().enumerate() {
+                    let (r, t) = (i / n_tok, i % n_tok);
+                    let e = scalar::vec_dot_q4_k_q8_k(
+                        cols,
+                        &w[r * rb..(r + 1) * rb],
+                        &a[t * arb..(t + 1) * arb],
+                    );
+                    assert_eq!(
+                        g.to_bits(),
+                        e.to_bits(),
+                        "{isa} raw {raw} {rows}x{cols} r{r} t{t}"
+                    );
+                }
+                // Not a whole number of groups, too few tokens: refused, not computed.
+                let mut out = vec![0.0; (rows - 1) * n_tok];
+                let short = &packed[..packed.len() - rb];
+                assert!(
+                    kernels::matmul_packed_tiled(&k, short, cols, &a, n_tok, &mut out).is_err()
+                );
+                let mut out = vec![0.0; rows];
+                assert!(
+                    kernels::matmul_packed_tiled(&k, &packed, cols, &a[..arb], 1, &mut out)
+                        .is_err()
+                );
             }
         }
     }

@@ -75,7 +75,8 @@ struct Buffers {
     dacts: [QuantActs; 3],
     /// Per thread: one KV head's keys and values for one-token attention.
     heads: Vec<Vec<f32>>,
-    mm: Vec<f32>,
+    /// Per thread: one task's rows of a prompt product (see [`matmul`]).
+    mm: Vec<Vec<f32>>,
 }
 
 impl Buffers {
@@ -95,13 +96,14 @@ impl Buffers {
             &self.values,
             &self.values_t,
             &self.logits,
-            &self.mm,
         ]
         .iter()
         .map(|v| v.capacity() * 4)
         .sum::<usize>();
         let acts = self.acts.iter().chain(&self.dacts);
-        let heads = self.heads.iter().map(|h| h.capacity() * 4).sum::<usize>();
+        let heads = (self.heads.iter().chain(&self.mm))
+            .map(|h| h.capacity() * 4)
+            .sum::<usize>();
         (f + heads + acts.map(|a| a.data.capacity()).sum::<usize>()) as u64
     }
 }
@@ -249,7 +251,7 @@ fn mm(
     acts: &mut QuantActs,
     fresh: bool,
     out: &mut Vec<f32>,
-    scratch: &mut Vec<f32>,
+    scratch: &mut Vec<Vec<f32>>,
 ) {
     let n = x.len() / m.w.cols;
     if let Some(t) = m.k.act_type() {

@@ -118,9 +118,9 @@ pub(crate) enum MatKernel {
     Dequant,
     /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved); `file`
     /// is the type's kernel on the file layout, whose tiled product serves prompt batches where
-    /// it is faster (Q4_K: rows put back into the file layout per chunk, in every prompt batch:
-    /// ~5% of a one-thread Q4_K_M pp512 by `perf`; a tile filled straight from the packed
-    /// groups would save it).
+    /// it is faster (Q4_K: its tiles filled straight from the packed groups,
+    /// [`kernels::matmul_packed_tiled`]; a type without that fill has its rows put back into
+    /// the file layout per chunk).
     Packed {
         kernel: PackedKernel,
         act: GgmlType,
@@ -222,7 +222,7 @@ pub(crate) const ROW_ALIGN: usize = 16;
 
 /// `out[t][r] = w[r] · x[t]` for the `n` tokens of `x` (`n × w.cols` floats, token-major) into
 /// `out` (`n × w.rows`, token-major). `acts` must hold `x` quantized to the kernel's partner type
-/// (see [`QuantActs::quantize`]); `scratch` is reused between calls. Runs on the pool that
+/// (see [`QuantActs::quantize`]); `scratch` (a buffer per thread) is reused between calls. Runs on the pool that
 /// [`Pool::install`] made current (serially without one): one token splits the rows evenly
 /// between the threads, a batch hands out chunks of [`chunk_rows`] rows on demand.
 pub(crate) fn matmul(
@@ -231,7 +231,7 @@ pub(crate) fn matmul(
     x: &[f32],
     acts: &QuantActs,
     out: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Vec<Vec<f32>>,
 ) {
     let n = x.len() / w.cols;
     debug_assert_eq!(out.len(), n * w.rows);
@@ -254,9 +254,9 @@ pub(crate) fn matmul(
         });
         return;
     }
-    // Row-major by weight row: each task owns `cr` rows for all tokens.
-    scratch.clear();
-    scratch.resize(rows * n, 0.0);
+    // Row-major by weight row: each task owns `cr` rows for all tokens, computes them into its
+    // thread's buffer in `scratch` and writes them into `out`'s token-major rows itself (a
+    // serial pass after the region was ~5% of a one-thread prompt).
     let cr = match k {
         // The tiled products want whole tiles of rows, and enough of them per task.
         MatKernel::Dot { kernel, .. } => kernel.chunk_rows(n, chunk_rows(w)),
@@ -271,37 +271,41 @@ pub(crate) fn matmul(
         }
         _ => Vec::new(),
     };
-    let chunk = |i: usize, y: &mut [f32]| {
+    let threads = pool::with_current(|p| p.map_or(1, pool::Pool::threads));
+    scratch.resize_with(threads, Vec::new);
+    let bufs = SharedMut::new(&mut scratch[..]);
+    let outs = SharedMut::new(out);
+    let chunk = |tid: usize, i: usize| {
+        // SAFETY: a thread's chunks run one after another, and each thread uses only its buffer.
+        let buf = unsafe { &mut bufs.slice(tid..tid + 1)[0] };
         let r = i * cr..((i + 1) * cr).min(rows);
-        matmul_rows(w, k, x, acts, &sums, r, y);
+        let len = r.len() * n;
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        let y = &mut buf[..len];
+        matmul_rows(w, k, x, acts, &sums, r.clone(), y);
+        // In bands of 16 rows: each output write fills a cache line and the 16 source lines
+        // stay in L1 across tokens.
+        for b0 in (0..r.len()).step_by(16) {
+            let b1 = (b0 + 16).min(r.len());
+            for t in 0..n {
+                let at = t * rows + r.start;
+                // SAFETY: each chunk is handed out once and owns rows `r` of every token's row
+                // of `out`; no other task writes them.
+                let o = unsafe { outs.slice(at + b0..at + b1) };
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = y[(b0 + j) * n + t];
+                }
+            }
+        }
     };
     pool::with_current(|p| match p {
         Some(p) if p.threads() > 1 => {
-            let y = SharedMut::new(&mut scratch[..]);
-            p.run(&|tid| {
-                p.chunks(tid, n_chunks, |i| {
-                    let r = i * cr * n..((i + 1) * cr).min(rows) * n;
-                    // SAFETY: each chunk is handed out once; chunks own disjoint rows.
-                    chunk(i, unsafe { y.slice(r) });
-                });
-            });
+            p.run(&|tid| p.chunks(tid, n_chunks, |i| chunk(tid, i)));
         }
-        _ => {
-            for (i, y) in scratch.chunks_mut(cr * n).enumerate() {
-                chunk(i, y);
-            }
-        }
+        _ => (0..n_chunks).for_each(|i| chunk(0, i)),
     });
-    // In bands of 16 rows: each output write fills a cache line and the 16 source lines stay in
-    // L1 across tokens (row by row, every write missed: ~10% of a prefill).
-    for r0 in (0..rows).step_by(16) {
-        let r1 = (r0 + 16).min(rows);
-        for t in 0..n {
-            for r in r0..r1 {
-                out[t * rows + r] = scratch[r * n + t];
-            }
-        }
-    }
 }
 
 /// One of the one-token products of [`matvecs`].
@@ -397,6 +401,11 @@ fn matmul_rows(
             debug_assert_eq!(acts.n, n);
             debug_assert_eq!(y.len(), r.len() * n);
             kernels::matmul_with(kernel, wc, w.cols, &acts.data, n, y)
+                .expect("operands sized by the model loader");
+        }
+        MatKernel::Packed { file, act, .. } if file.tiled_for(n) && w.ty == GgmlType::Q4_K => {
+            debug_assert_eq!(acts.ty, Some(*act));
+            kernels::matmul_packed_tiled(file, wc, w.cols, &acts.data, n, y)
                 .expect("operands sized by the model loader");
         }
         MatKernel::Packed { file, act, .. } if file.tiled_for(n) => {

@@ -644,6 +644,50 @@ pub fn matmul_with(
     Ok(())
 }
 
+/// [`matmul_with`]'s tiled product on a Q4_K matrix repacked by [`repack::repack`] (`packed`:
+/// whole groups of eight rows), the tile filled straight from the packed groups: bit-identical
+/// to [`matmul_with`] on the same rows in the file layout. `k` is the Q4_K kernel on the file
+/// layout and must be [`DotKernel::tiled_for`] `n_tok`.
+pub fn matmul_packed_tiled(
+    k: &DotKernel,
+    packed: &[u8],
+    n_cols: usize,
+    acts: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let tk = match k.tiled.as_ref() {
+        Some(tk) if k.ty == GgmlType::Q4_K && k.tiled_for(n_tok) => tk,
+        _ => return Err(KernelError::Unsupported(k.ty)),
+    };
+    let rb = row_bytes(k.ty, n_cols)?;
+    let arb = row_bytes(GgmlType::Q8_K, n_cols)?;
+    let n_rows = packed.len() / rb.max(1);
+    if rb == 0 || packed.len() != n_rows * rb || !n_rows.is_multiple_of(repack::ROWS) {
+        return Err(KernelError::Len {
+            what: "packed weight rows (whole groups of 8)",
+            expected: n_rows.next_multiple_of(repack::ROWS) * rb,
+            actual: packed.len(),
+        });
+    }
+    for (what, expected, actual) in [
+        ("activation rows", arb * n_tok, acts.len()),
+        ("output", n_rows * n_tok, out.len()),
+    ] {
+        if expected != actual {
+            return Err(KernelError::Len {
+                what,
+                expected,
+                actual,
+            });
+        }
+    }
+    // SAFETY: the tiled kernel belongs to the instruction set `k` was built for, which
+    // `with_isa` checked this CPU has; every size was checked above.
+    unsafe { tiled::gemm_packed_q4_k(tk, packed, n_cols, acts, n_tok, out) };
+    Ok(())
+}
+
 /// The fewest weight rows per call of a tiled kernel that [`DotKernel::chunk_rows`] asks for.
 #[cfg(target_arch = "x86_64")]
 const GEMM_MIN_CHUNK_ROWS: usize = 64;

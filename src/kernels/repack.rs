@@ -106,7 +106,7 @@ fn pack_k4_scales(sm: &[([u8; 8], [u8; 8]); ROWS], out: &mut [u8]) {
 }
 
 /// The inverse of [`pack_k4_scales`] for row `r`.
-fn unpack_k4_scales(p: &[u8], r: usize) -> ([u8; 8], [u8; 8]) {
+pub(crate) fn unpack_k4_scales(p: &[u8], r: usize) -> ([u8; 8], [u8; 8]) {
     let (mut sc, mut m) = ([0u8; 8], [0u8; 8]);
     for j in 0..8 {
         let k = 8 * j + r;

@@ -260,16 +260,16 @@ pub(crate) struct Tile {
 }
 
 impl Tile {
-    /// Unpacks rows `0..nr` of `rows` (`rb` bytes each, `nb` blocks of format `f`).
-    fn fill(&mut self, f: &Format, rows: &[u8], rb: usize, nr: usize, nb: usize) {
-        debug_assert!(nr <= TILE_ROWS && rows.len() >= nr * rb && rb == nb * f.block);
+    /// Sizes the tile for `nb` blocks of `nr` rows: scales, corrections and `d` zeroed, and
+    /// the quants zeroed unless a full tile will overwrite every word.
+    fn reset(&mut self, nr: usize, nb: usize) {
         self.nb = nb;
         for (v, len) in [(&mut self.sc, 16), (&mut self.corr, PAIRS)] {
             v.clear();
             v.resize(nb * len * TILE_ROWS, 0);
         }
         if nr < TILE_ROWS || self.q.len() != nb * TILE_BLOCK / 4 {
-            // Rows past the matrix must be zero; a full tile overwrites every word.
+            // Rows past the matrix must be zero.
             self.q.clear();
             self.q.resize(nb * TILE_BLOCK / 4, 0);
         }
@@ -277,6 +277,62 @@ impl Tile {
             v.clear();
             v.resize(nb * TILE_ROWS, 0.0);
         }
+    }
+
+    /// Unpacks `nr` (8 or 16) rows of Q4_K from `groups`, the `nr / 8` groups of
+    /// [`super::repack`]'s Q4_K×8 layout (`nb` super-blocks per row): the same tile as
+    /// [`Tile::fill`] on the file layout, without putting the rows back first. The packed
+    /// layout keeps four consecutive quant bytes of each of the eight rows side by side, so a
+    /// tile line (one quad of 16 rows) is two 32-byte runs, masked for the low nibbles or shifted
+    /// for the high ones.
+    fn fill_packed_q4_k(&mut self, groups: &[u8], nr: usize, nb: usize) {
+        const GB: usize = super::repack::ROWS * block::Q4_K;
+        debug_assert!(nr.is_multiple_of(8) && nr <= TILE_ROWS && groups.len() >= nr / 8 * nb * GB);
+        self.reset(nr, nb);
+        for b in 0..nb {
+            let q = &mut self.q[b * TILE_BLOCK / 4..(b + 1) * TILE_BLOCK / 4];
+            for half in 0..nr / 8 {
+                prefetch_block(groups, (half * nb + b + 2) * GB, GB);
+                let p = &groups[(half * nb + b) * GB..][..GB];
+                let r0 = 8 * half;
+                for c in 0..4 {
+                    for s in 0..8 {
+                        let run: &[u8; 32] = p[128 + 256 * c + 32 * s..][..32].try_into().unwrap();
+                        let (lo, hi) = (16 * c + s, 16 * c + 8 + s);
+                        // Fixed-size runs, so the loops become single vector operations.
+                        let w: [u32; 8] = std::array::from_fn(|r| {
+                            u32::from_le_bytes(run[4 * r..4 * r + 4].try_into().unwrap())
+                        });
+                        let lo: &mut [u32; 8] =
+                            (&mut q[lo * TILE_ROWS + r0..][..8]).try_into().unwrap();
+                        for (o, w) in lo.iter_mut().zip(w) {
+                            *o = w & 0x0f0f_0f0f;
+                        }
+                        let hi: &mut [u32; 8] =
+                            (&mut q[hi * TILE_ROWS + r0..][..8]).try_into().unwrap();
+                        for (o, w) in hi.iter_mut().zip(w) {
+                            *o = (w >> 4) & 0x0f0f_0f0f;
+                        }
+                    }
+                }
+                for r in 0..8 {
+                    let (sc, m) = super::repack::unpack_k4_scales(&p[32..128], r);
+                    for j in 0..8 {
+                        self.sc[(b * 16 + j) * TILE_ROWS + r0 + r] = sc[j] as i32;
+                        self.corr[(b * PAIRS + j) * TILE_ROWS + r0 + r] =
+                            pair(m[j] as i32, m[j] as i32);
+                    }
+                    self.d[b * TILE_ROWS + r0 + r] = f16_at(p, 2 * r);
+                    self.dmin[b * TILE_ROWS + r0 + r] = f16_at(p, 16 + 2 * r);
+                }
+            }
+        }
+    }
+
+    /// Unpacks rows `0..nr` of `rows` (`rb` bytes each, `nb` blocks of format `f`).
+    fn fill(&mut self, f: &Format, rows: &[u8], rb: usize, nr: usize, nb: usize) {
+        debug_assert!(nr <= TILE_ROWS && rows.len() >= nr * rb && rb == nb * f.block);
+        self.reset(nr, nb);
         let mut o = Unpacked {
             u: [0; QK_K],
             sc: [0; 16],
@@ -368,6 +424,44 @@ pub(crate) unsafe fn gemm(
             tile.fill(k.fmt, &rows[r0 * rb..], rb, nr, nb);
             // SAFETY: the caller guarantees the kernel's CPU features; the sizes were asserted
             // above and the tile was just filled for `nb` blocks.
+            unsafe { (k.f)(k.fmt, &tile, acts, ab, n_tok, &mut out[r0 * n_tok..], nr) };
+        }
+    });
+}
+
+/// [`gemm`] on a Q4_K matrix in [`super::repack`]'s packed layout (`groups`: whole groups of
+/// eight rows), each tile filled straight from two groups ([`Tile::fill_packed_q4_k`]):
+/// bit-identical to [`gemm`] on the same rows in the file layout.
+///
+/// # Safety
+/// As [`gemm`], with `k` a Q4_K product and `groups.len()` a multiple of eight rows' bytes.
+pub(crate) unsafe fn gemm_packed_q4_k(
+    k: &Tiled,
+    groups: &[u8],
+    n_cols: usize,
+    acts: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+) {
+    let nb = n_cols / QK_K;
+    let ab = nb * block::Q8_K;
+    let rb = nb * block::Q4_K;
+    let n_rows = groups.len() / rb;
+    assert!(
+        k.fmt.block == block::Q4_K
+            && n_rows.is_multiple_of(8)
+            && groups.len() == n_rows * rb
+            && acts.len() == n_tok * ab
+            && out.len() == n_rows * n_tok,
+        "tiled gemm on packed Q4_K: operand sizes"
+    );
+    TILE.with(|tile| {
+        let mut tile = tile.borrow_mut();
+        for r0 in (0..n_rows).step_by(TILE_ROWS) {
+            let nr = TILE_ROWS.min(n_rows - r0);
+            tile.fill_packed_q4_k(&groups[r0 * rb..], nr, nb);
+            // SAFETY: as in `gemm`: the caller guarantees the kernel's CPU features, the sizes
+            // were asserted above and the tile was just filled for `nb` blocks.
             unsafe { (k.f)(k.fmt, &tile, acts, ab, n_tok, &mut out[r0 * n_tok..], nr) };
         }
     });
