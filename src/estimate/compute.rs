@@ -941,8 +941,11 @@ pub fn vllm_activation_bytes(shape: &ModelShape, max_num_batched_tokens: u64, tp
 /// Scratch buffers of vramplan's reference engine (`engine::forward`'s `Buffers`), all f32 unless
 /// said: per ubatch token the residual, normed and output rows (`n_embd` each, four of them), q
 /// and the attention output (`n_head x head_dim`), k and v, gate and up (and the down input);
-/// f32 copies of the cached keys and values over the context; the logits of the last position;
-/// and the activations quantized for the dot kernels (about 34/32 bytes per FFN element, twice).
+/// f32 copies of the cached keys and values over the context, and the values again in the
+/// blocked layout of prompt attention; the logits of the last position; the activations
+/// quantized for the dot kernels (about 34/32 bytes per FFN element, twice); and each thread's
+/// rows of a prompt product (at most 256 rows × ubatch, 0.5 MiB at 512 tokens), counted for
+/// eight threads.
 pub fn reference_buffer_bytes(shape: &ModelShape, n_ubatch: u64, kv_cells: u64) -> u64 {
     let ff = (0..shape.n_layer)
         .map(|il| shape.active_ff(il))
@@ -952,9 +955,10 @@ pub fn reference_buffer_bytes(shape: &ModelShape, n_ubatch: u64, kv_cells: u64) 
     let kv_dim = shape.n_head_kv as u64 * shape.head_dim_k.max(shape.head_dim_v);
     let per_token = 4 * shape.n_embd + 2 * q_dim + 2 * kv_dim + 3 * ff;
     4 * n_ubatch * per_token
-        + 8 * kv_cells * kv_dim
+        + 12 * kv_cells * kv_dim
         + 4 * shape.n_vocab
         + 2 * n_ubatch * ff * 34 / 32
+        + 8 * 4 * 256 * n_ubatch
 }
 
 #[cfg(test)]
