@@ -371,7 +371,7 @@ fn forward(
                     let [a0, _] = &mut b.acts;
                     mm(gate, &b.xn, a0, true, &mut b.gate, &mut b.mm);
                     mm(up, &b.xn, a0, false, &mut b.up, &mut b.mm);
-                    swiglu(&mut b.gate, &b.up);
+                    swiglu_rows(&mut b.gate, &b.up, up.w.rows);
                 }
                 let [_, a1] = &mut b.acts;
                 mm(down, &b.gate, a1, true, &mut b.down, &mut b.mm);
@@ -459,12 +459,30 @@ fn gate_up_one(gate: &Mat<'_>, up: &Mat<'_>, b: &mut Buffers) {
 }
 
 /// `out` (`x.len()` floats) = each row of `x` (`w.len()` floats) RMS-normalized and scaled by `w`.
+/// Rows go to the pool in tasks of [`ROWS_PER_TASK`] (a serial pass here idled the other threads).
 fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
     let e = w.len();
     resize(out, x.len());
-    for (xr, o) in x.chunks_exact(e).zip(out.chunks_exact_mut(e)) {
-        rms_norm(xr, w, eps, o);
-    }
+    for_chunks_mut(out, ROWS_PER_TASK * e, |_, i, out| {
+        let x = &x[i * ROWS_PER_TASK * e..];
+        for (xr, o) in x.chunks_exact(e).zip(out.chunks_exact_mut(e)) {
+            rms_norm(xr, w, eps, o);
+        }
+    });
+}
+
+/// Token rows per task of the element-wise passes over a prompt batch.
+const ROWS_PER_TASK: usize = 16;
+
+/// [`swiglu`] of each token's row (`ff` floats) of `gate` and `up`, as ggml applies it row by
+/// row, in tasks of [`ROWS_PER_TASK`] rows.
+fn swiglu_rows(gate: &mut [f32], up: &[f32], ff: usize) {
+    for_chunks_mut(gate, ROWS_PER_TASK * ff, |_, i, g| {
+        let up = &up[i * ROWS_PER_TASK * ff..];
+        for (g, u) in g.chunks_exact_mut(ff).zip(up.chunks_exact(ff)) {
+            swiglu(g, u);
+        }
+    });
 }
 
 /// Attention of the `q.len() / q_dim` tokens at positions `pos0..` over the cache's first
