@@ -285,16 +285,32 @@ pub(crate) fn matmul(
         }
         let y = &mut buf[..len];
         matmul_rows(w, k, x, acts, &sums, r.clone(), y);
-        // In bands of 16 rows: each output write fills a cache line and the 16 source lines
-        // stay in L1 across tokens.
+        // In bands of 16 rows, 16 tokens at a time through a block in L1: each write fills a
+        // cache line and each read is one line (reading 16 rows `4n` bytes apart token by token
+        // missed L1: the rows share a handful of sets).
         for b0 in (0..r.len()).step_by(16) {
             let b1 = (b0 + 16).min(r.len());
-            for t in 0..n {
-                let at = t * rows + r.start;
-                // SAFETY: each chunk is handed out once and owns rows `r` of every token's row
-                // of `out`; no other task writes them.
-                let o = unsafe { outs.slice(at + b0..at + b1) };
-                for (j, o) in o.iter_mut().enumerate() {
+            // SAFETY (both slices below): each chunk is handed out once and owns rows `r` of
+            // every token's row of `out`; no other task writes them.
+            let out_at =
+                |t: usize| unsafe { outs.slice(t * rows + r.start + b0..t * rows + r.start + b1) };
+            let mut t0 = 0;
+            if b1 - b0 == 16 {
+                while t0 + 16 <= n {
+                    let mut blk = [[0f32; 16]; 16];
+                    for (j, row) in blk.iter_mut().enumerate() {
+                        row.copy_from_slice(&y[(b0 + j) * n + t0..][..16]);
+                    }
+                    for tt in 0..16 {
+                        for (j, o) in out_at(t0 + tt).iter_mut().enumerate() {
+                            *o = blk[j][tt];
+                        }
+                    }
+                    t0 += 16;
+                }
+            }
+            for t in t0..n {
+                for (j, o) in out_at(t).iter_mut().enumerate() {
                     *o = y[(b0 + j) * n + t];
                 }
             }
@@ -544,7 +560,15 @@ mod tests {
 
     #[test]
     fn matmul_matches_dequantized_reference() {
-        let (rows, cols, n) = (70, 64, 3);
+        // 37 tokens: two blocks of 16 and a tail through the output's band writes (70 rows: four
+        // bands of 16 and a short one).
+        for n in [3, 37] {
+            matmul_matches_dequantized_reference_for(n);
+        }
+    }
+
+    fn matmul_matches_dequantized_reference_for(n: usize) {
+        let (rows, cols) = (70, 64);
         let mut s = 1u64;
         let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut s)).collect();
         let x: Vec<f32> = (0..n * cols).map(|_| lcg(&mut s)).collect();
