@@ -301,8 +301,8 @@ pub(crate) fn matmul(
                     for (j, row) in blk.iter_mut().enumerate() {
                         row.copy_from_slice(&y[(b0 + j) * n + t0..][..16]);
                     }
-                    for tt in 0..16 {
-                        for (j, o) in out_at(t0 + tt).iter_mut().enumerate() {
+                    for (tt, t) in (t0..t0 + 16).enumerate() {
+                        for (j, o) in out_at(t).iter_mut().enumerate() {
                             *o = blk[j][tt];
                         }
                     }
