@@ -237,6 +237,7 @@ pub(crate) fn matmul(
     debug_assert_eq!(out.len(), n * w.rows);
     let rows = w.rows;
     if n == 1 {
+        let sums = packed_sums(k, w.cols, acts);
         pool::with_current(|p| match p {
             Some(p) if p.threads() > 1 => {
                 let y = SharedMut::new(out);
@@ -246,11 +247,11 @@ pub(crate) fn matmul(
                         let r = pool::split(i, nc, rows, ROW_ALIGN);
                         // SAFETY: each chunk is handed out once; the ranges are disjoint.
                         let y = unsafe { y.slice(r.clone()) };
-                        matvec_rows(w, k, x, acts, r, y);
+                        matvec_rows(w, k, x, acts, &sums, r, y);
                     });
                 });
             }
-            _ => matvec_rows(w, k, x, acts, 0..rows, out),
+            _ => matvec_rows(w, k, x, acts, &sums, 0..rows, out),
         });
         return;
     }
@@ -345,13 +346,15 @@ pub(crate) fn matvecs<const N: usize>(
     after: impl Fn([&mut [f32]; N]) + Sync,
 ) {
     let outs: [SharedMut<f32>; N] = std::array::from_fn(|j| SharedMut::new(&mut *jobs[j].out));
+    let sums: [Vec<i32>; N] =
+        std::array::from_fn(|j| packed_sums(jobs[j].k, x.len(), jobs[j].acts));
     let part = |i: usize, nc: usize| {
         let ys: [&mut [f32]; N] = std::array::from_fn(|j| {
             let job = &jobs[j];
             let r = pool::split(i, nc, job.w.rows, ROW_ALIGN);
             // SAFETY: each part index is handed out once; the parts of a product are disjoint.
             let y = unsafe { outs[j].slice(r.clone()) };
-            matvec_rows(job.w, job.k, x, job.acts, r, y);
+            matvec_rows(job.w, job.k, x, job.acts, &sums[j], r, y);
             y
         });
         after(ys);
@@ -365,12 +368,23 @@ pub(crate) fn matvecs<const N: usize>(
     });
 }
 
-/// Rows `r` of `w` times the one activation row of `x`/`acts`, into `y` (`r.len()` floats).
+/// [`repack::act_sums`] of one activation row for a packed kernel (empty otherwise): computed
+/// once per product, not once per part of it.
+fn packed_sums(k: &MatKernel, cols: usize, acts: &QuantActs) -> Vec<i32> {
+    match k {
+        MatKernel::Packed { kernel, .. } => repack::act_sums(kernel, cols, acts.row(0), 1),
+        _ => Vec::new(),
+    }
+}
+
+/// Rows `r` of `w` times the one activation row of `x`/`acts`, into `y` (`r.len()` floats);
+/// `sums`: [`packed_sums`] of `acts`.
 pub(crate) fn matvec_rows(
     w: &Weight<'_>,
     k: &MatKernel,
     x: &[f32],
     acts: &QuantActs,
+    sums: &[i32],
     r: Range<usize>,
     y: &mut [f32],
 ) {
@@ -385,7 +399,7 @@ pub(crate) fn matvec_rows(
         }
         MatKernel::Packed { kernel, act, .. } => {
             debug_assert_eq!(acts.ty, Some(*act));
-            repack::matvec_packed(kernel, wc, w.cols, acts.row(0), y)
+            repack::matmul_packed_with(kernel, wc, w.cols, acts.row(0), 1, sums, y)
                 .expect("operands sized by the model loader");
         }
         MatKernel::Dequant => dequant_rows(w, wc, x, 1, y),
