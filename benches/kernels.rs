@@ -8,7 +8,7 @@
 //! kernels, and with the four-row but without the tiled products (K-quants, 16-row tiles). Medians
 //! of several runs.
 //!
-//! Then the packed (load-time repacked, 8-row interleaved) Q4_0 and Q4_K kernels of
+//! Then the packed (load-time repacked, 8-row interleaved) Q4_0, IQ4_NL and Q4_K kernels of
 //! `kernels::repack` per instruction set: one thread, rayon's pool (in chunks of 64 rows), and
 //! the batched product (four tokens per weight pass).
 //!
@@ -218,17 +218,19 @@ fn main() {
     packed_table(&filters, rows, batch_rows, bw, &mut rng);
 }
 
-/// The packed kernels (`kernels::repack`) of Q4_0 and Q4_K on every instruction set this CPU
-/// has: the same matrices and activations as the table above.
+/// The packed kernels (`kernels::repack`) of Q4_0, IQ4_NL and Q4_K on every instruction set this
+/// CPU has: the same matrices and activations as the table above. `file GF/s` is the engine's
+/// other way to run a prompt on packed weights: each chunk of 64 rows put back into the file
+/// layout, then the file layout's batched product on the same instruction set.
 fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng: &mut Rng) {
     use rayon::prelude::*;
     use vramplan::kernels::repack::{self, PackedKernel};
     println!("packed 8-row interleave (kernels::repack), {rows}x{COLS}");
     println!(
-        "{:<7} {:>10} | {:>9} {:>7} | {:>9} {:>7} {:>6} | {:>9}",
-        "type", "isa", "1-thr ms", "GB/s", "par ms", "GB/s", "%bw", "batch GF/s"
+        "{:<7} {:>10} | {:>9} {:>7} | {:>9} {:>7} {:>6} | {:>9} {:>9}",
+        "type", "isa", "1-thr ms", "GB/s", "par ms", "GB/s", "%bw", "batch GF/s", "file GF/s"
     );
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_K] {
+    for ty in [GgmlType::Q4_0, GgmlType::IQ4_NL, GgmlType::Q4_K] {
         if !filters.is_empty() && !filters.iter().any(|f| f == ty.name()) {
             continue;
         }
@@ -267,9 +269,25 @@ fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng
                     .expect("shapes");
                 black_box(&outb);
             });
+            let file = DotKernel::with_isa(ty, isa)
+                .expect("an instruction set this CPU has")
+                .expect("paired type");
+            let chunk = 64.min(batch_rows);
+            let mut rows_buf = vec![0u8; chunk * rb];
+            let tf = median_secs(5, || {
+                for (wc, o) in packed[..batch_rows * rb]
+                    .chunks(chunk * rb)
+                    .zip(outb.chunks_mut(chunk * BATCH_TOKENS))
+                {
+                    repack::unrepack(ty, chunk, COLS, wc, &mut rows_buf).expect("whole groups");
+                    kernels::matmul_with(&file, &rows_buf, COLS, &acts, BATCH_TOKENS, o)
+                        .expect("shapes");
+                }
+                black_box(&outb);
+            });
             let gflop_b = 2.0 * (batch_rows * COLS * BATCH_TOKENS) as f64 / 1e9;
             println!(
-                "{:<7} {:>10} | {:>9.2} {:>7.2} | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1}",
+                "{:<7} {:>10} | {:>9.2} {:>7.2} | {:>9.2} {:>7.2} {:>5.0}% | {:>9.1} {:>9.1}",
                 ty.name(),
                 isa.name(),
                 t1 * 1e3,
@@ -277,7 +295,8 @@ fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng
                 tp * 1e3,
                 gb / tp,
                 100.0 * gb / tp / bw,
-                gflop_b / tb
+                gflop_b / tb,
+                gflop_b / tf
             );
         }
     }

@@ -1,4 +1,4 @@
-//! Models whose Q4_0/Q4_K matrices are repacked at load (`Model::load` on a CPU with AVX2 or
+//! Models whose Q4_0/IQ4_NL/Q4_K matrices are repacked at load (`Model::load` on a CPU with AVX2 or
 //! AVX-512) against the same file loaded in the file layout on the scalar kernels
 //! (`Model::load_scalar_reference`): dense and Mixtral-style expert models (experts are row
 //! slices of the packed stacked tensors), a tied Q4_0 embedding (which stays in the file),
@@ -9,7 +9,9 @@
 //! bit. What differs is only the matrices left in the file layout, on SIMD kernels whose f32 sums
 //! run in another order: the output head (Q6_K, or the tied embedding) and the four-row MoE
 //! router. Hence `|Δlogit| < 1e-4` (measured: about 1e-6), where a wrong row, scale or expert
-//! slice moves logits by whole units; top-1 and the greedy tokens must agree.
+//! slice moves logits by whole units; top-1 and the greedy tokens must agree. A dense model whose
+//! output head is of the repacked type too (`llama-iq4_nl`) has no such matrix: its logits must
+//! be the reference's to the bit.
 //!
 //! Needs SmolLM2 (`VRAMPLAN_SMOLLM2_GGUF`) for the tokenizer. Under `VRAMPLAN_FORCE_SCALAR=1`
 //! nothing is repacked, which the test checks and says on stderr.
@@ -50,6 +52,19 @@ fn specs() -> Vec<TestModelSpec> {
             name: "llama-moe-q4_0",
             weight_type: GgmlType::Q4_0,
             seed: 9,
+            ..moe.clone()
+        },
+        TestModelSpec {
+            name: "llama-iq4_nl",
+            weight_type: GgmlType::IQ4_NL,
+            output_type: Some(GgmlType::IQ4_NL),
+            seed: 10,
+            ..dense.clone()
+        },
+        TestModelSpec {
+            name: "llama-moe-iq4_nl",
+            weight_type: GgmlType::IQ4_NL,
+            seed: 11,
             ..moe
         },
     ]
@@ -149,6 +164,20 @@ fn repacked_models_match_the_file_layout() {
             a.len()
         );
         assert!(prefill < TOL && dec < TOL, "{}", spec.name);
+        if spec.n_expert == 0 && spec.output_type == Some(spec.weight_type) {
+            let bits =
+                |l: &[Vec<f32>]| -> Vec<u32> { l.iter().flatten().map(|x| x.to_bits()).collect() };
+            assert!(
+                bits(&a) == bits(&b),
+                "{}: prefill logits not identical",
+                spec.name
+            );
+            assert!(
+                bits(&la) == bits(&lb),
+                "{}: decode logits not identical",
+                spec.name
+            );
+        }
         assert!(
             top1 + 1 >= a.len(),
             "{}: top-1 {top1}/{}",

@@ -1,4 +1,4 @@
-//! The packed (8-row interleaved) Q4_0 and Q4_K kernels of `kernels::repack`: on every
+//! The packed (8-row interleaved) Q4_0, IQ4_NL and Q4_K kernels of `kernels::repack`: on every
 //! instruction set this CPU has, the matrix-vector and four-token matrix-matrix products on the
 //! packed layout are **bit-identical** to the scalar one-row kernel on the file layout, row by row
 //! (same integer block sums, same f32 operations in the same order; see the module docs). Weights
@@ -80,6 +80,7 @@ fn acts(ty: GgmlType, n: usize, cols: usize, raw: bool, rng: &mut Rng) -> Vec<u8
 fn scalar_dot(ty: GgmlType) -> fn(usize, &[u8], &[u8]) -> f32 {
     match ty {
         GgmlType::Q4_0 => scalar::vec_dot_q4_0_q8_0,
+        GgmlType::IQ4_NL => scalar::vec_dot_iq4_nl_q8_0,
         _ => scalar::vec_dot_q4_k_q8_k,
     }
 }
@@ -100,7 +101,7 @@ fn isas() -> Vec<Isa> {
 #[test]
 fn packed_products_are_bit_identical_to_the_scalar_one_row_kernel() {
     let mut rng = Rng(11);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_K] {
+    for ty in [GgmlType::Q4_0, GgmlType::IQ4_NL, GgmlType::Q4_K] {
         for (rows, cols, n_tok) in [(8, 256, 1), (24, 512, 7), (16, 1024, 4), (8, 256, 9)] {
             for raw in [false, true] {
                 let w = weights(ty, rows, cols, raw, &mut rng);
@@ -228,7 +229,7 @@ fn packed_products_refuse_bad_shapes() {
 #[test]
 fn unrepack_row_gives_the_file_row() {
     let mut rng = Rng(5);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_K] {
+    for ty in [GgmlType::Q4_0, GgmlType::IQ4_NL, GgmlType::Q4_K] {
         let (rows, cols) = (16, 512);
         let w = weights(ty, rows, cols, true, &mut rng);
         let rb = w.len() / rows;
@@ -239,6 +240,47 @@ fn unrepack_row_gives_the_file_row() {
             let g = &packed[r / 8 * 8 * rb..(r / 8 + 1) * 8 * rb];
             repack::unrepack_row(ty, cols, g, r % 8, &mut row);
             assert_eq!(row, w[r * rb..(r + 1) * rb], "{ty} row {r}");
+        }
+    }
+}
+
+#[test]
+fn extreme_quants_are_exact() {
+    // The largest products: every nibble 0 or 15 (IQ4_NL levels −127 and 113; Q4_0 −8 and 7)
+    // against activations of −128 or 127, where a pair sum nears the i16 limit of `vpmaddubsw`
+    // and ggml's `sign` trick would mis-sum −128.
+    let (rows, cols) = (8, 256);
+    let mut rng = Rng(17);
+    for ty in [GgmlType::Q4_0, GgmlType::IQ4_NL] {
+        for (wq, aq) in [
+            (0x00u8, 0x80u8),
+            (0xff, 0x80),
+            (0x0f, 0x7f),
+            (0xf0, 0x81),
+            (0x00, 0x7f),
+        ] {
+            let mut w = weights(ty, rows, cols, true, &mut rng);
+            for b in w.chunks_exact_mut(18) {
+                b[2..].fill(wq);
+            }
+            let mut a = acts(ty, 1, cols, false, &mut rng);
+            for b in a.chunks_exact_mut(34) {
+                b[2..].fill(aq);
+            }
+            let rb = w.len() / rows;
+            let mut packed = vec![0u8; w.len()];
+            repack::repack(ty, rows, cols, &w, &mut packed).unwrap();
+            for isa in isas() {
+                let Some(k) = PackedKernel::with_isa(ty, isa) else {
+                    continue;
+                };
+                let mut got = vec![f32::NAN; rows];
+                repack::matvec_packed(&k, &packed, cols, &a, &mut got).unwrap();
+                for (r, g) in got.iter().enumerate() {
+                    let e = scalar_dot(ty)(cols, &w[r * rb..(r + 1) * rb], &a);
+                    assert_eq!(g.to_bits(), e.to_bits(), "{ty} {isa} {wq:#x}/{aq:#x} r{r}");
+                }
+            }
         }
     }
 }

@@ -116,11 +116,12 @@ pub(crate) enum MatKernel {
     Dot { kernel: DotKernel, act: GgmlType },
     /// Dequantize each weight row and dot in f32 (types without a kernel).
     Dequant,
-    /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved); `file`
-    /// is the type's kernel on the file layout, whose tiled product serves prompt batches where
-    /// it is faster (Q4_K: its tiles filled straight from the packed groups,
-    /// [`kernels::matmul_packed_tiled`]; a type without that fill has its rows put back into
-    /// the file layout per chunk).
+    /// A kernel of [`kernels::repack`] on weights repacked at load (8-row interleaved: Q4_0,
+    /// IQ4_NL, Q4_K); `file` is the type's kernel on the file layout, whose tiled product serves
+    /// prompt batches where it is faster (Q4_K: its tiles filled straight from the packed groups,
+    /// [`kernels::matmul_packed_tiled`]). Q4_0 and IQ4_NL have no tiled form: their prompts run
+    /// the packed four-token kernel, faster than putting rows back for `gemm_q8` (the kernels
+    /// bench's packed table, `file GF/s`).
     Packed {
         kernel: PackedKernel,
         act: GgmlType,
@@ -265,7 +266,8 @@ pub(crate) fn matmul(
         _ => chunk_rows(w),
     };
     let n_chunks = rows.div_ceil(cr);
-    // The packed Q4_0 kernel's per-block activation sums, once for every chunk.
+    // The per-block activation sums of a packed kernel that reads them (Q4_0, 512-bit IQ4_NL),
+    // once for every chunk.
     let sums = match k {
         MatKernel::Packed { kernel, file, .. } if !file.tiled_for(n) => {
             repack::act_sums(kernel, w.cols, &acts.data, n)

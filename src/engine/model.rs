@@ -3,8 +3,8 @@
 //!
 //! Two kinds of tensor are copied out of the map; everything else is read in place:
 //! * the small f32 norm weights and biases (converted to f32);
-//! * the Q4_0 and Q4_K weight matrices, when the active instruction set has a packed kernel for
-//!   them (AVX2, AVX-512 VNNI): they are repacked into 8-row interleaved blocks
+//! * the Q4_0, IQ4_NL and Q4_K weight matrices, when the active instruction set has a packed
+//!   kernel for them (AVX2, AVX-512 VNNI): they are repacked into 8-row interleaved blocks
 //!   ([`crate::kernels::repack`]), the layout that lets decode stream them at the memory's
 //!   bandwidth, as llama.cpp's CPU_REPACK buffer does for the same types. The token embedding
 //!   is never repacked (it is read by rows; when tied, the output head stays mapped with it),

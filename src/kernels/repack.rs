@@ -1,20 +1,22 @@
-//! Load-time repacking of Q4_0 and Q4_K weight matrices into 8-row interleaved blocks, and the
-//! matrix-vector (decode) and four-token matrix-matrix (prefill) products on them.
+//! Load-time repacking of Q4_0, IQ4_NL and Q4_K weight matrices into 8-row interleaved blocks,
+//! and the matrix-vector (decode) and four-token matrix-matrix (prefill) products on them.
 //!
 //! A one-row kernel on the file layout spends more instructions per weight byte than a core can
 //! stream from memory: every block converts its own f16 scale and reloads the activation block.
 //! Like llama.cpp's CPU_REPACK buffers (`ggml/src/ggml-cpu/repack.cpp`: `block_q4_0x8`,
-//! `block_q4_Kx8`), the weights of eight consecutive rows are interleaved block by block, so one
-//! activation block serves eight rows, eight scales convert in one instruction, and the rows still
-//! stream as one sequential run of memory. The layouts here are vramplan's own (4-byte
-//! interleave, Q4_K scales re-encoded for SIMD decoding); the group of eight rows has exactly the
-//! bytes of those eight rows in the file, so a row range `8g..8h` is the byte range of `g..h`
-//! groups, as in the file.
+//! `block_iq4_nlx8`, `block_q4_Kx8`), the weights of eight consecutive rows are interleaved block
+//! by block, so one activation block serves eight rows, eight scales convert in one instruction,
+//! and the rows still stream as one sequential run of memory. The layouts here are vramplan's own
+//! (4-byte interleave, Q4_K scales re-encoded for SIMD decoding); the group of eight rows has
+//! exactly the bytes of those eight rows in the file, so a row range `8g..8h` is the byte range of
+//! `g..h` groups, as in the file.
 //!
-//! **Q4_0×8**, per block of 32 columns (144 bytes = 8 × 18): `d[8]` (f16 of rows 0..8), then
-//! `qs` (128 bytes): the file's `qs` byte `4c + b` of row `r` at `16 + 32c + 4r + b` (`c < 4`,
-//! `b < 4`). A 32-byte load is the four bytes `4c..4c+4` of all eight rows: its low nibbles are
-//! elements `4c..4c+4`, its high nibbles elements `16+4c..20+4c`.
+//! **Q4_0×8** and **IQ4_NL×8** (the same block shape: f16 `d` and 16 bytes of nibbles), per block
+//! of 32 columns (144 bytes = 8 × 18): `d[8]` (f16 of rows 0..8), then `qs` (128 bytes): the
+//! file's `qs` byte `4c + b` of row `r` at `16 + 32c + 4r + b` (`c < 4`, `b < 4`). A 32-byte load
+//! is the four bytes `4c..4c+4` of all eight rows: its low nibbles are elements `4c..4c+4`, its
+//! high nibbles elements `16+4c..20+4c`. A Q4_0 nibble `q` stands for `q − 8`, an IQ4_NL nibble
+//! for `kvalues_iq4nl[q]`.
 //!
 //! **Q4_K×8**, per super-block of 256 columns (1152 bytes = 8 × 144): `d[8]`, `dmin[8]` (f16),
 //! then the 6-bit scales `sc[r][j]` and mins `m[r][j]` of sub-block `j` as 96 bytes: with
@@ -26,11 +28,12 @@
 //!
 //! Every kernel computes, per row and block, the same integer sum as ggml's scalar
 //! `ggml_vec_dot_*_generic` and the same f32 operations in the same order (`sumi·dx·dy` added to
-//! a per-row sum; Q4_K `d·isum − dmin·msum`), so each result is bit-identical to
-//! [`super::scalar`]'s one-row kernel on the file layout, on every instruction set.
+//! a per-row sum for Q4_0, `(dy·dx)·sumi` for IQ4_NL; Q4_K `d·isum − dmin·msum`), so each result
+//! is bit-identical to [`super::scalar`]'s one-row kernel on the file layout, on every
+//! instruction set.
 
 use super::block::{self, QK, QK_K};
-use super::{active_isa, f16_at, row_bytes, vec_dot_type, Isa, KernelError};
+use super::{active_isa, f16_at, row_bytes, vec_dot_type, Isa, KernelError, KVALUES_IQ4NL};
 use crate::ggml::GgmlType;
 
 /// Rows per interleaved group.
@@ -40,8 +43,9 @@ pub const ROWS: usize = 8;
 pub const GEMM_TOKENS: usize = 4;
 
 /// A packed kernel: `n` columns of one group of eight rows (`w`) against `T` activation rows in
-/// the partner type; `aux[t]` holds per-block sums the kernel needs (Q4_0: `8·Σy` of each
-/// block of token `t`; empty for Q4_K). Returns the eight row results per token. Callers
+/// the partner type; `aux[t]` holds per-block sums the kernel needs (`o·Σy` of each block of
+/// token `t` for a kernel that takes its weights as unsigned `x + o`, see
+/// [`PackedKernel::sum_offset`]; empty otherwise). Returns the eight row results per token. Callers
 /// guarantee the CPU features of the kernel's instruction set and whole blocks in every slice.
 pub(crate) type RawPacked<const T: usize> =
     unsafe fn(usize, &[u8], [&[u8]; T], [&[i32]; T]) -> [[f32; ROWS]; T];
@@ -53,7 +57,16 @@ fn group_block_bytes(ty: GgmlType) -> usize {
 
 /// Whether `ty` has a packed layout.
 pub fn has_layout(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_K)
+    matches!(ty, GgmlType::Q4_0 | GgmlType::IQ4_NL | GgmlType::Q4_K)
+}
+
+/// Bytes of `qs` per block of `ty` (the nibbles, after the scales).
+fn qs_bytes(ty: GgmlType) -> usize {
+    if ty == GgmlType::Q4_K {
+        128
+    } else {
+        16
+    }
 }
 
 /// Whether a `rows × cols` matrix of `ty` can be repacked: a packed type, whole groups of eight
@@ -82,12 +95,12 @@ fn check_matrix(ty: GgmlType, rows: usize, cols: usize, len: usize) -> Result<()
     Ok(())
 }
 
-/// Where the file's byte `i` of a block's `qs` goes inside the packed group block (Q4_0: the
-/// 16 bytes of one row's block; Q4_K: its 128 bytes).
+/// Where the file's byte `i` of a block's `qs` goes inside the packed group block (Q4_0 and
+/// IQ4_NL: the 16 bytes of one row's block; Q4_K: its 128 bytes).
 #[inline(always)]
 fn qs_offset(ty: GgmlType, r: usize, i: usize) -> usize {
     match ty {
-        GgmlType::Q4_0 => 16 + 32 * (i / 4) + 4 * r + i % 4,
+        GgmlType::Q4_0 | GgmlType::IQ4_NL => 16 + 32 * (i / 4) + 4 * r + i % 4,
         _ => 128 + 256 * (i / 32) + 32 * (i % 32 / 4) + 4 * r + i % 4,
     }
 }
@@ -151,7 +164,7 @@ pub fn repack(
     for (g, out) in dst.chunks_exact_mut(ROWS * rb).enumerate() {
         let row = |r: usize, b: usize| &src[(g * ROWS + r) * rb + b * bs..][..bs];
         for (b, o) in out.chunks_exact_mut(gb).enumerate() {
-            let nq = if ty == GgmlType::Q4_0 { 16 } else { 128 };
+            let nq = qs_bytes(ty);
             for r in 0..ROWS {
                 let x = row(r, b);
                 o[2 * r..2 * r + 2].copy_from_slice(&x[..2]);
@@ -177,7 +190,7 @@ pub fn repack(
 /// into `out` (one row's bytes).
 pub fn unrepack_row(ty: GgmlType, cols: usize, group: &[u8], r: usize, out: &mut [u8]) {
     let (bs, gb) = (ty.type_size(), group_block_bytes(ty));
-    let nq = if ty == GgmlType::Q4_0 { 16 } else { 128 };
+    let nq = qs_bytes(ty);
     for (o, p) in out.chunks_exact_mut(bs).zip(group.chunks_exact(gb)) {
         o[..2].copy_from_slice(&p[2 * r..2 * r + 2]);
         if ty == GgmlType::Q4_K {
@@ -243,6 +256,32 @@ fn q4_0x8_scalar<const T: usize>(
     out
 }
 
+/// IQ4_NL×8 against `T` Q8_0 rows, in the order of `ggml_vec_dot_iq4_nl_q8_0_generic`.
+fn iq4_nlx8_scalar<const T: usize>(
+    n: usize,
+    w: &[u8],
+    y: [&[u8]; T],
+    _aux: [&[i32]; T],
+) -> [[f32; ROWS]; T] {
+    let level = |q: u8| KVALUES_IQ4NL[q as usize] as i32;
+    let mut out = [[0f32; ROWS]; T];
+    for (ib, p) in w.chunks_exact(144).take(n / QK).enumerate() {
+        for (t, o) in out.iter_mut().enumerate() {
+            let yb = &y[t][ib * block::Q8_0..(ib + 1) * block::Q8_0];
+            for (r, o) in o.iter_mut().enumerate() {
+                let mut sumi = 0i32;
+                for i in 0..16 {
+                    let q = p[qs_offset(GgmlType::IQ4_NL, r, i)];
+                    sumi += level(q & 15) * yb[2 + i] as i8 as i32;
+                    sumi += level(q >> 4) * yb[18 + i] as i8 as i32;
+                }
+                *o += f16_at(yb, 0) * f16_at(p, 2 * r) * sumi as f32;
+            }
+        }
+    }
+    out
+}
+
 /// Q4_K×8 against `T` Q8_K rows, in the order of `ggml_vec_dot_q4_K_q8_K_generic`.
 fn q4_kx8_scalar<const T: usize>(
     n: usize,
@@ -288,6 +327,8 @@ fn q4_kx8_scalar<const T: usize>(
 pub struct PackedKernel {
     ty: GgmlType,
     isa: Isa,
+    /// The offset `o` of the kernel's unsigned weights `x + o` (0: it needs no activation sums).
+    sum_offset: i32,
     f1: RawPacked<1>,
     f4: RawPacked<GEMM_TOKENS>,
 }
@@ -308,16 +349,34 @@ impl PackedKernel {
         if !isa.is_available() || !has_layout(ty) {
             return None;
         }
-        let q40 = ty == GgmlType::Q4_0;
-        let (f1, f4): (RawPacked<1>, RawPacked<GEMM_TOKENS>) = match isa {
-            Isa::Scalar if q40 => (q4_0x8_scalar::<1>, q4_0x8_scalar::<GEMM_TOKENS>),
-            Isa::Scalar => (q4_kx8_scalar::<1>, q4_kx8_scalar::<GEMM_TOKENS>),
+        let (f1, f4): (RawPacked<1>, RawPacked<GEMM_TOKENS>) = match (isa, ty) {
+            (Isa::Scalar, GgmlType::Q4_0) => (q4_0x8_scalar::<1>, q4_0x8_scalar::<GEMM_TOKENS>),
+            (Isa::Scalar, GgmlType::IQ4_NL) => {
+                (iq4_nlx8_scalar::<1>, iq4_nlx8_scalar::<GEMM_TOKENS>)
+            }
+            (Isa::Scalar, _) => (q4_kx8_scalar::<1>, q4_kx8_scalar::<GEMM_TOKENS>),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512Vnni => super::repack_x86::kernels(ty, isa == Isa::Avx512Vnni)?,
+            (Isa::Avx2 | Isa::Avx512Vnni, _) => {
+                super::repack_x86::kernels(ty, isa == Isa::Avx512Vnni)?
+            }
             #[allow(unreachable_patterns)]
             _ => return None,
         };
-        Some(PackedKernel { ty, isa, f1, f4 })
+        // Q4_0's nibbles are `x + 8` on every instruction set; IQ4_NL's 512-bit kernel looks up
+        // `x + 128` for `vpdpbusd` (unsigned × signed), where AVX2 multiplies `|y|` by `x·sign(y)`
+        // and needs no sums.
+        let sum_offset = match (ty, isa) {
+            (GgmlType::Q4_0, _) => 8,
+            (GgmlType::IQ4_NL, Isa::Avx512Vnni) => 128,
+            _ => 0,
+        };
+        Some(PackedKernel {
+            ty,
+            isa,
+            sum_offset,
+            f1,
+            f4,
+        })
     }
 
     /// The packed kernel the engine uses for `ty`: the active instruction set's SIMD kernel, or
@@ -338,6 +397,12 @@ impl PackedKernel {
     /// The instruction set the kernel was written for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The offset `o` of the unsigned weights `x + o` the kernel multiplies, whose `o·Σy` per
+    /// activation block [`act_sums`] computes; 0 when the kernel reads no sums.
+    pub fn sum_offset(&self) -> i32 {
+        self.sum_offset
     }
 }
 
@@ -372,18 +437,19 @@ fn check_packed(
     Ok(arb)
 }
 
-/// The per-token, per-block sums a packed kernel reads besides the activations (Q4_0: `8·Σy` of
-/// each Q8_0 block, the `−8` of its nibbles applied once per block for eight rows; Q4_K: none,
-/// its Q8_K blocks carry their sums), for the `n_tok` activation rows of `acts`. Computed once
-/// per product and shared by every slice of rows ([`matmul_packed_with`]).
+/// The per-token, per-block sums a packed kernel reads besides the activations: `o·Σy` of each
+/// Q8_0 block for a kernel on unsigned weights `x + o` ([`PackedKernel::sum_offset`]: Q4_0's
+/// `−8`, IQ4_NL's `−128` in the 512-bit kernel), applied once per block for eight rows; none for
+/// the others (Q4_K's Q8_K blocks carry their sums). For the `n_tok` activation rows of `acts`;
+/// computed once per product and shared by every slice of rows ([`matmul_packed_with`]).
 pub fn act_sums(k: &PackedKernel, n_cols: usize, acts: &[u8], n_tok: usize) -> Vec<i32> {
-    if k.ty != GgmlType::Q4_0 || n_tok == 0 {
+    if k.sum_offset == 0 || n_tok == 0 {
         return Vec::new();
     }
     let nb = n_cols / QK;
     let mut out = vec![0i32; nb * n_tok];
     for (o, yb) in out.iter_mut().zip(acts.chunks_exact(block::Q8_0)) {
-        *o = 8 * yb[2..].iter().map(|&v| v as i8 as i32).sum::<i32>();
+        *o = k.sum_offset * yb[2..].iter().map(|&v| v as i8 as i32).sum::<i32>();
     }
     out
 }
@@ -430,11 +496,7 @@ pub fn matmul_packed_with(
 ) -> Result<(), KernelError> {
     let arb = check_packed(k, w, n_cols, acts.len(), n_tok, out.len())?;
     let nb = n_cols / QK;
-    let want = if k.ty == GgmlType::Q4_0 {
-        nb * n_tok
-    } else {
-        0
-    };
+    let want = if k.sum_offset != 0 { nb * n_tok } else { 0 };
     if sums.len() != want {
         return Err(KernelError::Len {
             what: "activation sums",
@@ -466,7 +528,7 @@ pub fn matmul_packed_with(
             let ss = std::array::from_fn(|j| sums(t + j));
             // SAFETY: `k` was built for an instruction set this CPU has; `check_packed` verified
             // that `g` is one group of eight rows of `n_cols` columns and each activation row
-            // holds `n_cols`; each `ss[j]` has one sum per Q8_0 block (or is unused, for Q4_K).
+            // holds `n_cols`; each `ss[j]` has one sum per Q8_0 block (or is empty and unused).
             let v = unsafe { (k.f4)(n_cols, g, ys, ss) };
             for (j, vj) in v.iter().enumerate() {
                 for (r, &x) in vj.iter().enumerate() {
@@ -504,7 +566,7 @@ mod tests {
     #[test]
     fn repack_is_exact_for_any_bytes() {
         let mut s = 3u64;
-        for ty in [GgmlType::Q4_0, GgmlType::Q4_K] {
+        for ty in [GgmlType::Q4_0, GgmlType::IQ4_NL, GgmlType::Q4_K] {
             let (rows, cols) = (16, 2 * QK_K);
             let src = bytes(rows * cols / ty.block_size() * ty.type_size(), &mut s);
             let mut packed = vec![0u8; src.len()];

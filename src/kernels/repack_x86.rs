@@ -4,16 +4,23 @@
 //! columns, folded once per block). Both compute the integer sums of the scalar twins exactly
 //! and the same f32 operations in the same order, so all three agree bit for bit.
 //!
+//! IQ4_NL's levels (`vpshufb` through `kvalues_iq4nl`) are signed: AVX2 multiplies `|y|` by
+//! `x·sign(y)` (exact for every activation byte, as no level is −128, where ggml's `|x|·y·sign(x)`
+//! would mis-sum a −128 activation), the 512-bit form looks up `x + 128` for `vpdpbusd` and
+//! subtracts `128·Σy` per block, as Q4_0 subtracts `8·Σy`.
+//!
 //! Safety contract of every `unsafe fn` kernel here: the CPU has AVX2, FMA and F16C (plus
 //! AVX512F/BW/VL/VNNI for the 512-bit ones); `w` holds one packed group of `n` columns, each
-//! `y[t]` one activation row of `n` columns in the partner type, and for Q4_0 each `aux[t]` one
-//! i32 per block. [`super::repack`]'s drivers check all of it before any call.
+//! `y[t]` one activation row of `n` columns in the partner type, and for a kernel that reads
+//! them (Q4_0, 512-bit IQ4_NL) each `aux[t]` one i32 per block. [`super::repack`]'s drivers check
+//! all of it before any call.
 
 use std::arch::x86_64::*;
 use std::ptr::read_unaligned;
 
 use super::block::{self, QK, QK_K};
 use super::repack::{RawPacked, GEMM_TOKENS, ROWS};
+use super::KVALUES_IQ4NL;
 use crate::ggml::GgmlType;
 
 type Pair = (RawPacked<1>, RawPacked<GEMM_TOKENS>);
@@ -23,6 +30,8 @@ pub(super) fn kernels(ty: GgmlType, vnni: bool) -> Option<Pair> {
     Some(match (ty, vnni) {
         (GgmlType::Q4_0, false) => (q4_0x8_avx2::<1>, q4_0x8_avx2::<GEMM_TOKENS>),
         (GgmlType::Q4_0, true) => (q4_0x8_vnni::<1>, q4_0x8_vnni::<GEMM_TOKENS>),
+        (GgmlType::IQ4_NL, false) => (iq4_nlx8_avx2::<1>, iq4_nlx8_avx2::<GEMM_TOKENS>),
+        (GgmlType::IQ4_NL, true) => (iq4_nlx8_vnni::<1>, iq4_nlx8_vnni::<GEMM_TOKENS>),
         (GgmlType::Q4_K, false) => (q4_kx8_avx2::<1>, q4_kx8_avx2::<GEMM_TOKENS>),
         (GgmlType::Q4_K, true) => (q4_kx8_vnni::<1>, q4_kx8_vnni::<GEMM_TOKENS>),
         _ => return None,
@@ -197,6 +206,125 @@ unsafe fn q4_0x8_vnni<const T: usize>(
                 }
                 let s = _mm256_sub_epi32(fold(s), _mm256_set1_epi32(*aux[t].get_unchecked(ib)));
                 acc[t] = q4_0_step(acc[t], s, dx, f16_at(yb));
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe { store(acc) }
+}
+
+/// `acc + (dy·dx)·s` per lane: the f32 steps of `ggml_vec_dot_iq4_nl_q8_0_generic`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn iq4_nl_step(acc: __m256, s: __m256i, dx: __m256, dy: f32) -> __m256 {
+    let d = _mm256_mul_ps(_mm256_set1_ps(dy), dx);
+    _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(s)))
+}
+
+/// IQ4_NL×8 against `T` Q8_0 rows, AVX2.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn iq4_nlx8_avx2<const T: usize>(
+    n: usize,
+    w: &[u8],
+    y: [&[u8]; T],
+    _aux: [&[i32]; T],
+) -> [[f32; ROWS]; T] {
+    let (wp, yp) = (w.as_ptr(), y.map(<[u8]>::as_ptr));
+    let m4 = _mm256_set1_epi8(0x0f);
+    let ones = _mm256_set1_epi16(1);
+    // SAFETY: the table is 16 bytes.
+    let values = _mm256_broadcastsi128_si256(unsafe {
+        _mm_loadu_si128(KVALUES_IQ4NL.as_ptr() as *const __m128i)
+    });
+    let mut acc = [_mm256_setzero_ps(); T];
+    for ib in 0..n / QK {
+        // SAFETY: block `ib < n/32` lies inside the group (144 bytes per block) and every
+        // activation row (34 bytes per block).
+        unsafe {
+            let wb = wp.add(ib * 8 * block::IQ4_NL);
+            let dx = f16x8(wb);
+            // x[g]: the levels of four elements of group g (columns 4g..4g+4) of each row.
+            let mut x = [_mm256_setzero_si256(); 8];
+            for c in 0..4 {
+                let v = load256(wb.add(16 + 32 * c));
+                x[c] = _mm256_shuffle_epi8(values, _mm256_and_si256(v, m4));
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+                x[c + 4] = _mm256_shuffle_epi8(values, hi);
+            }
+            for t in 0..T {
+                let yb = yp[t].add(ib * block::Q8_0);
+                let mut s = _mm256_setzero_si256();
+                for (g, &xg) in x.iter().enumerate() {
+                    let yg = bcast4(yb.add(2 + 4 * g));
+                    // A pair sum is at most 2·128·127 in magnitude: within i16, but two are not,
+                    // so each widens to i32 on its own.
+                    let p = _mm256_maddubs_epi16(_mm256_abs_epi8(yg), _mm256_sign_epi8(xg, yg));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+                }
+                acc[t] = iq4_nl_step(acc[t], s, dx, f16_at(yb));
+            }
+        }
+    }
+    // SAFETY: same features as this function.
+    unsafe { store(acc) }
+}
+
+/// `kvalues_iq4nl` shifted by 128: the levels as unsigned bytes `x + 128`.
+static KVALUES_IQ4NL_U: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = (KVALUES_IQ4NL[i] as i16 + 128) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// IQ4_NL×8 against `T` Q8_0 rows, AVX-512 VNNI on 512-bit registers.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn iq4_nlx8_vnni<const T: usize>(
+    n: usize,
+    w: &[u8],
+    y: [&[u8]; T],
+    aux: [&[i32]; T],
+) -> [[f32; ROWS]; T] {
+    let (wp, yp) = (w.as_ptr(), y.map(<[u8]>::as_ptr));
+    let m4 = _mm512_set1_epi8(0x0f);
+    // SAFETY: the table is 16 bytes; each index vector 64.
+    let (values, perm) = unsafe {
+        (
+            _mm512_broadcast_i32x4(_mm_loadu_si128(KVALUES_IQ4NL_U.as_ptr().cast())),
+            [
+                _mm512_loadu_si512(Q4_0_PERM[0].as_ptr().cast()),
+                _mm512_loadu_si512(Q4_0_PERM[1].as_ptr().cast()),
+                _mm512_loadu_si512(Q4_0_PERM[2].as_ptr().cast()),
+                _mm512_loadu_si512(Q4_0_PERM[3].as_ptr().cast()),
+            ],
+        )
+    };
+    let mut acc = [_mm256_setzero_ps(); T];
+    for ib in 0..n / QK {
+        // SAFETY: as in `iq4_nlx8_avx2`; `aux[t]` has `n/32` entries (contract).
+        unsafe {
+            let wb = wp.add(ib * 8 * block::IQ4_NL);
+            let dx = f16x8(wb);
+            let a = _mm512_loadu_si512(wb.add(16).cast());
+            let b = _mm512_loadu_si512(wb.add(80).cast());
+            let q = [
+                _mm512_shuffle_epi8(values, _mm512_and_si512(a, m4)),
+                _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16::<4>(a), m4)),
+                _mm512_shuffle_epi8(values, _mm512_and_si512(b, m4)),
+                _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16::<4>(b), m4)),
+            ];
+            for t in 0..T {
+                let yb = yp[t].add(ib * block::Q8_0);
+                let yv = load256_z(yb.add(2));
+                let mut s = _mm512_setzero_si512();
+                for v in 0..4 {
+                    s = _mm512_dpbusd_epi32(s, q[v], _mm512_permutexvar_epi32(perm[v], yv));
+                }
+                let s = _mm256_sub_epi32(fold(s), _mm256_set1_epi32(*aux[t].get_unchecked(ib)));
+                acc[t] = iq4_nl_step(acc[t], s, dx, f16_at(yb));
             }
         }
     }
