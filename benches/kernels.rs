@@ -220,8 +220,10 @@ fn main() {
 
 /// The packed kernels (`kernels::repack`) of Q4_0, IQ4_NL and Q4_K on every instruction set this
 /// CPU has: the same matrices and activations as the table above. `file GF/s` is the engine's
-/// other way to run a prompt on packed weights: each chunk of 64 rows put back into the file
-/// layout, then the file layout's batched product on the same instruction set.
+/// other way to run a prompt on packed weights, the file layout's batched product on the same
+/// instruction set: for Q4_K its tiled product with the tiles filled straight from the packed
+/// groups (what the engine runs), for the others on each chunk of 64 rows put back into the file
+/// layout.
 fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng: &mut Rng) {
     use rayon::prelude::*;
     use vramplan::kernels::repack::{self, PackedKernel};
@@ -279,6 +281,11 @@ fn packed_table(filters: &[String], rows: usize, batch_rows: usize, bw: f64, rng
                     .chunks(chunk * rb)
                     .zip(outb.chunks_mut(chunk * BATCH_TOKENS))
                 {
+                    if ty == GgmlType::Q4_K && file.tiled_for(BATCH_TOKENS) {
+                        kernels::matmul_packed_tiled(&file, wc, COLS, &acts, BATCH_TOKENS, o)
+                            .expect("shapes");
+                        continue;
+                    }
                     repack::unrepack(ty, chunk, COLS, wc, &mut rows_buf).expect("whole groups");
                     kernels::matmul_with(&file, &rows_buf, COLS, &acts, BATCH_TOKENS, o)
                         .expect("shapes");
