@@ -795,13 +795,24 @@ unsafe fn q6_k_unpack128(xb: *const u8, c: usize, m4: __m256i, m3: __m256i) -> [
     }
 }
 
-/// `ggml_vec_dot_q6_K_q8_K` (AVX2 branch): `Σ (q6−32)·y = Σ q6·y − Σ 32·y`.
+/// `32·Σ sc·bsum` of one Q6_K super-block per i32 lane (lane `l`: the bsums `2l`, `2l+1` with
+/// their scales): the `−32` bias of every quant, taken off once per super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_bias(scales: __m128i, yb: *const u8) -> __m256i {
+    // SAFETY: the caller passes a whole block_q8_K (16 i16 bsums at Q8K_BSUMS).
+    let bsums = unsafe { load256(yb.add(Q8K_BSUMS)) };
+    _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)))
+}
+
+/// `ggml_vec_dot_q6_K_q8_K` (AVX2 branch): `Σ (q6−32)·y = Σ q6·y − 32·Σ sc·bsum`, the bias
+/// from the Q8_K block sums once per super-block (as ggml-cpu since it dropped the per-group
+/// `maddubs(32, y)`), so the i32 lanes hold the same sums as llama.cpp's.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
     let m4 = _mm256_set1_epi8(0x0f);
     let m3 = _mm256_set1_epi8(3);
-    let m32 = _mm256_set1_epi8(32);
     let mut acc = _mm256_setzero_ps();
     for i in 0..n / QK_K {
         // SAFETY: super-block `i` lies inside both rows; offsets inside `block_q6_K` (ql 0,
@@ -817,14 +828,12 @@ unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
                 let q = q6_k_unpack128(xb, c, m4, m3);
                 for (k, &qk) in q.iter().enumerate() {
                     let q8 = load256(yb.add(Q8K_QS + 128 * c + 32 * k));
-                    let p = _mm256_sub_epi16(
-                        _mm256_maddubs_epi16(qk, q8),
-                        _mm256_maddubs_epi16(m32, q8),
-                    );
+                    let p = _mm256_maddubs_epi16(qk, q8);
                     let p = _mm256_madd_epi16(pair_scales(scales, 4 * c + k), p);
                     sumi = _mm256_add_epi32(sumi, p);
                 }
             }
+            let sumi = _mm256_sub_epi32(sumi, q6_k_bias(scales, yb));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         }
     }
@@ -1005,7 +1014,6 @@ unsafe fn q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
     let yp = y.map(<[u8]>::as_ptr);
     let m4 = _mm256_set1_epi8(0x0f);
     let m3 = _mm256_set1_epi8(3);
-    let m32 = _mm256_set1_epi8(32);
     let mut acc = [_mm256_setzero_ps(); 4];
     for i in 0..n / QK_K {
         // SAFETY: super-block `i` lies inside every row; offsets as in `q6_k_q8_k`.
@@ -1020,17 +1028,16 @@ unsafe fn q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
                     let sc = pair_scales(scales, 4 * c + k);
                     for j in 0..4 {
                         let q8 = load256(yp[j].add(i * block::Q8_K + Q8K_QS + 128 * c + 32 * k));
-                        let p = _mm256_sub_epi16(
-                            _mm256_maddubs_epi16(qk, q8),
-                            _mm256_maddubs_epi16(m32, q8),
-                        );
+                        let p = _mm256_maddubs_epi16(qk, q8);
                         sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(sc, p));
                     }
                 }
             }
             for j in 0..4 {
-                let d = xd * f32_at(yp[j].add(i * block::Q8_K));
-                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+                let yb = yp[j].add(i * block::Q8_K);
+                let d = xd * f32_at(yb);
+                let sumi = _mm256_sub_epi32(sumi[j], q6_k_bias(scales, yb));
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[j]);
             }
         }
     }
