@@ -12,8 +12,11 @@ print(f"Machine: {cpu}, {os.cpu_count()} logical CPUs, {' '.join(isa)}; {platfor
 print(f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 print(f"Load average at the end: {open('/proc/loadavg').read().split()[:3]}")
 print()
-print("| model | threads | test | llama.cpp tok/s (median, min-max) | vramplan tok/s (median, min-max) | ratio |")
-print("|---|---|---|---|---|---|")
+# `paired`: the median (min-max) of the per-repetition ratios, each vramplan run against the llama-bench
+# run right after it (the rows of one key pair up in order), which cancels the slow drift of the VM's
+# bandwidth that moves both engines alike.
+print("| model | threads | test | llama.cpp tok/s (median, min-max) | vramplan tok/s (median, min-max) | ratio | paired ratio (median, min-max) |")
+print("|---|---|---|---|---|---|---|")
 keys = sorted({(r["model"], r["threads"], r["test"]) for r in rows}, key=lambda k: (k[0], k[1], k[2]))
 for m, th, test in keys:
     cell = {}
@@ -22,7 +25,11 @@ for m, th, test in keys:
         cell[eng] = (statistics.median(v), min(v), max(v), len(v)) if v else None
     fmt = lambda c: f"{c[0]:.1f} ({c[1]:.1f}-{c[2]:.1f}, n={c[3]})" if c else "-"
     ratio = f"{cell['vramplan'][0] / cell['llama.cpp'][0]:.2f}x" if cell["vramplan"] and cell["llama.cpp"] else "-"
-    print(f"| {os.path.basename(m)} | {th} | {test} | {fmt(cell['llama.cpp'])} | {fmt(cell['vramplan'])} | {ratio} |")
+    runs = {eng: [r["tok_s"] for r in rows if (r["engine"], r["model"], r["threads"], r["test"]) == (eng, m, th, test)]
+            for eng in ("llama.cpp", "vramplan")}
+    pr = [v / l for v, l in zip(runs["vramplan"], runs["llama.cpp"]) if l > 0]
+    paired = f"{statistics.median(pr):.2f}x ({min(pr):.2f}-{max(pr):.2f})" if pr else "-"
+    print(f"| {os.path.basename(m)} | {th} | {test} | {fmt(cell['llama.cpp'])} | {fmt(cell['vramplan'])} | {ratio} | {paired} |")
 
 # Decode against the bandwidth roofline: a decode step reads every weight tensor once except the token
 # embedding, of which it reads one row (unless the output head is tied to it, then it is read whole).
