@@ -58,15 +58,20 @@ if bw:
     print()
     print("Decode (tg128) against the read-bandwidth roofline of the same thread count (median bandwidth):")
     print()
-    print("| model | threads | weight bytes per token | roofline tok/s | llama.cpp % of roofline | vramplan % of roofline |")
-    print("|---|---|---|---|---|---|")
+    # `per repetition`: each decode against the bandwidth read in its own repetition (the rows of a
+    # key and the bandwidth rows of a thread count pair up in order), median (min-max).
+    print("| model | threads | weight bytes per token | roofline tok/s | llama.cpp % of roofline | vramplan % of roofline | llama.cpp % per repetition | vramplan % per repetition |")
+    print("|---|---|---|---|---|---|---|---|")
     for m, th, test in keys:
         if test != "tg128" or th not in bw:
             continue
         b = bytes_per_token(m)
         roof = bw[th][0] * 1e9 / b
-        pct = {}
+        pct, rep = {}, {}
+        bws = [r["gbs"] for r in bw_rows if r["threads"] == th]
         for eng in ("llama.cpp", "vramplan"):
             v = [r["tok_s"] for r in rows if (r["engine"], r["model"], r["threads"], r["test"]) == (eng, m, th, test)]
             pct[eng] = f"{100 * statistics.median(v) / roof:.0f}%" if v else "-"
-        print(f"| {os.path.basename(m)} | {th} | {b / 1e6:.1f} MB | {roof:.1f} | {pct['llama.cpp']} | {pct['vramplan']} |")
+            per = [100 * t * b / (g * 1e9) for t, g in zip(v, bws)] if "BW_GBS" not in os.environ else []
+            rep[eng] = f"{statistics.median(per):.0f}% ({min(per):.0f}-{max(per):.0f})" if per else "-"
+        print(f"| {os.path.basename(m)} | {th} | {b / 1e6:.1f} MB | {roof:.1f} | {pct['llama.cpp']} | {pct['vramplan']} | {rep['llama.cpp']} | {rep['vramplan']} |")
