@@ -32,21 +32,11 @@ fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// [`dot_tinyblas`] of `a` with four rows at once (independent dependency chains; each result
-/// is bit-identical to [`dot_tinyblas`] of its row): 256-bit AVX where the CPU has it (the
-/// portable form compiles to shuffles of 128-bit halves), else [`dot_tinyblas4_portable`].
+/// is bit-identical to [`dot_tinyblas`] of its row). Prompt batches take [`attend_group`]'s
+/// kernels where heads are whole 8-element steps, so this serves [`attend`]'s batch path (the
+/// reference those kernels are tested against).
 #[inline(always)]
 fn dot_tinyblas4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: AVX was just detected on this CPU.
-        return unsafe { dot_tinyblas4_avx(a, b) };
-    }
-    dot_tinyblas4_portable(a, b)
-}
-
-/// [`dot_tinyblas4`] in portable code.
-#[inline(always)]
-fn dot_tinyblas4_portable(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
     let n = a.len() / 8 * 8;
     let b = b.map(|r| &r[..n]);
     let mut acc = [[0.0f32; 8]; 4];
@@ -59,33 +49,6 @@ fn dot_tinyblas4_portable(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
         }
     }
     acc.map(|a| hsum8(&a))
-}
-
-/// [`dot_tinyblas4`] on 256-bit registers: one register per row holds the eight lane sums,
-/// each step a rounded multiply then an add, as in [`dot_tinyblas`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn dot_tinyblas4_avx(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-    use std::arch::x86_64::*;
-    let n = a.len() / 8 * 8;
-    let b = b.map(|r| &r[..n]);
-    let mut acc = [_mm256_setzero_ps(); 4];
-    for i in (0..n).step_by(8) {
-        // SAFETY: `a` and every row of `b` hold at least `n` elements, `i + 8 <= n`.
-        unsafe {
-            let x = _mm256_loadu_ps(a.as_ptr().add(i));
-            for (acc, r) in acc.iter_mut().zip(b) {
-                let y = _mm256_loadu_ps(r.as_ptr().add(i));
-                *acc = _mm256_add_ps(*acc, _mm256_mul_ps(x, y));
-            }
-        }
-    }
-    acc.map(|v| {
-        let mut l = [0.0f32; 8];
-        // SAFETY: `l` holds eight floats.
-        unsafe { _mm256_storeu_ps(l.as_mut_ptr(), v) };
-        hsum8(&l)
-    })
 }
 
 /// `GGML_F32x8_REDUCE` of four 8-lane accumulators: `(acc0+acc2) + (acc1+acc3)`, the halves
@@ -123,30 +86,10 @@ fn dot_vec(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `softmax · V` as tinyBLAS sums it: lane `j % 8` accumulates position `j` (`p[j]·v_j`), then
-/// [`hsum8`] of the eight lanes per output element. `p` holds one probability per visible
-/// position; `values` rows of `stride` floats whose head of `out.len()` starts at `off`. AVX
-/// where the CPU has it and the head is whole 8-float steps, else the portable form.
-#[inline(always)]
+/// [`hsum8`] of the eight lanes per output element (the eight lane sums of each element kept in
+/// memory). `p` holds one probability per visible position; `values` rows of `stride` floats
+/// whose head of `out.len()` starts at `off`.
 fn kqv_lanes(p: &[f32], values: &[f32], stride: usize, off: usize, out: &mut [f32]) {
-    let hd = out.len();
-    if p.is_empty() {
-        out.fill(0.0);
-        return;
-    }
-    assert!(
-        values.len() >= (p.len() - 1) * stride + off + hd,
-        "values cover the positions"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: AVX was just detected; the assertion above bounds every row read.
-        return unsafe { kqv_lanes_avx(p, values, stride, off, out) };
-    }
-    kqv_lanes_portable(p, values, stride, off, out)
-}
-
-/// [`kqv_lanes`] in portable code: the eight lane sums of each element kept in memory.
-fn kqv_lanes_portable(p: &[f32], values: &[f32], stride: usize, off: usize, out: &mut [f32]) {
     let hd = out.len();
     // Lane-major, so the inner loop runs along d.
     let mut acc = vec![0.0f32; 8 * hd];
@@ -160,58 +103,6 @@ fn kqv_lanes_portable(p: &[f32], values: &[f32], stride: usize, off: usize, out:
     for (d, o) in out.iter_mut().enumerate() {
         let lanes: [f32; 8] = std::array::from_fn(|l| acc[l * hd + d]);
         *o = hsum8(&lanes);
-    }
-}
-
-/// [`kqv_lanes`] on 256-bit registers: eight positions at a time, each 8-float step of the
-/// head loads its eight lane sums once, adds the eight positions' products and stores them (the
-/// same additions in the same order as the portable form, an eighth of its loads and stores of
-/// the sums; the rows are read along, as stored).
-///
-/// # Safety
-/// The CPU has AVX; `out.len()` is a multiple of 8; `values` holds `(p.len() - 1) · stride +
-/// off + out.len()` floats or more.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn kqv_lanes_avx(p: &[f32], values: &[f32], stride: usize, off: usize, out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let hd = out.len();
-    let visible = p.len();
-    let vp = values.as_ptr();
-    // Lane-major sums, as in the portable form: lane l's head at l·hd.
-    let mut acc = vec![0.0f32; 8 * hd];
-    let ap = acc.as_mut_ptr();
-    for jb in (0..visible).step_by(8) {
-        let lanes = (visible - jb).min(8);
-        let pb: [__m256; 8] = std::array::from_fn(|l| _mm256_set1_ps(p[(jb + l).min(visible - 1)]));
-        for dc in (0..hd).step_by(8) {
-            // SAFETY: lane l's step dc lies in `acc` (l < 8, dc + 8 <= hd); row jb + l's step
-            // ends at (jb + l)·stride + off + dc + 8, within the length the caller guarantees.
-            unsafe {
-                if lanes == 8 {
-                    for (l, &pl) in pb.iter().enumerate() {
-                        let a = ap.add(l * hd + dc);
-                        let v = _mm256_loadu_ps(vp.add((jb + l) * stride + off + dc));
-                        _mm256_storeu_ps(
-                            a,
-                            _mm256_add_ps(_mm256_loadu_ps(a), _mm256_mul_ps(pl, v)),
-                        );
-                    }
-                } else {
-                    for (l, &pl) in pb.iter().enumerate().take(lanes) {
-                        let a = ap.add(l * hd + dc);
-                        let v = _mm256_loadu_ps(vp.add((jb + l) * stride + off + dc));
-                        _mm256_storeu_ps(
-                            a,
-                            _mm256_add_ps(_mm256_loadu_ps(a), _mm256_mul_ps(pl, v)),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    for (d, o) in out.iter_mut().enumerate() {
-        *o = hsum8(&std::array::from_fn(|l| acc[l * hd + d]));
     }
 }
 
@@ -752,35 +643,13 @@ mod tests {
             let a: Vec<f32> = (0..hd).map(|_| r()).collect();
             let rows: Vec<Vec<f32>> = (0..4).map(|_| (0..hd).map(|_| r()).collect()).collect();
             let b = [&rows[0][..], &rows[1], &rows[2], &rows[3]];
-            // The dispatched form (AVX where the CPU has it) and the portable one.
-            for got in [dot_tinyblas4(&a, b), dot_tinyblas4_portable(&a, b)] {
-                for k in 0..4 {
-                    assert_eq!(
-                        got[k].to_bits(),
-                        dot_tinyblas(&a, &rows[k]).to_bits(),
-                        "{hd} {k}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn kqv_lanes_is_bit_identical_to_its_portable_form() {
-        let mut seed = 5u32;
-        let mut r = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            round_f16((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
-        };
-        for (hd, stride, off) in [(64, 192, 64), (8, 8, 0), (128, 256, 128), (12, 24, 12)] {
-            for visible in [1, 7, 8, 9, 31, 64, 77] {
-                let p: Vec<f32> = (0..visible).map(|_| r().abs()).collect();
-                let values: Vec<f32> = (0..visible * stride).map(|_| r()).collect();
-                let (mut got, mut want) = (vec![0.0; hd], vec![0.0; hd]);
-                kqv_lanes(&p, &values, stride, off, &mut got);
-                kqv_lanes_portable(&p, &values, stride, off, &mut want);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "hd {hd} visible {visible}");
+            let got = dot_tinyblas4(&a, b);
+            for k in 0..4 {
+                assert_eq!(
+                    got[k].to_bits(),
+                    dot_tinyblas(&a, &rows[k]).to_bits(),
+                    "{hd} {k}"
+                );
             }
         }
     }

@@ -349,7 +349,7 @@ pub(crate) fn matvecs<const N: usize>(
 ) {
     let outs: [SharedMut<f32>; N] = std::array::from_fn(|j| SharedMut::new(&mut *jobs[j].out));
     let sums: [Vec<i32>; N] =
-        std::array::from_fn(|j| packed_sums(jobs[j].k, x.len(), jobs[j].acts));
+        std::array::from_fn(|j| packed_sums(jobs[j].k, jobs[j].w.cols, jobs[j].acts));
     let part = |i: usize, nc: usize| {
         let ys: [&mut [f32]; N] = std::array::from_fn(|j| {
             let job = &jobs[j];
@@ -408,11 +408,6 @@ pub(crate) fn matvec_rows(
     }
 }
 
-thread_local! {
-    /// Packed rows put back into the file layout for a tiled product (one chunk's worth).
-    static FILE_ROWS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Rows `r` of `w` times the `n` activation rows of `x`/`acts`, into `y` (`r.len() × n`,
 /// row-major by weight row). `sums`: [`repack::act_sums`] of `acts` for a packed kernel.
 fn matmul_rows(
@@ -435,20 +430,11 @@ fn matmul_rows(
             kernels::matmul_with(kernel, wc, w.cols, &acts.data, n, y)
                 .expect("operands sized by the model loader");
         }
-        MatKernel::Packed { file, act, .. } if file.tiled_for(n) && w.ty == GgmlType::Q4_K => {
+        // Only Q4_K has a tiled form among the packed types (the loader keeps it on VNNI only).
+        MatKernel::Packed { file, act, .. } if file.tiled_for(n) => {
             debug_assert_eq!(acts.ty, Some(*act));
             kernels::matmul_packed_tiled(file, wc, w.cols, &acts.data, n, y)
                 .expect("operands sized by the model loader");
-        }
-        MatKernel::Packed { file, act, .. } if file.tiled_for(n) => {
-            debug_assert_eq!(acts.ty, Some(*act));
-            FILE_ROWS.with_borrow_mut(|rows| {
-                rows.resize(wc.len(), 0);
-                repack::unrepack(w.ty, r.len(), w.cols, wc, rows)
-                    .expect("whole groups of eight rows");
-                kernels::matmul_with(file, rows, w.cols, &acts.data, n, y)
-                    .expect("operands sized by the model loader");
-            });
         }
         MatKernel::Packed { kernel, act, .. } => {
             debug_assert_eq!(acts.ty, Some(*act));

@@ -417,13 +417,36 @@ pub(crate) unsafe fn gemm(
         rb == nb * k.fmt.block && acts.len() == n_tok * ab && out.len() == n_rows * n_tok,
         "tiled gemm: operand sizes"
     );
+    // SAFETY: the caller guarantees the kernel's CPU features; the sizes were asserted above.
+    unsafe {
+        run_tiles(k, n_rows, acts, ab, n_tok, out, |tile, r0, nr| {
+            tile.fill(k.fmt, &rows[r0 * rb..], rb, nr, nb)
+        })
+    }
+}
+
+/// The tiles of `n_rows` weight rows, each filled by `fill(tile, r0, nr)` (rows `r0..r0 + nr`
+/// for `nb` blocks) and run against the `n_tok` Q8_K rows of `acts` (`ab` bytes each).
+///
+/// # Safety
+/// `k.f` must be runnable on this CPU; `acts.len() == n_tok · ab` and `out.len() == n_rows ·
+/// n_tok`; `fill` fills the tile for the blocks of `ab`.
+unsafe fn run_tiles(
+    k: &Tiled,
+    n_rows: usize,
+    acts: &[u8],
+    ab: usize,
+    n_tok: usize,
+    out: &mut [f32],
+    fill: impl Fn(&mut Tile, usize, usize),
+) {
     TILE.with(|tile| {
         let mut tile = tile.borrow_mut();
         for r0 in (0..n_rows).step_by(TILE_ROWS) {
             let nr = TILE_ROWS.min(n_rows - r0);
-            tile.fill(k.fmt, &rows[r0 * rb..], rb, nr, nb);
-            // SAFETY: the caller guarantees the kernel's CPU features; the sizes were asserted
-            // above and the tile was just filled for `nb` blocks.
+            fill(&mut tile, r0, nr);
+            // SAFETY: the caller guarantees the kernel's CPU features and the sizes; the tile
+            // was just filled.
             unsafe { (k.f)(k.fmt, &tile, acts, ab, n_tok, &mut out[r0 * n_tok..], nr) };
         }
     });
@@ -455,16 +478,12 @@ pub(crate) unsafe fn gemm_packed_q4_k(
             && out.len() == n_rows * n_tok,
         "tiled gemm on packed Q4_K: operand sizes"
     );
-    TILE.with(|tile| {
-        let mut tile = tile.borrow_mut();
-        for r0 in (0..n_rows).step_by(TILE_ROWS) {
-            let nr = TILE_ROWS.min(n_rows - r0);
-            tile.fill_packed_q4_k(&groups[r0 * rb..], nr, nb);
-            // SAFETY: as in `gemm`: the caller guarantees the kernel's CPU features, the sizes
-            // were asserted above and the tile was just filled for `nb` blocks.
-            unsafe { (k.f)(k.fmt, &tile, acts, ab, n_tok, &mut out[r0 * n_tok..], nr) };
-        }
-    });
+    // SAFETY: as in `gemm`.
+    unsafe {
+        run_tiles(k, n_rows, acts, ab, n_tok, out, |tile, r0, nr| {
+            tile.fill_packed_q4_k(&groups[r0 * rb..], nr, nb)
+        })
+    }
 }
 
 /// The scalar twin of the SIMD microkernels on the same tile: the same exact integer sums, the
