@@ -1,6 +1,7 @@
 //! x86-64 kernels: AVX2 (+FMA, F16C) for every paired type, and the AVX512-VNNI variant of the
 //! legacy 32-element types, where `vpdpbusd` replaces `vpmaddubsw` + `vpmaddwd` as in llama.cpp's
-//! `mul_sum_us8_pairs_float` (`ggml/src/ggml-cpu/arch/x86/quants.c`).
+//! `mul_sum_us8_pairs_float` (`ggml/src/ggml-cpu/arch/x86/quants.c`), and of Q6_K, where
+//! `vpdpwssd` scales and accumulates and `vpternlogd` merges the quants' two parts.
 //!
 //! The structure of each kernel follows the AVX2 branch of upstream's `ggml_vec_dot_*` for that
 //! type; the integer sums per block are exact, the f32 accumulation runs in eight lanes. The Q4_0
@@ -10,8 +11,9 @@
 //! `vpdpbusd` is emitted with inline assembly (`{evex}` form on ymm registers, i.e. AVX512VNNI +
 //! AVX512VL), written before the crate's minimum Rust version reached 1.89 (which stabilised the
 //! AVX-512 intrinsics and target features); newer kernels use the intrinsics. The VNNI kernels
-//! are the AVX2 kernels with that one instruction swapped in, selected by the `VNNI` const
-//! parameter.
+//! are the AVX2 kernels with those instructions swapped in (`vpdpwssd` and `vpternlogd` likewise
+//! in inline assembly), selected by the `VNNI` const parameter; the integer sums in each lane are
+//! the same.
 //!
 //! Safety contract of every `unsafe fn` kernel here: the CPU has AVX2, FMA and F16C (plus
 //! AVX512F/VL/VNNI for `VNNI = true`), and `x`/`y` hold at least `n` elements of whole blocks of
@@ -37,6 +39,7 @@ pub(super) fn kernel(ty: GgmlType, vnni: bool) -> Option<RawDot> {
             Q5_1 => q5_1_q8_1::<true>,
             Q8_0 => q8_0_q8_0::<true>,
             IQ4_NL => iq4_nl_q8_0::<true>,
+            Q6_K => q6_k_q8_k::<true>,
             _ => return None,
         });
     }
@@ -54,7 +57,7 @@ pub(super) fn kernel(ty: GgmlType, vnni: bool) -> Option<RawDot> {
         Q3_K => q3_k_q8_k,
         Q4_K => q4_k_q8_k,
         Q5_K => q5_k_q8_k,
-        Q6_K => q6_k_q8_k,
+        Q6_K => q6_k_q8_k::<false>,
         IQ4_XS => iq4_xs_q8_k,
         _ => return None,
     })
@@ -134,6 +137,29 @@ unsafe fn f16x2_at(p: *const u8) -> (f32, f32) {
     (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
 }
 
+/// The little-endian f16 at `p` widened, loaded and converted in inline assembly: where only one
+/// half of [`f16x2_at`] is used LLVM narrows its load to a `vpinsrw` into whatever register is
+/// free, often the f32 accumulator, chaining every super-block on the previous one's FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_at_fresh(p: *const u8) -> f32 {
+    let v: __m128;
+    // SAFETY: the caller guarantees 2 readable bytes at `p`; `movzx` + `vmovd` write whole
+    // registers, so the result depends on the loaded value only.
+    unsafe {
+        std::arch::asm!(
+            "movzx {t:e}, word ptr [{p}]",
+            "vmovd {v}, {t:e}",
+            "vcvtph2ps {v}, {v}",
+            p = in(reg) p,
+            t = out(reg) _,
+            v = out(xmm_reg) v,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    _mm_cvtss_f32(v)
+}
+
 /// The little-endian f32 at `p`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -206,6 +232,25 @@ unsafe fn dot_u8i8<const VNNI: bool>(a: __m256i, b: __m256i) -> __m256i {
     }
 }
 
+/// `acc + Σ a·b` over pairs of i16 with AVX512-VNNI's `vpdpwssd` on ymm registers (wrapping,
+/// as `vpaddd` + `vpmaddwd`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vpdpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let mut acc = acc;
+    // SAFETY: as `vpdpbusd`.
+    unsafe {
+        std::arch::asm!(
+            "{{evex}} vpdpwssd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
 /// `Σ (a − c)·b` over groups of four (unsigned `a` and `c`, signed `b`) as eight i32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -236,23 +281,6 @@ unsafe fn dot_i8i8<const VNNI: bool>(x: __m256i, y: __m256i) -> __m256i {
     unsafe { dot_u8i8::<VNNI>(ax, sy) }
 }
 
-/// `PAIR_MASK[m]` picks bytes `2m` (eight times) and `2m+1` (eight times) of a 16-byte scale
-/// vector: with `vpmovsxbw`, the i16 scales of 32 elements whose two halves of 16 use
-/// consecutive sub-block scales (Q2_K, Q3_K, Q6_K; `get_scale_shuffle_q3k` upstream).
-static PAIR_MASK: [[u8; 16]; 8] = {
-    let mut t = [[0u8; 16]; 8];
-    let mut m = 0;
-    while m < 8 {
-        let mut i = 0;
-        while i < 16 {
-            t[m][i] = (2 * m + i / 8) as u8;
-            i += 1;
-        }
-        m += 1;
-    }
-    t
-};
-
 /// `K4_SHUF[j]` broadcasts the i16 at index `j` of each 128-bit lane to all of it
 /// (`get_scale_shuffle_k4`).
 static K4_SHUF: [[u8; 32]; 8] = {
@@ -269,14 +297,72 @@ static K4_SHUF: [[u8; 32]; 8] = {
     t
 };
 
-/// The i16 scales for 32 elements from a 16-byte vector of signed 8-bit sub-block scales:
-/// `scales[2m]` for the first 16 elements, `scales[2m+1]` for the rest.
+/// The 16 signed 8-bit sub-block scales of a super-block (Q2_K, Q3_K, Q6_K) widened to i16,
+/// even-numbered in the low 128-bit lane and odd-numbered in the high one: [`pair_scales`] then
+/// takes one in-lane shuffle per 32 quants, where widening per group took three instructions.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn pair_scales(scales: __m128i, m: usize) -> __m256i {
-    // SAFETY: `PAIR_MASK[m]` is 16 bytes (the index is bounds-checked).
-    let mask = unsafe { load128(PAIR_MASK[m].as_ptr()) };
-    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, mask))
+unsafe fn split_scales(scales: __m128i) -> __m256i {
+    let even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, even_odd))
+}
+
+/// The i16 scales of quants `32m..32m+32` of a super-block from [`split_scales`]: scale `2m`
+/// for the first 16, `2m+1` for the rest (`get_scale_shuffle_q3k` upstream). One `vpshufb` in
+/// inline assembly: from the constant mask LLVM would emit `vpshufhw`/`vpshuflw` + `vpshufd`,
+/// two instructions on the two shuffle pipes, the busiest of these kernels.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pair_scales(split: __m256i, m: usize) -> __m256i {
+    // SAFETY: `K4_SHUF[m]` is 32 bytes (the index is bounds-checked).
+    let mask = unsafe { load256(K4_SHUF[m].as_ptr()) };
+    let out: __m256i;
+    // SAFETY: AVX2 (this function's features); registers only.
+    unsafe {
+        std::arch::asm!(
+            "vpshufb {out}, {a}, {m}",
+            out = lateout(ymm_reg) out,
+            a = in(ymm_reg) split,
+            m = in(ymm_reg) mask,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// `(a & m) | b`: one `vpternlogd` with AVX-512 (VL), the `VNNI` kernels' instruction set.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn and_or<const VNNI: bool>(a: __m256i, m: __m256i, b: __m256i) -> __m256i {
+    if VNNI {
+        let mut a = a;
+        // SAFETY: only reached through kernels instantiated with `VNNI = true` (AVX512F and
+        // AVX512VL detected, see `vpdpbusd`); registers only. imm 0xEC: (A & C) | B.
+        unsafe {
+            std::arch::asm!(
+                "vpternlogd {a}, {b}, {m}, 0xEC",
+                a = inout(ymm_reg) a,
+                b = in(ymm_reg) b,
+                m = in(ymm_reg) m,
+                options(pure, nomem, nostack, preserves_flags),
+            );
+        }
+        a
+    } else {
+        _mm256_or_si256(_mm256_and_si256(a, m), b)
+    }
+}
+
+/// `acc + madd(a, b)` (i16 pairs summed into i32): one `vpdpwssd` with VNNI.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn add_madd<const VNNI: bool>(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    if VNNI {
+        // SAFETY: see `vpdpbusd`; the same holds for `vpdpwssd`.
+        unsafe { vpdpwssd(acc, a, b) }
+    } else {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,6 +644,7 @@ unsafe fn q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let mins_and_scales = load128(xb);
             let scales = _mm_and_si128(mins_and_scales, m4);
             let mins = _mm_and_si128(_mm_srli_epi16::<4>(mins_and_scales), m4);
+            let split = split_scales(scales);
             let prod = _mm256_madd_epi16(_mm256_cvtepi8_epi16(mins), load256(yb.add(Q8K_BSUMS)));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
             let mut sumi = _mm256_setzero_si256();
@@ -566,7 +653,7 @@ unsafe fn q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
                 for k in 0..4 {
                     let q8 = load256(yb.add(Q8K_QS + 128 * j + 32 * k));
                     let p = _mm256_maddubs_epi16(_mm256_and_si256(q2, m3), q8);
-                    let p = _mm256_madd_epi16(pair_scales(scales, 4 * j + k), p);
+                    let p = _mm256_madd_epi16(pair_scales(split, 4 * j + k), p);
                     sumi = _mm256_add_epi32(sumi, p);
                     q2 = _mm256_srli_epi16::<2>(q2);
                 }
@@ -611,7 +698,7 @@ unsafe fn q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let yb = yp.add(i * block::Q8_K);
             // d is the last field: read it with the scale bytes before it.
             let d = f32_at(yb) * f16x2_at(xb.add(106)).1;
-            let scales = q3k_scales(xb.add(96));
+            let split = split_scales(q3k_scales(xb.add(96)));
             let mut hb = load256(xb);
             let mut sumi = _mm256_setzero_si256();
             for j in 0..2 {
@@ -624,7 +711,7 @@ unsafe fn q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
                         _mm256_maddubs_epi16(low, q8),
                         _mm256_maddubs_epi16(high, q8),
                     );
-                    let p = _mm256_madd_epi16(pair_scales(scales, 4 * j + k), p);
+                    let p = _mm256_madd_epi16(pair_scales(split, 4 * j + k), p);
                     sumi = _mm256_add_epi32(sumi, p);
                     q3 = _mm256_srli_epi16::<2>(q3);
                     hb = _mm256_srli_epi16::<1>(hb);
@@ -769,28 +856,33 @@ unsafe fn q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
 }
 
 /// The 6-bit quants of 128-value chunk `c` of a `block_q6_K` at `xb`, as four 32-byte vectors
-/// (values 0..63): low nibbles from `ql`, high two bits from `qh`. Shared by the one- and
-/// four-row dot products so both read the block the same way.
+/// (values 0..63): low nibbles from `ql`, high two bits from `qh`, each pair shifted into bits
+/// 4-5 and masked once (`m30` = 0x30). Shared by the one- and four-row dot products so both read
+/// the block the same way.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_unpack128(xb: *const u8, c: usize, m4: __m256i, m3: __m256i) -> [__m256i; 4] {
-    // SAFETY: the caller passes a whole block_q6_K and c < QK_K / 128.
+unsafe fn q6_k_unpack128<const VNNI: bool>(
+    xb: *const u8,
+    c: usize,
+    m4: __m256i,
+    m30: __m256i,
+) -> [__m256i; 4] {
+    // SAFETY: the caller passes a whole block_q6_K and c < QK_K / 128; same features as this
+    // function for the helpers.
     unsafe {
         let ql0 = load256(xb.add(64 * c));
         let ql1 = load256(xb.add(64 * c + 32));
         let qh = load256(xb.add(128 + 32 * c));
-        let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m3));
+        // 16-bit shifts: bits 4-5 of each byte come from bits 0-1 / 2-3 / 4-5 / 6-7 of that byte.
+        let h0 = _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30);
+        let h1 = _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30);
+        let h2 = _mm256_and_si256(qh, m30);
+        let h3 = _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30);
         [
-            _mm256_or_si256(_mm256_and_si256(ql0, m4), hi(qh)),
-            _mm256_or_si256(_mm256_and_si256(ql1, m4), hi(_mm256_srli_epi16::<2>(qh))),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                hi(_mm256_srli_epi16::<4>(qh)),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                hi(_mm256_srli_epi16::<6>(qh)),
-            ),
+            and_or::<VNNI>(ql0, m4, h0),
+            and_or::<VNNI>(ql1, m4, h1),
+            and_or::<VNNI>(_mm256_srli_epi16::<4>(ql0), m4, h2),
+            and_or::<VNNI>(_mm256_srli_epi16::<4>(ql1), m4, h3),
         ]
     }
 }
@@ -807,12 +899,13 @@ unsafe fn q6_k_bias(scales: __m128i, yb: *const u8) -> __m256i {
 
 /// `ggml_vec_dot_q6_K_q8_K` (AVX2 branch): `Σ (q6−32)·y = Σ q6·y − 32·Σ sc·bsum`, the bias
 /// from the Q8_K block sums once per super-block (as ggml-cpu since it dropped the per-group
-/// `maddubs(32, y)`), so the i32 lanes hold the same sums as llama.cpp's.
+/// `maddubs(32, y)`), so the i32 lanes hold the same sums as llama.cpp's. With `VNNI` the
+/// scaling and accumulation of each group is one `vpdpwssd` (same sums).
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+unsafe fn q6_k_q8_k<const VNNI: bool>(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
     let m4 = _mm256_set1_epi8(0x0f);
-    let m3 = _mm256_set1_epi8(3);
+    let m30 = _mm256_set1_epi8(0x30);
     let mut acc = _mm256_setzero_ps();
     for i in 0..n / QK_K {
         // SAFETY: super-block `i` lies inside both rows; offsets inside `block_q6_K` (ql 0,
@@ -820,19 +913,24 @@ unsafe fn q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
         unsafe {
             let xb = xp.add(i * block::Q6_K);
             let yb = yp.add(i * block::Q8_K);
-            // d is the last field: read it with the scale bytes before it.
-            let d = f16x2_at(xb.add(206)).1 * f32_at(yb);
+            let d = f16_at_fresh(xb.add(208)) * f32_at(yb);
             let scales = load128(xb.add(192));
-            let mut sumi = _mm256_setzero_si256();
+            let split = split_scales(scales);
+            // Four chains of integer sums (exact, so the same total): one `vpdpwssd` chain
+            // would wait on its latency eight times per super-block.
+            let mut sumi = [_mm256_setzero_si256(); 4];
             for c in 0..QK_K / 128 {
-                let q = q6_k_unpack128(xb, c, m4, m3);
+                let q = q6_k_unpack128::<VNNI>(xb, c, m4, m30);
                 for (k, &qk) in q.iter().enumerate() {
                     let q8 = load256(yb.add(Q8K_QS + 128 * c + 32 * k));
                     let p = _mm256_maddubs_epi16(qk, q8);
-                    let p = _mm256_madd_epi16(pair_scales(scales, 4 * c + k), p);
-                    sumi = _mm256_add_epi32(sumi, p);
+                    sumi[k] = add_madd::<VNNI>(sumi[k], pair_scales(split, 4 * c + k), p);
                 }
             }
+            let sumi = _mm256_add_epi32(
+                _mm256_add_epi32(sumi[0], sumi[1]),
+                _mm256_add_epi32(sumi[2], sumi[3]),
+            );
             let sumi = _mm256_sub_epi32(sumi, q6_k_bias(scales, yb));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         }
@@ -886,7 +984,8 @@ pub(super) fn kernel4(ty: GgmlType, vnni: bool) -> Option<RawDot4> {
         (Q8_0, true) => q8_0_q8_0_x4::<true>,
         (Q8_0, false) => q8_0_q8_0_x4::<false>,
         (Q4_K, _) => q4_k_q8_k_x4,
-        (Q6_K, _) => q6_k_q8_k_x4,
+        (Q6_K, true) => q6_k_q8_k_x4::<true>,
+        (Q6_K, false) => q6_k_q8_k_x4::<false>,
         _ => return None,
     })
 }
@@ -1009,27 +1108,28 @@ unsafe fn q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
 
 /// [`q6_k_q8_k`] against four activation rows.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+unsafe fn q6_k_q8_k_x4<const VNNI: bool>(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
     let xp = x.as_ptr();
     let yp = y.map(<[u8]>::as_ptr);
     let m4 = _mm256_set1_epi8(0x0f);
-    let m3 = _mm256_set1_epi8(3);
+    let m30 = _mm256_set1_epi8(0x30);
     let mut acc = [_mm256_setzero_ps(); 4];
     for i in 0..n / QK_K {
         // SAFETY: super-block `i` lies inside every row; offsets as in `q6_k_q8_k`.
         unsafe {
             let xb = xp.add(i * block::Q6_K);
-            let xd = f16x2_at(xb.add(206)).1;
+            let xd = f16_at_fresh(xb.add(208));
             let scales = load128(xb.add(192));
+            let split = split_scales(scales);
             let mut sumi = [_mm256_setzero_si256(); 4];
             for c in 0..QK_K / 128 {
-                let q = q6_k_unpack128(xb, c, m4, m3);
+                let q = q6_k_unpack128::<VNNI>(xb, c, m4, m30);
                 for (k, &qk) in q.iter().enumerate() {
-                    let sc = pair_scales(scales, 4 * c + k);
+                    let sc = pair_scales(split, 4 * c + k);
                     for j in 0..4 {
                         let q8 = load256(yp[j].add(i * block::Q8_K + Q8K_QS + 128 * c + 32 * k));
                         let p = _mm256_maddubs_epi16(qk, q8);
-                        sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(sc, p));
+                        sumi[j] = add_madd::<VNNI>(sumi[j], sc, p);
                     }
                 }
             }
