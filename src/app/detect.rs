@@ -56,6 +56,13 @@ pub fn run(global: &Global, args: DetectArgs) -> Result<()> {
                 d.driver_version.clone().unwrap_or_else(|| "-".into()),
             ),
             (
+                "compute".into(),
+                d.cpu_peak.as_ref().map_or_else(
+                    || "clock unknown: prefill planned with an assumed desktop's".into(),
+                    |p| format!("{} (what prefill is planned against)", p.describe()),
+                ),
+            ),
+            (
                 "memory read".into(),
                 match &d.measured {
                     Some(m) => format!(

@@ -27,6 +27,74 @@ pub struct Detected {
     pub warnings: Vec<String>,
     /// This CPU's memory bandwidth as measured by `validate` or `detect --measure` (cached).
     pub measured: Option<host_cache::HostMeasurement>,
+    /// This CPU's FP32 FMA peak, what prefill on it is planned against; `None` when its clock
+    /// cannot be read.
+    pub cpu_peak: Option<CpuPeak>,
+}
+
+/// A CPU's FP32 FMA peak, stated as the catalogue's CPU hosts state theirs: cores x FLOP per
+/// cycle x clock. Planning this machine with the 16-core desktop's figure (4.4 TFLOPS) put
+/// a 2-core VM's prefill 10-20x above what its engines measure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CpuPeak {
+    /// Physical cores (logical where the count of physical ones is unknown).
+    pub cores: usize,
+    /// FP32 FLOP per cycle and core from the SIMD features.
+    pub flops_per_cycle: f64,
+    pub ghz: f64,
+    /// Which clock: "base" or "maximum" (cpufreq), or "reported" (the OS's current figure;
+    /// a VM's nominal clock).
+    pub clock_basis: &'static str,
+}
+
+impl CpuPeak {
+    pub fn tflops(&self) -> f64 {
+        self.cores as f64 * self.flops_per_cycle * self.ghz / 1000.0
+    }
+
+    /// "0.17 TFLOPS FP32 (2 cores x 32 FLOP/cycle x 2.60 GHz reported clock)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} TFLOPS FP32 ({} cores x {} FLOP/cycle x {:.2} GHz {} clock)",
+            crate::units::sig(self.tflops(), 2),
+            self.cores,
+            self.flops_per_cycle,
+            self.ghz,
+            self.clock_basis
+        )
+    }
+}
+
+/// FP32 FLOP per cycle and core from the SIMD features the kernels detected: two FMA pipes of
+/// the vector width. AVX-512 counts as 256-bit (Zen 4 runs 512-bit FMAs as two halves, and many
+/// Intel cores have one 512-bit FMA unit), NEON as two 128-bit pipes: a floor, not a boast.
+pub fn flops_per_cycle(simd: &[&str]) -> f64 {
+    if simd.contains(&"fma") {
+        32.0
+    } else if simd.contains(&"avx2") || simd.contains(&"neon") {
+        16.0
+    } else {
+        8.0
+    }
+}
+
+/// The CPU clock in GHz and which one: cpufreq's base frequency where the driver states it,
+/// else its maximum, else what sysinfo reports (a VM's nominal clock; on bare metal the current
+/// one). `None` outside 0.5-7 GHz.
+fn cpu_clock(reported_mhz: u64) -> Option<(f64, &'static str)> {
+    let khz = |f: &str| {
+        std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu0/cpufreq/{f}"))
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let (ghz, basis) = if let Some(k) = khz("base_frequency") {
+        (k / 1e6, "base")
+    } else if let Some(k) = khz("cpuinfo_max_freq") {
+        (k / 1e6, "maximum")
+    } else {
+        (reported_mhz as f64 / 1e3, "reported")
+    };
+    (0.5..=7.0).contains(&ghz).then_some((ghz, basis))
 }
 
 /// Memory bandwidth of this machine for planning, and where the figure comes from.
@@ -194,15 +262,25 @@ pub fn detect(catalog: &Catalog) -> Detected {
         }
         Err(e) => warnings.push(format!("no NVIDIA GPU found (NVML: {e})")),
     }
+    let simd = simd_features();
+    let physical_cores = sysinfo::System::physical_core_count();
+    let reported_mhz = sys.cpus().first().map_or(0, |c| c.frequency());
+    let cpu_peak = cpu_clock(reported_mhz).map(|(ghz, clock_basis)| CpuPeak {
+        cores: physical_cores.unwrap_or(threads(0)),
+        flops_per_cycle: flops_per_cycle(&simd),
+        ghz,
+        clock_basis,
+    });
     Detected {
         measured: host_cache::load(&cpu_brand),
+        cpu_peak,
         cpu_brand,
         cpu_arch: std::env::consts::ARCH.to_string(),
-        physical_cores: sysinfo::System::physical_core_count(),
+        physical_cores,
         logical_cores: threads(0),
         ram_bytes: sys.total_memory(),
         ram_available_bytes: sys.available_memory(),
-        simd: simd_features(),
+        simd,
         gpus,
         driver_version,
         apple_chip,
@@ -271,8 +349,18 @@ impl Detected {
         let mut entry = class.entry;
         entry.id = "this-machine".into();
         entry.bandwidth_gb_s = bw.gb_s;
+        let compute = match &self.cpu_peak {
+            Some(p) => {
+                entry.fp16_tensor_tflops_dense = p.tflops();
+                format!("; compute {}", p.describe())
+            }
+            None => format!(
+                "; compute assumed: {} TFLOPS FP32, {ASSUMED_CLASS}",
+                crate::units::sig(entry.fp16_tensor_tflops_dense, 3)
+            ),
+        };
         entry.name = format!(
-            "this machine: {}, {} RAM (bandwidth {}: {} GB/s{})",
+            "this machine: {}, {} RAM (bandwidth {}: {} GB/s{}{compute})",
             if self.cpu_brand.is_empty() {
                 self.cpu_arch.as_str()
             } else {
@@ -315,6 +403,7 @@ mod tests {
             apple_chip: apple_chip.map(String::from),
             warnings: vec![],
             measured: None,
+            cpu_peak: None,
         }
     }
 
@@ -338,6 +427,29 @@ mod tests {
             host.name
         );
         assert_eq!(m.local_bandwidth(&c).unwrap().basis, "measured");
+        // Its compute is its own cores', not the assumed 16-core desktop's.
+        let desktop = c
+            .device(ASSUMED_CLASS)
+            .unwrap()
+            .entry
+            .fp16_tensor_tflops_dense;
+        assert_eq!(host.entry.fp16_tensor_tflops_dense, desktop);
+        assert!(host.name.contains("compute assumed"), "{}", host.name);
+        m.cpu_peak = Some(CpuPeak {
+            cores: 2,
+            flops_per_cycle: flops_per_cycle(&["avx2", "fma", "avx512f"]),
+            ghz: 2.6,
+            clock_basis: "reported",
+        });
+        let host = &m.devices(&c)[0];
+        assert!((host.entry.fp16_tensor_tflops_dense - 0.1664).abs() < 1e-9);
+        assert!(
+            host.name.contains(
+                "compute 0.17 TFLOPS FP32 (2 cores x 32 FLOP/cycle x 2.60 GHz reported clock)"
+            ),
+            "{}",
+            host.name
+        );
         // An uncatalogued GPU is not replaced by the CPU: no device, memory needed.
         let unknown = DetectedGpu {
             index: 0,
