@@ -321,6 +321,57 @@ pub(crate) fn split(tid: usize, nth: usize, n: usize, align: usize) -> std::ops:
     lo..hi
 }
 
+/// Part `i` of a one-token product: [`guided`] or, with `VRAMPLAN_DECODE_GUIDED=0`, equal parts.
+/// ~1B, tg128 2 threads, 6 alternating runs on the VM: Q4_K_M guided ahead in all six (median
+/// +2.5%), Q6_K level within the noise (-1%).
+pub(crate) fn decode_part(
+    i: usize,
+    nth: usize,
+    rounds: usize,
+    n: usize,
+    align: usize,
+) -> std::ops::Range<usize> {
+    static G: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *G.get_or_init(|| std::env::var("VRAMPLAN_DECODE_GUIDED").map_or(true, |v| v != "0")) {
+        guided(i, nth, rounds, n, align)
+    } else {
+        split(i, nth * rounds, n, align)
+    }
+}
+
+/// Chunk `i` of `0..n` in `rounds` rounds of `nth` chunks, each round's chunks half the size of the
+/// previous round's (the last two rounds equal), bounds aligned to `align`: handed out in order, the
+/// big chunks keep long sequential streams, the small last ones leave little for one thread to
+/// finish while the other waits (OpenMP's guided schedule).
+pub(crate) fn guided(
+    i: usize,
+    nth: usize,
+    rounds: usize,
+    n: usize,
+    align: usize,
+) -> std::ops::Range<usize> {
+    let align = align.max(1);
+    let units = n.div_ceil(align);
+    let rounds = rounds.max(1);
+    // Chunk boundary `k` in units of 2^-rounds+1 of the whole (exact integers).
+    let whole = 1usize << (rounds - 1);
+    let at = |k: usize| -> usize {
+        let (j, pos) = (k / nth, k % nth);
+        if j >= rounds {
+            return units;
+        }
+        // Round j's size is whole >> (j + 1), the last round's 1 (as the one before it), so the
+        // rounds before j cover whole - whole >> j.
+        let before = whole - (whole >> j);
+        let size = if j + 1 == rounds { 1 } else { whole >> (j + 1) };
+        let frac_num = (before * nth + pos * size) as u128;
+        (units as u128 * frac_num / (whole as u128 * nth as u128)) as usize
+    };
+    let lo = (at(i) * align).min(n);
+    let hi = (at(i + 1) * align).min(n);
+    lo..hi
+}
+
 /// `f(tid, i, chunk)` for every `size`-element chunk `i` of `out` (the last may be shorter) on
 /// thread `tid` of the current pool, the chunks handed out on demand, or serially (thread 0)
 /// without one.
@@ -436,6 +487,28 @@ mod tests {
                 assert_eq!(next, n);
             }
         }
+    }
+
+    #[test]
+    fn guided_chunks_cover_every_row_once_and_shrink() {
+        for n in [0, 1, 15, 16, 17, 100, 2048, 8195, 49152] {
+            for nth in 1..=5 {
+                for rounds in 1..=5 {
+                    let mut next = 0;
+                    let nc = nth * rounds;
+                    for i in 0..nc {
+                        let r = guided(i, nth, rounds, n, 16);
+                        assert_eq!(r.start, next, "n {n} nth {nth} rounds {rounds} i {i}");
+                        assert!(r.start.is_multiple_of(16) || r.start == n);
+                        next = r.end;
+                    }
+                    assert_eq!(next, n, "n {n} nth {nth} rounds {rounds}");
+                }
+            }
+        }
+        // 2 threads, 4 rounds of 2048 rows: 512, 512, 256, 256, 128, 128, 128, 128.
+        let sizes: Vec<usize> = (0..8).map(|i| guided(i, 2, 4, 2048, 16).len()).collect();
+        assert_eq!(sizes, [512, 512, 256, 256, 128, 128, 128, 128]);
     }
 
     #[test]
