@@ -122,8 +122,11 @@ pub fn run(global: &Global, args: FitArgs) -> Result<()> {
         req.engine().launch_command(&launch, &req, &p)
     });
     let prompt_tokens = parse_tokens(&args.est.prompt, "--prompt")?;
-    let (fit, local_host) =
-        machine.local_fit(Calibration::embedded(&catalog), args.est.host_bandwidth);
+    let (fit, local_host) = machine.local_fit(
+        Calibration::embedded(&catalog),
+        args.est.host_bandwidth,
+        req.engine(),
+    );
     let speed = estimate::perf::speed(
         &view,
         &p,

@@ -128,11 +128,21 @@ impl Machine {
         &self,
         fit: Calibration,
         bandwidth_flag: Option<f64>,
+        engine: Engine,
     ) -> (Calibration, Option<estimate::host::LocalHostFigures>) {
         if !self.local {
             return (fit, None);
         }
         let m = self.measured.as_ref();
+        // The measured prefill efficiency is vramplan's engine's, which prefills 1.1-2x faster
+        // than llama.cpp on the same CPU: only its own plans take it.
+        let prefill = m
+            .and_then(|m| m.prefill_efficiency)
+            .filter(|_| engine == Engine::Reference);
+        let fit = match prefill {
+            Some(e) => fit.with_measured_cpu_prefill(e),
+            None => fit,
+        };
         let (fit, eff_basis, eff_detail) = match m.and_then(|m| m.decode_efficiency) {
             Some(e) => (
                 fit.with_measured_cpu_decode(e),
@@ -175,8 +185,11 @@ impl Machine {
             decode_efficiency: eff,
             decode_efficiency_basis: eff_basis,
             detail: format!(
-                "this machine: memory bandwidth {} GB/s {bw_detail}; {eff_detail}",
-                vramplan::report::sig(bandwidth_gb_s, 3)
+                "this machine: memory bandwidth {} GB/s {bw_detail}; {eff_detail}{}",
+                vramplan::report::sig(bandwidth_gb_s, 3),
+                prefill.map_or(String::new(), |e| format!(
+                    "; prefill efficiency {e:.2} of the FP32 peak measured by validate (vramplan's engine)"
+                ))
             ),
         };
         (fit, Some(figures))

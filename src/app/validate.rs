@@ -16,7 +16,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vramplan::engine::{Model, Tokenizer};
 use vramplan::estimate::calibration::Calibration;
 use vramplan::estimate::quality::{published, SOURCE as PUBLISHED_SOURCE};
-use vramplan::estimate::speed::{active_weight_bytes, DeviceClass, Range};
+use vramplan::estimate::speed::{
+    active_params, active_weight_bytes, prefill_flops_per_token, DeviceClass, Range,
+};
 use vramplan::ggml::FileType;
 use vramplan::gguf::GgufFile;
 use vramplan::hw::host_cache;
@@ -71,6 +73,7 @@ fn parse_types(s: &str) -> Result<Vec<FileType>> {
 /// What a file is, for the speed half of a level.
 struct Measured {
     prefill_tok_s: f64,
+    prefill_gflop_per_token: f64,
     decode_tok_s: f64,
     file_bytes: u64,
     bits_per_weight: f64,
@@ -94,6 +97,11 @@ fn measure_speed(
     let decode = decode_tok_s(model, prompt, args.decode, args.runs, args.threads)?;
     Ok(Measured {
         prefill_tok_s: prefill,
+        prefill_gflop_per_token: prefill_flops_per_token(
+            &shape,
+            active_params(&inv, &shape),
+            pp.len() as u64,
+        ) / 1e9,
         decode_tok_s: decode,
         file_bytes: std::fs::metadata(path)?.len(),
         bits_per_weight: tensor_bytes as f64 * 8.0 / inv.total_elements().max(1) as f64,
@@ -252,6 +260,7 @@ impl Setup {
             quality,
             published: ft.and_then(published),
             prefill_tok_s: m.prefill_tok_s,
+            prefill_gflop_per_token: m.prefill_gflop_per_token,
             decode_tok_s: m.decode_tok_s,
             predicted_decode_tok_s: predicted,
             decode_ratio: predicted.map(|p| m.decode_tok_s / p.expected),
@@ -276,6 +285,11 @@ impl Setup {
             cpu: self.detected.cpu_brand.clone(),
             memory_read_gb_s: self.bw.as_ref().map(|b| b.0),
             memory_read_basis: self.bw.as_ref().map(|b| b.1.clone()),
+            compute_tflops: self
+                .detected
+                .cpu_peak
+                .as_ref()
+                .map(|p| p.tflops_for_threads(vramplan::hw::threads(args.threads))),
             decode_efficiency: self.efficiency,
             published_source: PUBLISHED_SOURCE,
             published_curve: head.published_curve,
@@ -531,6 +545,20 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
     setup.finish(global, &args, report, None)
 }
 
+/// Median over the levels of measured prefill tok/s x FLOPs per token / the peak of the cores
+/// the run used: the share of that peak vramplan's engine turned into prompt tokens.
+fn prefill_efficiency(r: &ValidateReport) -> Option<f64> {
+    let peak = r.compute_tflops.filter(|t| t.is_finite() && *t > 0.0)? * 1e12;
+    let mut eff: Vec<f64> = r
+        .levels
+        .iter()
+        .filter(|l| l.prefill_gflop_per_token > 0.0 && l.prefill_tok_s > 0.0)
+        .map(|l| l.prefill_tok_s * l.prefill_gflop_per_token * 1e9 / peak)
+        .collect();
+    eff.sort_by(f64::total_cmp);
+    eff.get(eff.len() / 2).copied()
+}
+
 /// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
 /// level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache is no error.
 fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
@@ -545,6 +573,7 @@ fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
         if let (Some(mut m), Some(&e)) = (host_cache::load(cpu), eff.get(eff.len() / 2)) {
             m.decode_efficiency = Some(e);
             m.decode_efficiency_model = Some(r.model.clone());
+            m.prefill_efficiency = prefill_efficiency(r);
             let _ = host_cache::store(&m);
         }
     }

@@ -509,6 +509,28 @@ impl Calibration {
         self
     }
 
+    /// This fit with the CPU class's prefill efficiency measured on this machine (`validate`'s
+    /// median over its levels, vramplan's engine, against the host's FP32 peak): `expected` is
+    /// the measurement, `low`/`high` keep the fitted range's proportions around it. Not capped
+    /// at 1: the engine's int8 dot products outrun the FP32 peak the efficiency is stated
+    /// against. Figures outside (0, 8] are ignored.
+    pub fn with_measured_cpu_prefill(mut self, efficiency: f64) -> Calibration {
+        if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 8.0) {
+            return self;
+        }
+        for (k, e) in self.by_class.iter_mut() {
+            if k.ends_with(&format!("/{:?}", DeviceClass::Cpu)) {
+                let r = e.prefill;
+                e.prefill = Range {
+                    low: efficiency * r.low / r.expected,
+                    expected: efficiency,
+                    high: efficiency * r.high / r.expected,
+                };
+            }
+        }
+        self
+    }
+
     /// The fit from the embedded data set.
     pub fn embedded(catalog: &Catalog) -> Calibration {
         let ms =
@@ -607,6 +629,30 @@ mod tests {
             same.efficiency(Engine::LlamaCpp, DeviceClass::Cpu).decode,
             before
         );
+    }
+
+    #[test]
+    fn measured_cpu_prefill_efficiency_replaces_the_fitted_one_uncapped() {
+        let cat = Catalog::embedded().unwrap();
+        let fit = Calibration::embedded(&cat);
+        let before = fit.efficiency(Engine::LlamaCpp, DeviceClass::Cpu);
+        let m = fit.clone().with_measured_cpu_prefill(1.4);
+        let after = m.efficiency(Engine::LlamaCpp, DeviceClass::Cpu);
+        assert_eq!(after.prefill.expected, 1.4);
+        let ratio = |r: Range| (r.low / r.expected, r.high / r.expected);
+        let (a, b) = (ratio(after.prefill), ratio(before.prefill));
+        assert!((a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12);
+        assert!(after.prefill.high > 1.4);
+        // Decode and other classes keep their fit; nonsense is ignored.
+        assert_eq!(after.decode, before.decode);
+        assert_eq!(
+            m.efficiency(Engine::LlamaCpp, DeviceClass::NvidiaGpu),
+            fit.efficiency(Engine::LlamaCpp, DeviceClass::NvidiaGpu)
+        );
+        for bad in [f64::NAN, 0.0, -1.0, 9.0] {
+            let same = fit.clone().with_measured_cpu_prefill(bad);
+            assert_eq!(same.efficiency(Engine::LlamaCpp, DeviceClass::Cpu), before);
+        }
     }
 
     #[test]

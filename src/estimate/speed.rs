@@ -112,6 +112,16 @@ pub fn active_params(inv: &Inventory, shape: &ModelShape) -> u64 {
     active_weight_bytes(inv, shape, |t| t.n_elements())
 }
 
+/// FLOPs per prompt token of a `prompt_tokens` prompt: the weights (2 per active parameter) and
+/// attention over the prompt so far (half of it on average).
+pub fn prefill_flops_per_token(shape: &ModelShape, active_params: u64, prompt_tokens: u64) -> f64 {
+    let attn_flops = 4.0
+        * shape.n_layer as f64
+        * (shape.n_head as f64 * shape.head_dim_k as f64)
+        * (prompt_tokens as f64 / 2.0);
+    2.0 * active_params as f64 + attn_flops
+}
+
 /// Fitted efficiencies for one class: decode bandwidth efficiency and prefill compute efficiency.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Efficiency {
@@ -284,12 +294,7 @@ pub fn estimate(
     });
     let kv_read = inp.kv_bytes_per_token as f64 * inp.ctx as f64;
 
-    // Prefill: FLOPs per prompt token (weights + attention over the prompt so far).
-    let attn_flops = 4.0
-        * inp.shape.n_layer as f64
-        * (inp.shape.n_head as f64 * inp.shape.head_dim_k as f64)
-        * (inp.prompt_tokens as f64 / 2.0);
-    let flops_per_token = 2.0 * inp.active_params as f64 + attn_flops;
+    let flops_per_token = prefill_flops_per_token(inp.shape, inp.active_params, inp.prompt_tokens);
     let (mut p_low, mut p_exp, mut p_high) = (0.0, 0.0, 0.0);
     for l in loads {
         let e = eff(DeviceClass::of(&l.device)).prefill;

@@ -25,6 +25,10 @@ pub struct HostMeasurement {
     pub decode_efficiency: Option<f64>,
     #[serde(default)]
     pub decode_efficiency_model: Option<String>,
+    /// Median over the levels of the last `validate` of measured prefill tok/s x FLOPs per
+    /// token / this CPU's FP32 peak for the threads used (`hw::CpuPeak`); vramplan's engine.
+    #[serde(default)]
+    pub prefill_efficiency: Option<f64>,
 }
 
 /// One model's measured quality per level (the last `validate` of it on this machine).
@@ -80,6 +84,7 @@ pub fn measure_and_store(
     if let Some(old) = load(cpu) {
         m.decode_efficiency = old.decode_efficiency;
         m.decode_efficiency_model = old.decode_efficiency_model;
+        m.prefill_efficiency = old.prefill_efficiency;
     }
     let stored = store(&m);
     (m, stored)
@@ -105,6 +110,7 @@ pub fn now_measurement(cpu: &str, threads: usize, gb_s: f64) -> HostMeasurement 
         date: utc_date(secs),
         decode_efficiency: None,
         decode_efficiency_model: None,
+        prefill_efficiency: None,
     }
 }
 

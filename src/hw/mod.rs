@@ -52,6 +52,11 @@ impl CpuPeak {
         self.cores as f64 * self.flops_per_cycle * self.ghz / 1000.0
     }
 
+    /// The peak of the cores `threads` worker threads can use (no more than the cores).
+    pub fn tflops_for_threads(&self, threads: usize) -> f64 {
+        self.tflops() * threads.clamp(1, self.cores.max(1)) as f64 / self.cores.max(1) as f64
+    }
+
     /// "0.17 TFLOPS FP32 (2 cores x 32 FLOP/cycle x 2.60 GHz reported clock)".
     pub fn describe(&self) -> String {
         format!(
@@ -443,6 +448,10 @@ mod tests {
         });
         let host = &m.devices(&c)[0];
         assert!((host.entry.fp16_tensor_tflops_dense - 0.1664).abs() < 1e-9);
+        // A run on one thread has one core's peak; more threads than cores, all of them.
+        let peak = m.cpu_peak.as_ref().unwrap();
+        assert!((peak.tflops_for_threads(1) - 0.0832).abs() < 1e-9);
+        assert!((peak.tflops_for_threads(8) - 0.1664).abs() < 1e-9);
         assert!(
             host.name.contains(
                 "compute 0.17 TFLOPS FP32 (2 cores x 32 FLOP/cycle x 2.60 GHz reported clock)"

@@ -23,6 +23,8 @@ pub struct Level {
     pub published: Option<PublishedQuality>,
     /// Prompt processing, tokens/s (best of the runs).
     pub prefill_tok_s: f64,
+    /// FLOPs per token of that prompt (2 per active parameter + attention), GFLOP.
+    pub prefill_gflop_per_token: f64,
     /// Median over the runs.
     pub decode_tok_s: f64,
     /// The estimator's decode speed for this machine (llama.cpp CPU efficiency x memory
@@ -57,6 +59,9 @@ pub struct ValidateReport {
     /// Memory read bandwidth used for the prediction, GB/s, and where it came from.
     pub memory_read_gb_s: Option<f64>,
     pub memory_read_basis: Option<String>,
+    /// FP32 peak of the cores the run used (`hw::CpuPeak` for `threads`), TFLOPS; `None` when
+    /// the clock is unknown.
+    pub compute_tflops: Option<f64>,
     pub decode_efficiency: Range,
     pub published_source: &'static str,
     /// The published Llama-3-8B KLD per level with that model's bits per weight (for the plot).
