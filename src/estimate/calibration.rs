@@ -490,20 +490,28 @@ impl Calibration {
     /// median over its levels): `expected` is the measurement, `low`/`high` keep the fitted
     /// range's proportions around it (capped at 1), and no fixed cost is added (the measured
     /// efficiency already includes it). Figures outside (0, 1] are ignored.
-    pub fn with_measured_cpu_decode(mut self, efficiency: f64) -> Calibration {
+    pub fn with_measured_cpu_decode(self, efficiency: f64) -> Calibration {
         if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 1.0) {
             return self;
         }
+        self.map_cpu(|e| {
+            let r = e.decode;
+            e.decode = Range {
+                low: efficiency * r.low / r.expected,
+                expected: efficiency,
+                high: (efficiency * r.high / r.expected).min(1.0),
+            };
+            e.token_s = 0.0;
+            e.layer_s = 0.0;
+        })
+    }
+
+    /// `f` applied to the CPU class's efficiencies of every engine.
+    fn map_cpu(mut self, f: impl Fn(&mut Efficiency)) -> Calibration {
+        let cpu = format!("/{:?}", DeviceClass::Cpu);
         for (k, e) in self.by_class.iter_mut() {
-            if k.ends_with(&format!("/{:?}", DeviceClass::Cpu)) {
-                let r = e.decode;
-                e.decode = Range {
-                    low: efficiency * r.low / r.expected,
-                    expected: efficiency,
-                    high: (efficiency * r.high / r.expected).min(1.0),
-                };
-                e.token_s = 0.0;
-                e.layer_s = 0.0;
+            if k.ends_with(&cpu) {
+                f(e);
             }
         }
         self
@@ -514,21 +522,18 @@ impl Calibration {
     /// the measurement, `low`/`high` keep the fitted range's proportions around it. Not capped
     /// at 1: the engine's int8 dot products outrun the FP32 peak the efficiency is stated
     /// against. Figures outside (0, 8] are ignored.
-    pub fn with_measured_cpu_prefill(mut self, efficiency: f64) -> Calibration {
+    pub fn with_measured_cpu_prefill(self, efficiency: f64) -> Calibration {
         if !(efficiency.is_finite() && efficiency > 0.0 && efficiency <= 8.0) {
             return self;
         }
-        for (k, e) in self.by_class.iter_mut() {
-            if k.ends_with(&format!("/{:?}", DeviceClass::Cpu)) {
-                let r = e.prefill;
-                e.prefill = Range {
-                    low: efficiency * r.low / r.expected,
-                    expected: efficiency,
-                    high: efficiency * r.high / r.expected,
-                };
-            }
-        }
-        self
+        self.map_cpu(|e| {
+            let r = e.prefill;
+            e.prefill = Range {
+                low: efficiency * r.low / r.expected,
+                expected: efficiency,
+                high: efficiency * r.high / r.expected,
+            };
+        })
     }
 
     /// The fit from the embedded data set.
