@@ -545,35 +545,36 @@ fn run_synthetic(global: &Global, mut args: ValidateArgs) -> Result<()> {
     setup.finish(global, &args, report, None)
 }
 
-/// Median over the levels of measured prefill tok/s x FLOPs per token / the peak of the cores
-/// the run used: the share of that peak vramplan's engine turned into prompt tokens.
-fn prefill_efficiency(r: &ValidateReport) -> Option<f64> {
-    let peak = r.compute_tflops.filter(|t| t.is_finite() && *t > 0.0)? * 1e12;
-    let mut eff: Vec<f64> = r
-        .levels
-        .iter()
-        .filter(|l| l.prefill_gflop_per_token > 0.0 && l.prefill_tok_s > 0.0)
-        .map(|l| l.prefill_tok_s * l.prefill_gflop_per_token * 1e9 / peak)
-        .collect();
-    eff.sort_by(f64::total_cmp);
-    eff.get(eff.len() / 2).copied()
+/// The median over the levels of `f` (levels where it gives nothing left out).
+fn median_over_levels(r: &ValidateReport, f: impl Fn(&Level) -> Option<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = r.levels.iter().filter_map(f).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
-/// Keeps what this run learned about the machine (decode efficiency) and the model (KLD per
-/// level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache is no error.
+/// Keeps what this run learned about the machine (decode and prefill efficiency) and the model
+/// (KLD per level) in the user's cache, for `fit` and `quants`. Best effort: a read-only cache
+/// is no error.
 fn remember(r: &ValidateReport, cpu: &str, catalog_id: Option<String>) {
     if let Some(gb_s) = r.memory_read_gb_s {
-        let mut eff: Vec<f64> = r
-            .levels
-            .iter()
-            .filter(|l| l.bytes_per_token > 0)
-            .map(|l| l.decode_tok_s * l.bytes_per_token as f64 / (gb_s * 1e9))
-            .collect();
-        eff.sort_by(f64::total_cmp);
-        if let (Some(mut m), Some(&e)) = (host_cache::load(cpu), eff.get(eff.len() / 2)) {
+        // Measured decode tok/s x bytes per token / bandwidth.
+        let decode = median_over_levels(r, |l| {
+            (l.bytes_per_token > 0)
+                .then(|| l.decode_tok_s * l.bytes_per_token as f64 / (gb_s * 1e9))
+        });
+        // Measured prefill tok/s x FLOPs per token / the peak of the cores the run used: the
+        // share of that peak vramplan's engine turned into prompt tokens.
+        let peak = r.compute_tflops.filter(|t| t.is_finite() && *t > 0.0);
+        let prefill = peak.and_then(|peak| {
+            median_over_levels(r, |l| {
+                (l.prefill_gflop_per_token > 0.0 && l.prefill_tok_s > 0.0)
+                    .then(|| l.prefill_tok_s * l.prefill_gflop_per_token / (peak * 1e3))
+            })
+        });
+        if let (Some(mut m), Some(e)) = (host_cache::load(cpu), decode) {
             m.decode_efficiency = Some(e);
             m.decode_efficiency_model = Some(r.model.clone());
-            m.prefill_efficiency = prefill_efficiency(r);
+            m.prefill_efficiency = prefill;
             let _ = host_cache::store(&m);
         }
     }

@@ -242,11 +242,11 @@ pub(crate) fn matmul(
         pool::with_current(|p| match p {
             Some(p) if p.threads() > 1 => {
                 let y = SharedMut::new(out);
-                let (nth, rounds) = (p.threads(), pool::decode_chunks());
-                let nc = nth * rounds;
+                let nth = p.threads();
+                let nc = nth * pool::decode_chunks();
                 p.run(&|tid| {
                     p.chunks(tid, nc, |i| {
-                        let r = pool::decode_part(i, nth, rounds, rows, ROW_ALIGN);
+                        let r = pool::decode_part(i, nth, rows, ROW_ALIGN);
                         // SAFETY: each chunk is handed out once; the ranges are disjoint.
                         let y = unsafe { y.slice(r.clone()) };
                         matvec_rows(w, k, x, acts, &sums, r, y);
@@ -351,10 +351,11 @@ pub(crate) fn matvecs<const N: usize>(
     let outs: [SharedMut<f32>; N] = std::array::from_fn(|j| SharedMut::new(&mut *jobs[j].out));
     let sums: [Vec<i32>; N] =
         std::array::from_fn(|j| packed_sums(jobs[j].k, jobs[j].w.cols, jobs[j].acts));
-    let part = |i: usize, nth: usize, rounds: usize| {
+    // One part of every product: rows `range(rows)` of each.
+    let part = |range: &dyn Fn(usize) -> Range<usize>| {
         let ys: [&mut [f32]; N] = std::array::from_fn(|j| {
             let job = &jobs[j];
-            let r = pool::decode_part(i, nth, rounds, job.w.rows, ROW_ALIGN);
+            let r = range(job.w.rows);
             // SAFETY: each part index is handed out once; the parts of a product are disjoint.
             let y = unsafe { outs[j].slice(r.clone()) };
             matvec_rows(job.w, job.k, x, job.acts, &sums[j], r, y);
@@ -364,10 +365,14 @@ pub(crate) fn matvecs<const N: usize>(
     };
     pool::with_current(|p| match p {
         Some(p) if p.threads() > 1 => {
-            let (nth, rounds) = (p.threads(), pool::decode_chunks());
-            p.run(&|tid| p.chunks(tid, nth * rounds, |i| part(i, nth, rounds)));
+            let nth = p.threads();
+            p.run(&|tid| {
+                p.chunks(tid, nth * pool::decode_chunks(), |i| {
+                    part(&|rows| pool::decode_part(i, nth, rows, ROW_ALIGN))
+                })
+            });
         }
-        _ => part(0, 1, 1),
+        _ => part(&|rows| 0..rows),
     });
 }
 

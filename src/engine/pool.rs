@@ -60,11 +60,12 @@ impl Backoff {
     }
 }
 
-/// Equal chunks per thread of a one-token product, handed out on demand (as ggml-cpu's
-/// `current_chunk`): a thread that finished early takes over work of one that the OS or the
-/// hypervisor slowed. On the shared 2-vCPU VM, ~1B model, tg128 2 threads, 8 alternating runs:
-/// Q6_K 36.6 (26.1-40.4) tok/s with one even range per thread, 38.5 (35.6-47.8) with 4 chunks;
-/// Q4_K_M 47.7 -> 51.2; the same on a quiet host. `VRAMPLAN_DECODE_CHUNKS` overrides.
+/// Chunks per thread of a one-token product ([`decode_part`]), handed out on demand (as
+/// ggml-cpu's `current_chunk`): a thread that finished early takes over work of one that the OS
+/// or the hypervisor slowed. On the shared 2-vCPU VM, ~1B model, tg128 2 threads, 8 alternating
+/// runs: Q6_K 36.6 (26.1-40.4) tok/s with one range per thread, 38.5 (35.6-47.8) with 4 chunks;
+/// Q4_K_M 47.7 -> 51.2 (session 8, on a quieter host: no change, median ratio 0.999).
+/// `VRAMPLAN_DECODE_CHUNKS` overrides.
 pub(crate) fn decode_chunks() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
@@ -321,17 +322,12 @@ pub(crate) fn split(tid: usize, nth: usize, n: usize, align: usize) -> std::ops:
     lo..hi
 }
 
-/// Part `i` of a one-token product: [`guided`] or, with `VRAMPLAN_DECODE_GUIDED=0`, equal parts.
-/// ~1B, tg128 2 threads, 6 alternating runs on the VM: Q4_K_M guided ahead in all six (median
-/// +2.5%), Q6_K level within the noise (-1%).
-pub(crate) fn decode_part(
-    i: usize,
-    nth: usize,
-    rounds: usize,
-    n: usize,
-    align: usize,
-) -> std::ops::Range<usize> {
+/// Part `i` of the `nth` x [`decode_chunks`] parts of a one-token product over `0..n`: [`guided`]
+/// or, with `VRAMPLAN_DECODE_GUIDED=0`, equal parts. ~1B, tg128 2 threads, 6 alternating runs on
+/// the VM: Q4_K_M guided ahead in all six (median +2.5%), Q6_K level within the noise (-1%).
+pub(crate) fn decode_part(i: usize, nth: usize, n: usize, align: usize) -> std::ops::Range<usize> {
     static G: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let rounds = decode_chunks();
     if *G.get_or_init(|| std::env::var("VRAMPLAN_DECODE_GUIDED").map_or(true, |v| v != "0")) {
         guided(i, nth, rounds, n, align)
     } else {
@@ -353,7 +349,8 @@ pub(crate) fn guided(
     let align = align.max(1);
     let units = n.div_ceil(align);
     let rounds = rounds.max(1);
-    // Chunk boundary `k` in units of 2^-rounds+1 of the whole (exact integers).
+    // Boundaries in integer fractions of the whole: `whole` = 2^(rounds-1) shares, each split
+    // between the `nth` chunks of its round.
     let whole = 1usize << (rounds - 1);
     let at = |k: usize| -> usize {
         let (j, pos) = (k / nth, k % nth);
